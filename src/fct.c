@@ -1,0 +1,18 @@
+/*
+ * fct.c
+ *	  Module initialisation: the one place where the library meets the server
+ *	  at load time.  Each component registers its own GUCs, caches and workers
+ *	  through the *_init function its header declares; this file only calls them.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+}

@@ -1,0 +1,44 @@
+/*
+ * model.h
+ *	  The model registry (table fct_models) and its per-backend cache.
+ *
+ * Look-ups never query the catalog per row: entries are cached per backend and
+ * the whole cache is dropped when fct_models changes (a trigger on the table
+ * sends a relcache invalidation, which every backend receives at commit).
+ */
+#ifndef FCT_MODEL_H
+#define FCT_MODEL_H
+
+#include "postgres.h"
+
+#define FCT_MODEL_NAME_MAX 63
+
+typedef struct FctModel
+{
+	int32		id;
+	int32		dim;
+	int32		side_dim;
+	char		name[FCT_MODEL_NAME_MAX + 1];
+} FctModel;
+
+/* By id or name; errors (ERRCODE_UNDEFINED_OBJECT) when the model is unknown. */
+extern const FctModel *model_by_id(int32 id);
+extern const FctModel *model_by_name(const char *name);
+
+/* The same, but NULL instead of an error. */
+extern const FctModel *model_lookup_id(int32 id);
+extern const FctModel *model_lookup_name(const char *name);
+
+/*
+ * Errors (ERRCODE_DATA_EXCEPTION, naming the model and both dimensions) unless
+ * dim and side_dim are those of the model.
+ */
+extern void model_check_dims(const FctModel *model, int dim, int side_dim);
+
+/* Name for messages: the model's name, or "(no model)" for FCT_NO_MODEL. */
+extern const char *model_display_name(int32 id);
+
+/* Oid of the extension's schema (where its catalogs live); errors if absent. */
+extern Oid	fct_extension_schema(void);
+
+#endif							/* FCT_MODEL_H */
