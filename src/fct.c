@@ -8,6 +8,8 @@
 
 #include "fmgr.h"
 
+#include "model.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -15,4 +17,5 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	model_init();
 }

@@ -21,7 +21,13 @@ typedef struct FctModel
 	char		name[FCT_MODEL_NAME_MAX + 1];
 } FctModel;
 
-/* By id or name; errors (ERRCODE_UNDEFINED_OBJECT) when the model is unknown. */
+/* Registers the cache's invalidation callback; called once by _PG_init. */
+extern void model_init(void);
+
+/*
+ * By id or name; errors (ERRCODE_UNDEFINED_OBJECT) when the model is unknown.
+ * The returned entry stays valid until the end of the current transaction.
+ */
 extern const FctModel *model_by_id(int32 id);
 extern const FctModel *model_by_name(const char *name);
 

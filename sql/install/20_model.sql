@@ -1,0 +1,149 @@
+-- 20_model.sql: the model registry.
+--
+-- Every embedding value carries the id of the model that produced it, and the
+-- type's input checks a value's dimensions against the model it names, so a
+-- registered model is immutable: its id, name and dimensions can never change
+-- and it can never be deleted (stored values depend on them).  Only the note
+-- may be edited.
+
+CREATE TABLE fct_models (
+	id			serial,
+	-- COLLATE "C": names are ASCII identifiers compared byte for byte, and the
+	-- C cache (src/model.c) scans fct_models_name_key with C collation.
+	name		text COLLATE "C" NOT NULL,
+	dim			integer NOT NULL,
+	side_dim	integer NOT NULL DEFAULT 0,
+	created_at	timestamptz NOT NULL DEFAULT now(),
+	note		text,
+	CONSTRAINT fct_models_pkey PRIMARY KEY (id),
+	CONSTRAINT fct_models_name_key UNIQUE (name),
+	-- The text literal 'model:[1,2]|[3]' relies on names never holding ':',
+	-- '[' or whitespace.
+	CONSTRAINT fct_models_name_check
+		CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+	CONSTRAINT fct_models_dim_check CHECK (dim BETWEEN 1 AND 16000),
+	CONSTRAINT fct_models_side_dim_check CHECK (side_dim BETWEEN 0 AND 4096)
+);
+
+COMMENT ON TABLE fct_models IS
+	'fct model registry: one row per model; immutable except for note';
+
+-- pg_dump keeps the rows (and the id sequence) of the extension's catalog.
+SELECT pg_catalog.pg_extension_config_dump('fct_models', '');
+SELECT pg_catalog.pg_extension_config_dump('fct_models_id_seq', '');
+
+-- Everyone may read the registry; writes go through fct_register_model.
+GRANT SELECT ON fct_models TO PUBLIC;
+
+-- Registered models are immutable.
+CREATE FUNCTION fct_models_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'UPDATE' THEN
+		IF NEW.id IS DISTINCT FROM OLD.id
+			OR NEW.name IS DISTINCT FROM OLD.name
+			OR NEW.dim IS DISTINCT FROM OLD.dim
+			OR NEW.side_dim IS DISTINCT FROM OLD.side_dim
+			OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
+			RAISE EXCEPTION 'cannot change registered model "%"', OLD.name
+				USING ERRCODE = 'feature_not_supported',
+					  DETAIL = 'Only the note of a model may change: stored embeddings depend on its id, name and dimensions.',
+					  HINT = 'Register a new model under a new name.';
+		END IF;
+		RETURN NEW;
+	END IF;
+	-- DELETE or TRUNCATE
+	RAISE EXCEPTION 'cannot delete registered models'
+		USING ERRCODE = 'feature_not_supported',
+			  DETAIL = 'Stored embeddings refer to models by id.',
+			  HINT = 'Register a new model under a new name.';
+END
+$$;
+
+CREATE TRIGGER fct_models_guard
+	BEFORE UPDATE OR DELETE ON fct_models
+	FOR EACH ROW EXECUTE FUNCTION fct_models_guard();
+CREATE TRIGGER fct_models_guard_truncate
+	BEFORE TRUNCATE ON fct_models
+	FOR EACH STATEMENT EXECUTE FUNCTION fct_models_guard();
+
+-- Any change to the table drops every backend's model cache (src/model.c):
+-- the C function sends a relcache invalidation of fct_models, delivered to
+-- this backend at the next command and to the others at commit.
+CREATE FUNCTION fct_models_invalidate() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'fct_models_invalidate'
+	LANGUAGE C;
+
+CREATE TRIGGER fct_models_invalidate
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fct_models
+	FOR EACH STATEMENT EXECUTE FUNCTION fct_models_invalidate();
+
+-- fct_register_model: the one way to add a model.
+--
+-- SECURITY DEFINER so that a single GRANT EXECUTE is the whole permission to
+-- register (no INSERT grant on fct_models, whose rows nobody else may touch);
+-- EXECUTE is revoked from PUBLIC so that only the extension's owner (the
+-- function's owner) and the roles it grants may call it.  The search_path is
+-- pinned so that a caller cannot substitute objects, and the table is named
+-- with its schema.
+CREATE FUNCTION fct_register_model(name text, dim integer,
+								   side_dim integer DEFAULT 0,
+								   note text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_id		integer;
+	v_name		text := $1;
+	v_dim		integer := $2;
+	v_side_dim	integer := $3;
+	v_note		text := $4;
+	v_constraint text;
+BEGIN
+	IF v_name IS NULL OR v_dim IS NULL OR v_side_dim IS NULL THEN
+		RAISE EXCEPTION 'model name, dim and side_dim must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF v_name !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid model name "%"', v_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A model name has 1 to 63 characters among letters, digits, "_", "." and "-", and starts with a letter or a digit.';
+	END IF;
+	IF v_dim < 1 OR v_dim > 16000 THEN
+		RAISE EXCEPTION 'invalid dimension % for model "%"', v_dim, v_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'dim must be between 1 and 16000.';
+	END IF;
+	IF v_side_dim < 0 OR v_side_dim > 4096 THEN
+		RAISE EXCEPTION 'invalid side-information dimension % for model "%"',
+			v_side_dim, v_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'side_dim must be between 0 and 4096.';
+	END IF;
+
+	BEGIN
+		INSERT INTO @extschema@.fct_models (name, dim, side_dim, note)
+			VALUES (v_name, v_dim, v_side_dim, v_note)
+			RETURNING id INTO v_id;
+	EXCEPTION WHEN unique_violation THEN
+		GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+		IF v_constraint = 'fct_models_name_key' THEN
+			RAISE EXCEPTION 'model "%" already exists', v_name
+				USING ERRCODE = 'duplicate_object',
+					  HINT = 'Model names are unique and models are immutable: choose a new name.';
+		END IF;
+		RAISE;
+	END;
+	RETURN v_id;
+END
+$$;
+
+REVOKE ALL ON FUNCTION fct_register_model(text, integer, integer, text) FROM PUBLIC;
+
+COMMENT ON FUNCTION fct_register_model(text, integer, integer, text) IS
+	'register a model (name, vector dimension, side-information dimension); returns its id';
