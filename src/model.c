@@ -253,7 +253,7 @@ model_scan(bool by_id, int32 id, const char *name, FctModel *out)
 		ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_INT4EQ,
 					Int32GetDatum(id));
 	else
-		ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+		ScanKeyEntryInitialize(&key, 0, Anum_fct_models_name, BTEqualStrategyNumber, InvalidOid,
 							   C_COLLATION_OID, F_TEXTEQ,
 							   CStringGetTextDatum(name));
 
