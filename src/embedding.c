@@ -242,21 +242,23 @@ read_float(char *p, const char *lit, float4 *out)
 }
 
 /*
- * Read '[' num, num, ... ']' at p (after optional whitespace) into buf.
- * An empty list is accepted only when allow_empty.  Returns the position
- * after ']'.
+ * Read '[' num, num, ... ']' at p (after optional whitespace) into buf: the
+ * vector part, or the side part when side (which alone may be empty).
+ * Returns the position after ']'.
  */
 static char *
-read_list(char *p, const char *lit, FloatBuf *buf, int limit,
-		  bool allow_empty, const char *what)
+read_list(char *p, const char *lit, FloatBuf *buf, bool side)
 {
+	int			limit = side ? FCT_MAX_SIDE_DIM : FCT_MAX_DIM;
+	const char *what = side ? "side information" : "vector";
+
 	p = skip_space(p);
 	if (*p != '[')
 		syntax_error(lit, psprintf("Expected \"[\" at the start of the %s.", what));
 	p = skip_space(p + 1);
 	if (*p == ']')
 	{
-		if (!allow_empty)
+		if (!side)
 			syntax_error(lit, psprintf("The %s must have at least one value.", what));
 		return p + 1;
 	}
@@ -268,7 +270,10 @@ read_list(char *p, const char *lit, FloatBuf *buf, int limit,
 		if (buf->n >= limit)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("embedding %s cannot have more than %d values", what, limit)));
+					 side ?
+					 errmsg("embedding cannot have more than %d side-information dimensions", limit) :
+					 errmsg("embedding cannot have more than %d dimensions", limit),
+					 errdetail("The literal has more than %d values in its %s.", limit, what)));
 		if (buf->n == buf->cap)
 		{
 			buf->cap = Min(buf->cap * 2, limit);
@@ -322,14 +327,14 @@ embedding_parse(char *lit, int32 typmod)
 	vec.n = 0;
 	vec.cap = 16;
 	vec.v = palloc(sizeof(float4) * vec.cap);
-	p = read_list(p, lit, &vec, FCT_MAX_DIM, false, "vector");
+	p = read_list(p, lit, &vec, false);
 
 	side.n = 0;
 	side.cap = 16;
 	side.v = palloc(sizeof(float4) * side.cap);
 	p = skip_space(p);
 	if (*p == '|')
-		p = read_list(p + 1, lit, &side, FCT_MAX_SIDE_DIM, true, "side information");
+		p = read_list(p + 1, lit, &side, true);
 
 	p = skip_space(p);
 	if (*p != '\0')
@@ -722,7 +727,7 @@ embedding_make(PG_FUNCTION_ARGS)
 		name = text_to_cstring(PG_GETARG_TEXT_PP(2));
 		if (!valid_model_name(name, strlen(name)))
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_NAME),
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model name \"%s\"", name),
 					 errdetail("A model name is 1 to 63 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.")));
 	}
