@@ -82,6 +82,23 @@ SELECT embedding_binary_load('\x01'::bytea || '\x0000' || '\x0002' || '\x0001'::
 SELECT embedding_binary_load('\x01'::bytea || '\x0000' || '\x0001' || '\x0000'::bytea || embedding_binary_f(1, 2));	-- trailing bytes
 SELECT embedding_binary_load('\x01'::bytea || '\x0000' || '\x0002' || '\x0000'::bytea || embedding_binary_f(1) || '\x7fc00000'::bytea);	-- NaN
 SELECT embedding_binary_load('\x01'::bytea || '\x0000' || '\x0001' || '\x0001'::bytea || embedding_binary_f(1) || '\xff800000'::bytea);	-- -inf in side
+-- every proper prefix of a valid message is an error
+SELECT count(*) FILTER (WHERE r = 'ok') AS accepted, count(*) AS prefixes,
+       array_agg(DISTINCT left(r, 5) ORDER BY left(r, 5)) AS codes
+FROM (SELECT embedding_binary_load(substr(m, 1, n)) AS r
+      FROM (SELECT embedding_send('[1,2,3]|[4,5]'::embedding) AS m) s,
+           generate_series(0, length(m) - 1) n) t;
+-- random bytes overwritten in valid messages: accepted, or one of the
+-- documented errors, and the session survives
+SELECT count(*) FILTER (WHERE left(r, 5) NOT IN ('ok', '22P03', '08P01', '54000', '22003', '22000', '42704')) AS unexpected,
+       count(*) AS tried
+FROM (SELECT embedding_binary_load(overlay(m PLACING decode(lpad(to_hex((random() * 255)::int), 2, '0'), 'hex')
+                                           FROM 1 + (random() * (length(m) - 1))::int)) AS r
+      FROM (SELECT embedding_send('[1,-2.5,3e-3,4]|[5,6]'::embedding) AS m) s,
+           generate_series(1, 400) g) t;
+SELECT 1 AS alive;
+TRUNCATE embedding_binary_t;
+
 -- typmod of the target column
 SELECT embedding_binary_load('\x01'::bytea || '\x0000' || '\x0002' || '\x0000'::bytea || embedding_binary_f(1, 2), 'embedding_binary_t2');
 SELECT embedding_binary_load('\x01'::bytea || '\x0000' || '\x0003' || '\x0000'::bytea || embedding_binary_f(1, 2, 3), 'embedding_binary_t2');

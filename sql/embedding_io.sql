@@ -113,5 +113,16 @@ INSERT INTO embedding_io_big SELECT ('[' || string_agg((g % 13)::text, ',') || '
 FROM generate_series(1, 16000) g;
 SELECT fct_dims(e), fct_norm(e) > 0 AS nonzero FROM embedding_io_big;
 
-DROP TABLE embedding_io_t, embedding_io_big;
+-- STORAGE main: a 768-dimensional value (3 kB, incompressible) stays in the
+-- heap row; a 16000-dimensional one (64 kB) goes to the TOAST table
+CREATE TABLE embedding_io_toast (id int, e embedding);
+INSERT INTO embedding_io_toast
+SELECT 1, array_agg(random() - 0.5)::embedding FROM generate_series(1, 768);
+SELECT pg_relation_size(reltoastrelid) = 0 AS all_inline FROM pg_class WHERE relname = 'embedding_io_toast';
+INSERT INTO embedding_io_toast
+SELECT 2, array_agg(random() - 0.5)::embedding FROM generate_series(1, 16000);
+SELECT pg_relation_size(reltoastrelid) > 0 AS toasted FROM pg_class WHERE relname = 'embedding_io_toast';
+SELECT id, fct_dims(e), e::text::embedding = e AS round_trip FROM embedding_io_toast ORDER BY id;
+
+DROP TABLE embedding_io_t, embedding_io_big, embedding_io_toast;
 DROP FUNCTION embedding_io_err(text);

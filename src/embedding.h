@@ -59,8 +59,9 @@ typedef struct Embedding
 extern Embedding *embedding_alloc(int dim, int side_dim, int32 model_id);
 
 /*
- * Check that every value is finite (ERRCODE_DATA_EXCEPTION otherwise) and turn
- * -0 into +0.  Every constructor calls this before returning a value.
+ * Check that every value is finite (ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, 22003,
+ * otherwise: the one code for NaN, infinity and float4 overflow everywhere) and
+ * turn -0 into +0.  Every constructor calls this before returning a value.
  */
 extern void embedding_finalize(Embedding *e);
 
