@@ -1,0 +1,41 @@
+-- The fct demo: a catalogue of Fashion-MNIST images, embedded by an old model, served by a new one.
+-- Run by test/demo/run from the directory holding the CSV files that embed_fashion_mnist.py wrote.
+\set ECHO none
+CREATE EXTENSION fct;
+
+\echo
+\echo '1. Register the model that embeds the catalogue today: 32 dimensions, with 8 dimensions of side-information.'
+\echo
+SELECT fct_register_model('fmnist-v1', dim => 32, side_dim => 8, note => 'MLP trained on classes 0-4') AS model_id;
+
+CREATE TABLE classes (label int PRIMARY KEY, name text);
+\copy classes FROM 'classes.csv' CSV
+CREATE TEMP TABLE gallery_csv (id int, label int, old real[], side real[], new real[]);
+\copy gallery_csv FROM 'gallery.csv' CSV
+CREATE TEMP TABLE queries_csv (id int, label int, old real[], new real[]);
+\copy queries_csv FROM 'queries.csv' CSV
+
+\echo '2. Store 5,000 catalogue images with their old-model embedding and side-information.'
+CREATE TABLE items (id int PRIMARY KEY, label int REFERENCES classes, emb embedding);
+INSERT INTO items SELECT id, label, fct_embedding(old, side, 'fmnist-v1') FROM gallery_csv;
+SELECT count(*) AS items, fct_model(emb) AS model, fct_dims(emb) AS dims, fct_side_dims(emb) AS side_dims,
+       pg_size_pretty(pg_total_relation_size('items')) AS size
+FROM items GROUP BY 2, 3, 4;
+
+\echo '   One stored value, as text (model:[vector]|[side-information]):'
+SELECT left(emb::text, 100) || ' ...' AS emb FROM items WHERE id = 0;
+
+\echo
+\echo '3. Nearest neighbours of a few query images, by cosine distance (<=>), old model:'
+SELECT q.id AS query, c.name AS query_is,
+       (SELECT string_agg(cn.name, ', ' ORDER BY d) FROM
+          (SELECT i.label, i.emb <=> fct_embedding(q.old, NULL, 'fmnist-v1') AS d
+             FROM items i ORDER BY d LIMIT 5) nn JOIN classes cn ON cn.label = nn.label) AS five_nearest
+FROM queries_csv q JOIN classes c USING (label) WHERE q.id IN (5000, 5001, 5002, 5005, 5010) ORDER BY q.id;
+
+\echo
+\echo '   Top-1 retrieval accuracy over 1,000 queries (the nearest item has the query''s class):'
+SELECT round(avg((SELECT i.label FROM items i
+                   ORDER BY i.emb <=> fct_embedding(q.old, NULL, 'fmnist-v1') LIMIT 1) = q.label)::numeric, 3)
+       AS old_model_top1
+FROM queries_csv q;
