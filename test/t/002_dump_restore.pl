@@ -1,0 +1,51 @@
+# pg_dump and restore keep the model registry and every stored embedding: values are dumped as text
+# naming their model, so the registry's rows (an extension configuration table) must be restored
+# before the user tables that name them, also when the ids would be assigned differently.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('main');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE src');
+$node->safe_psql('src', q{
+	CREATE EXTENSION fct;
+	SELECT fct_register_model('unused-first', 3);
+	SELECT fct_register_model('clip-v1', 4, side_dim => 2, note => 'kept');
+	CREATE TABLE items (id int PRIMARY KEY, emb embedding(4));
+	INSERT INTO items SELECT g, fct_embedding(ARRAY[g, g / 3.0, -g, 0.1]::real[], ARRAY[1, g]::real[], 'clip-v1')
+	  FROM generate_series(1, 1000) g;
+	INSERT INTO items VALUES (0, '[1,2,3,4]'), (-1, NULL);
+});
+my $before = $node->safe_psql('src', 'SELECT md5(string_agg(emb::text, \';\' ORDER BY id)) FROM items');
+
+for my $format ('p', 'c')
+{
+	my $db = "dst_$format";
+	my $file = $node->basedir . "/dump.$format";
+	$node->command_ok([ 'pg_dump', '-F', $format, '-f', $file, '-d', $node->connstr('src') ],
+		"pg_dump -F $format");
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	if ($format eq 'p')
+	{
+		$node->command_ok([ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-q', '-d', $node->connstr($db), '-f', $file ],
+			'restore the plain dump');
+	}
+	else
+	{
+		$node->command_ok([ 'pg_restore', '--exit-on-error', '-d', $node->connstr($db), $file ],
+			'restore the custom dump');
+	}
+	is($node->safe_psql($db, 'SELECT md5(string_agg(emb::text, \';\' ORDER BY id)) FROM items'),
+		$before, "every embedding restored identically ($format)");
+	is($node->safe_psql($db, "SELECT name || ':' || dim || ':' || side_dim || ':' || coalesce(note, '') FROM fct_models ORDER BY id"),
+		"unused-first:3:0:\nclip-v1:4:2:kept", "model registry restored ($format)");
+	is($node->safe_psql($db, "SELECT fct_register_model('clip-v2', 8)"),
+		'3', "new models get fresh ids after a restore ($format)");
+}
+
+$node->stop;
+done_testing();
