@@ -35,7 +35,8 @@ SELECT embedding_model_err($$SELECT 'embedding_model_nosuch:[1,2,3]'::embedding$
 SELECT embedding_model_err($$SELECT 'EMBEDDING_MODEL_B:[1,2,3]'::embedding$$);
 SELECT embedding_model_err($$SELECT 'embedding_model_b:[1,2]'::embedding$$);
 SELECT embedding_model_err($$SELECT 'embedding_model_b:[1,2,3]|[1]'::embedding$$);
-SELECT embedding_model_err($$SELECT 'embedding_model-a.1:[1,2,3]'::embedding$$);
+-- no side-information at all is allowed (a query embedding): it names the model, carries none
+SELECT 'embedding_model-a.1:[1,2,3]'::embedding, fct_side_dims('embedding_model-a.1:[1,2,3]');
 SELECT embedding_model_err($$SELECT 'embedding_model-a.1:[1,2,3]|[1,2,3]'::embedding$$);
 -- a malformed literal is a syntax error before any look-up
 SELECT embedding_model_err($$SELECT 'embedding_model_nosuch:[1,,3]'::embedding$$);
@@ -53,7 +54,7 @@ SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model_b');
 SELECT fct_embedding(ARRAY[1,2,3], '{}', 'embedding_model_b') = 'embedding_model_b:[1,2,3]' AS same;
 SELECT embedding_model_err($$SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model_nosuch')$$);
 SELECT embedding_model_err($$SELECT fct_embedding(ARRAY[1,2], NULL, 'embedding_model_b')$$);
-SELECT embedding_model_err($$SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model-a.1')$$);
+SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model-a.1');
 
 -- fct_normalize keeps the model and the side information
 SELECT fct_normalize('embedding_model-a.1:[0,3,4]|[5,6]'::embedding);

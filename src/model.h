@@ -37,7 +37,8 @@ extern const FctModel *model_lookup_name(const char *name);
 
 /*
  * Errors (ERRCODE_DATA_EXCEPTION, naming the model and both dimensions) unless
- * dim and side_dim are those of the model.
+ * dim is the model's and side_dim is either the model's or 0 (a value that
+ * carries no side-information, such as a query embedding).
  */
 extern void model_check_dims(const FctModel *model, int dim, int side_dim);
 
