@@ -35,7 +35,7 @@ FROM queries_csv q JOIN classes c USING (label) WHERE q.id IN (5000, 5001, 5002,
 
 \echo
 \echo '   Top-1 retrieval accuracy over 1,000 queries (the nearest item has the query''s class):'
-SELECT round(avg((SELECT i.label FROM items i
-                   ORDER BY i.emb <=> fct_embedding(q.old, NULL, 'fmnist-v1') LIMIT 1) = q.label)::numeric, 3)
+SELECT round(avg(((SELECT i.label FROM items i
+                    ORDER BY i.emb <=> fct_embedding(q.old, NULL, 'fmnist-v1') LIMIT 1) = q.label)::int), 3)
        AS old_model_top1
 FROM queries_csv q;
