@@ -43,11 +43,17 @@
 #include "model.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/float.h"
-#include "utils/lsyscache.h"
 
 /* Binary format version written by embedding_send (see embedding_recv). */
 #define EMBEDDING_BINARY_VERSION	1
+
+/* The rule for model names, as the registry enforces it (for messages). */
+#define MODEL_NAME_RULE \
+	"A model name is 1 to 63 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit."
+
+static void nonfinite_error(float4 v) pg_attribute_noreturn();
+static void syntax_error(const char *lit, const char *detail) pg_attribute_noreturn();
+static void binary_error(const char *msg) pg_attribute_noreturn();
 
 /* ----------------------------------------------------------------
  * Construction helpers (declared in embedding.h)
@@ -316,7 +322,7 @@ embedding_parse(char *lit, int32 typmod)
 		if (len == 0)
 			syntax_error(lit, "Expected \"[\" or a model name.");
 		if (!valid_model_name(start, len))
-			syntax_error(lit, "A model name is 1 to 63 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.");
+			syntax_error(lit, MODEL_NAME_RULE);
 		p = skip_space(p);
 		if (*p != ':')
 			syntax_error(lit, "Expected \":\" after the model name.");
@@ -729,7 +735,7 @@ embedding_make(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid model name \"%s\"", name),
-					 errdetail("A model name is 1 to 63 letters, digits, \"_\", \".\" or \"-\", starting with a letter or digit.")));
+					 errdetail(MODEL_NAME_RULE)));
 	}
 
 	e = embedding_alloc(dim, side_dim, FCT_NO_MODEL);
