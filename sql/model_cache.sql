@@ -1,0 +1,57 @@
+-- The per-backend model cache: a value naming a model is checked against the
+-- registry, and the cache follows the registry within the transaction that
+-- changes it, across savepoints and rollbacks.
+CREATE FUNCTION model_cache_err(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+SELECT fct_register_model('model_cache_a', 3, 1) > 0 AS registered;
+-- A literal naming the model: dimensions are checked, the model is kept.
+SELECT 'model_cache_a:[1,2,3]|[4]'::embedding AS e,
+       fct_model('model_cache_a:[1,2,3]|[4]');
+SELECT model_cache_err($$SELECT 'model_cache_a:[1,2]|[4]'::embedding$$);
+SELECT model_cache_err($$SELECT 'model_cache_a:[1,2,3]'::embedding$$);
+SELECT model_cache_err($$SELECT 'model_cache_a:[1,2,3]|[4,5]'::embedding$$);
+-- Unknown model: 42704.
+SELECT model_cache_err($$SELECT 'model_cache_nosuch:[1,2,3]'::embedding$$);
+
+-- A model registered in the transaction is usable at once, and gone with a
+-- rollback: the same name can then be registered with other dimensions.
+BEGIN;
+SELECT fct_register_model('model_cache_b', 2) > 0 AS registered;
+SELECT 'model_cache_b:[1,2]'::embedding AS in_transaction;
+ROLLBACK;
+SELECT model_cache_err($$SELECT 'model_cache_b:[1,2]'::embedding$$);
+SELECT fct_register_model('model_cache_b', 4) > 0 AS registered_again;
+SELECT 'model_cache_b:[1,2,3,4]'::embedding AS new_dims;
+SELECT model_cache_err($$SELECT 'model_cache_b:[1,2]'::embedding$$);
+
+-- The same with a savepoint rolled back inside a transaction.
+BEGIN;
+SAVEPOINT s;
+SELECT fct_register_model('model_cache_c', 2) > 0 AS registered;
+SELECT 'model_cache_c:[1,2]'::embedding AS in_savepoint;
+ROLLBACK TO SAVEPOINT s;
+SELECT model_cache_err($$SELECT 'model_cache_c:[1,2]'::embedding$$);
+SELECT fct_register_model('model_cache_c', 5) > 0 AS registered_again;
+SELECT 'model_cache_c:[1,2,3,4,5]'::embedding AS new_dims;
+COMMIT;
+SELECT 'model_cache_c:[1,2,3,4,5]'::embedding AS after_commit;
+
+-- Output resolves the id stored in a value back to the name, also in COPY.
+CREATE TABLE model_cache_t (e embedding);
+INSERT INTO model_cache_t
+SELECT ('model_cache_a:[' || i || ',0,0]|[1]')::embedding FROM generate_series(1, 3) i;
+COPY model_cache_t TO STDOUT;
+DROP TABLE model_cache_t;
+
+-- The note may change, and a change of the table does not disturb the cache.
+UPDATE fct_models SET note = 'edited' WHERE name = 'model_cache_a';
+SELECT 'model_cache_a:[1,2,3]|[4]'::embedding AS after_update;
+
+DROP FUNCTION model_cache_err(text);
