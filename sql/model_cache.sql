@@ -11,7 +11,8 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 
 SELECT fct_register_model('model_cache_a', 3, 1) > 0 AS registered;
--- A literal naming the model: dimensions are checked, the model is kept.
+-- A literal naming the model: dimensions are checked, the model is kept; the
+-- side-information is the model's or absent (a query embedding).
 SELECT 'model_cache_a:[1,2,3]|[4]'::embedding AS e,
        fct_model('model_cache_a:[1,2,3]|[4]');
 SELECT model_cache_err($$SELECT 'model_cache_a:[1,2]|[4]'::embedding$$);
