@@ -55,4 +55,17 @@ DROP TABLE model_cache_t;
 UPDATE fct_models SET note = 'edited' WHERE name = 'model_cache_a';
 SELECT 'model_cache_a:[1,2,3]|[4]'::embedding AS after_update;
 
+-- No catalog query per row: after the cache is dropped (by an UPDATE), 10000
+-- literals naming the model and their output cost one index scan of
+-- fct_models in all (the name look-up fills the by-id map too).
+UPDATE fct_models SET note = 'bulk' WHERE name = 'model_cache_a';
+SELECT pg_stat_force_next_flush();
+SELECT sum(idx_scan) AS scans_before FROM pg_stat_user_indexes
+WHERE relname = 'fct_models' \gset
+SELECT count(DISTINCT ('model_cache_a:[' || i || ',0,0]|[1]')::embedding::text)
+FROM generate_series(1, 10000) i;
+SELECT pg_stat_force_next_flush();
+SELECT sum(idx_scan) - :scans_before AS index_scans FROM pg_stat_user_indexes
+WHERE relname = 'fct_models';
+
 DROP FUNCTION model_cache_err(text);
