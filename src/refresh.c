@@ -223,6 +223,14 @@ refresh_check_pair(RefreshTarget *t, Datum key, const Embedding *stored,
 				 errhint("The source must produce embeddings of the stored dimension.")));
 }
 
+/* Has the current user this privilege on the table or on the column? */
+static bool
+refresh_column_privilege(Oid relid, AttrNumber attnum, AclMode mode)
+{
+	return pg_class_aclcheck(relid, GetUserId(), mode) == ACLCHECK_OK ||
+		pg_attribute_aclcheck(relid, attnum, GetUserId(), mode) == ACLCHECK_OK;
+}
+
 /* Resolve and check the table, its columns and the caller's privileges. */
 static void
 refresh_resolve_target(RefreshTarget *t, Oid relid, const char *col,
@@ -235,7 +243,6 @@ refresh_resolve_target(RefreshTarget *t, Oid relid, const char *col,
 	Oid			coltype;
 	Oid			outfunc;
 	bool		isvarlena;
-	AclResult	aclresult;
 
 	memset(t, 0, sizeof(*t));
 	t->relid = relid;
@@ -298,13 +305,10 @@ refresh_resolve_target(RefreshTarget *t, Oid relid, const char *col,
 	 * a refresh that happens to write nothing needs the same rights as one
 	 * that writes (and so that only those may add to fct_refresh_log).
 	 */
-	aclresult = pg_attribute_aclcheck(relid, colnum, GetUserId(), ACL_UPDATE);
-	if (aclresult == ACLCHECK_OK)
-		aclresult = pg_attribute_aclcheck(relid, colnum, GetUserId(), ACL_SELECT);
-	if (aclresult == ACLCHECK_OK)
-		aclresult = pg_attribute_aclcheck(relid, keynum, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK)
-		aclcheck_error(aclresult, get_relkind_objtype(relkind), relname);
+	if (!refresh_column_privilege(relid, colnum, ACL_UPDATE) ||
+		!refresh_column_privilege(relid, colnum, ACL_SELECT) ||
+		!refresh_column_privilege(relid, keynum, ACL_SELECT))
+		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(relkind), relname);
 }
 
 /*
