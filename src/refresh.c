@@ -391,7 +391,8 @@ refresh_is_full_pass(RefreshTarget *t, int32 full_every)
 				 " AND l.id > coalesce((SELECT max(f.id) FROM %s f"
 				 " WHERE f.tbl = $1 AND f.col = $2 AND f.full_pass), 0)",
 				 refresh_log_name(&logrelid), refresh_log_name(&logrelid));
-	if (SPI_execute_with_args(q, 2, argtypes, values, NULL, true, 1) != SPI_OK_SELECT ||
+	/* not read-only: a fresh snapshot sees refreshes earlier in this statement */
+	if (SPI_execute_with_args(q, 2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not read fct_refresh_log");
 	since = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
@@ -824,8 +825,9 @@ fct_refresh(PG_FUNCTION_ARGS)
 
 	if (c.conflicts > 0)
 		ereport(NOTICE,
-				(errmsg("fct_refresh left " INT64_FORMAT " rows of %s as concurrent writers or triggers left them",
-						c.conflicts, t.qualname),
+				(errmsg_plural("fct_refresh left " INT64_FORMAT " row of %s as a concurrent writer or a trigger left it",
+							   "fct_refresh left " INT64_FORMAT " rows of %s as concurrent writers or triggers left them",
+							   c.conflicts, c.conflicts, t.qualname),
 				 errdetail("They changed after they were compared; they are counted as skipped.")));
 
 	refresh_log_append(&t, started, &c, threshold, has_target_skip, target_skip,
