@@ -23,7 +23,7 @@ END $$;
 
 -- different dimensions or models: 22000
 SELECT refresh_drift_try($$SELECT fct_drift('[1,2]', '[1,2,3]')$$);
-SELECT fct_register_model('refresh_drift_m', 2);
+SELECT fct_register_model('refresh_drift_m', 2) > 0 AS registered;
 SELECT refresh_drift_try($$SELECT fct_drift('refresh_drift_m:[1,2]', '[1,2]')$$);
 SELECT fct_drift('refresh_drift_m:[1,2]', 'refresh_drift_m:[1,2.5]') AS same_model;
 DROP FUNCTION refresh_drift_try(text);

@@ -7,8 +7,8 @@ EXCEPTION WHEN OTHERS THEN
 	RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
 
-SELECT fct_register_model('refresh_errors_m', 2);
-SELECT fct_register_model('refresh_errors_m2', 2);
+SELECT fct_register_model('refresh_errors_m', 2) > 0 AS registered;
+SELECT fct_register_model('refresh_errors_m2', 2) > 0 AS registered;
 CREATE TABLE refresh_errors_items (id int PRIMARY KEY, emb embedding, note text);
 INSERT INTO refresh_errors_items VALUES (1, 'refresh_errors_m:[1,0]', 'a'), (2, 'refresh_errors_m:[0,1]', 'b'),
 	(3, NULL, 'c');

@@ -828,7 +828,7 @@ fct_refresh(PG_FUNCTION_ARGS)
 				(errmsg_plural("fct_refresh left " INT64_FORMAT " row of %s as a concurrent writer or a trigger left it",
 							   "fct_refresh left " INT64_FORMAT " rows of %s as concurrent writers or triggers left them",
 							   c.conflicts, c.conflicts, t.qualname),
-				 errdetail("They changed after they were compared; they are counted as skipped.")));
+				 errdetail("Rows that changed after they were compared, or that a BEFORE UPDATE trigger skipped, are counted as skipped.")));
 
 	refresh_log_append(&t, started, &c, threshold, has_target_skip, target_skip,
 					   full_pass);
