@@ -8,6 +8,7 @@
 
 #include "fmgr.h"
 
+#include "lsh/lsh.h"
 #include "model.h"
 
 PG_MODULE_MAGIC;
@@ -18,4 +19,5 @@ void
 _PG_init(void)
 {
 	model_init();
+	lsh_init();
 }

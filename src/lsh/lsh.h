@@ -1,0 +1,262 @@
+/*
+ * lsh.h
+ *	  The lsh index access method: learned hash partitions over embeddings,
+ *	  multi-probe ordered scans with exact re-ranking.
+ *
+ * Design (the invariants the files around this header keep)
+ * ---------------------------------------------------------
+ *
+ * A hash family maps every vector to one bucket (a "list") and ranks the
+ * buckets for a query from most to least promising.  The default family,
+ * "kmeans", learns its hash function at build time from a sample: a k-means
+ * partition (k-means LSH, Paulevé, Jégou and Amsaleg 2010).  For inner product
+ * the sample is first split into norm ranges (equal-count quantiles of the
+ * norm, as in norm-ranging LSH) and each range gets its own centres, because
+ * norms are spread (log-normal) and inner-product order is not cosine order.
+ * The classic data-independent families are options for comparison:
+ * "simple" (sign random projections of the norm-augmented vector, simple-LSH)
+ * and "wta" (winner-take-all hashing).  Every vector is stored once, in the
+ * bucket it hashes to; a query probes the best-ranked buckets (multi-probe)
+ * and re-ranks the vectors it finds exactly.
+ *
+ * Pages:
+ *	 block 0            metapage (LshMetaPageData)
+ *	 blocks 1..         parameter pages, then directory pages
+ *	 then               entry pages, chained per list through LshPageOpaque.next
+ *
+ * Parameter pages hold the family's learned or drawn parameters (centres,
+ * projections, permutations) as one float array spread over pages; they are
+ * written once by the build and never change (REINDEX writes a new relfilenode).
+ * Directory pages hold one LshListItem per list: the first page of the list's
+ * chain and the page where an insert starts looking for room.  Entry pages hold
+ * LshEntry items: a heap TID and the vector (no side information, no model id:
+ * the metapage holds those once for the index).
+ *
+ * Chains: a list's pages form a singly linked chain from LshListItem.head.
+ * New pages are linked in at the head (the directory item and the new page
+ * change in one WAL record), so a chain only ever grows at its head; VACUUM
+ * deletes items in place and points insert_page back at the first page that
+ * gained room, so inserts reuse the space.  Chain order carries no meaning.
+ *
+ * Locking: at most one entry page is locked at a time, except that an insert
+ * that adds a page holds the directory page and the new page together.  Scans
+ * copy what they need out of a page before unlocking it and keep no pins, so
+ * they are safe with MVCC snapshots (a TID recycled by VACUUM after the scan
+ * read it belongs to a tuple the scan's snapshot cannot see).
+ *
+ * An index built on an empty table (or fewer rows than one list needs) is
+ * "unlearned": one list, no parameters; its dimension and model are fixed by the
+ * first vector inserted, and a scan reads every entry (exact).  REINDEX learns
+ * the hash function from the rows present then.
+ */
+#ifndef FCT_LSH_H
+#define FCT_LSH_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "access/generic_xlog.h"
+#include "access/itup.h"
+#include "access/reloptions.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "storage/bufmgr.h"
+#include "utils/relcache.h"
+
+#include "embedding.h"
+
+#define LSH_MAGIC				0x4C534831	/* "LSH1" */
+#define LSH_PAGE_VERSION		1
+#define LSH_METAPAGE_BLKNO		0
+
+/*
+ * Largest dimension an index accepts: one entry (TID + vector) must fit on a
+ * page, and so must one list's centre.
+ */
+#define LSH_MAX_DIM				2000
+#define LSH_MAX_LISTS			32768
+#define LSH_MAX_NORM_RANGES		16
+#define LSH_MAX_BITS			16
+#define LSH_MAX_WTA_WINDOWS		8
+
+/* Strategy and support numbers of the opclasses. */
+#define LSH_DISTANCE_STRATEGY	1
+#define LSH_METRIC_PROC			1
+#define LSH_NPROCS				1
+
+/* Metrics (what support function 1 of an opclass returns). */
+typedef enum LshMetric
+{
+	LSH_METRIC_IP = 1,			/* <#>: negative inner product */
+	LSH_METRIC_COSINE = 2,		/* <=>: cosine distance */
+	LSH_METRIC_L2 = 3			/* <->: Euclidean distance */
+} LshMetric;
+
+/* Hash families. */
+typedef enum LshFamily
+{
+	LSH_FAMILY_KMEANS = 1,		/* learned k-means partition (default) */
+	LSH_FAMILY_SIMPLE = 2,		/* sign projections of norm-augmented vectors */
+	LSH_FAMILY_WTA = 3			/* winner-take-all */
+} LshFamily;
+
+/* Page types (LshPageOpaque.flags). */
+#define LSH_PAGE_META			1
+#define LSH_PAGE_PARAM			2
+#define LSH_PAGE_DIR			3
+#define LSH_PAGE_ENTRY			4
+
+#define LSH_PAGE_ID				0xFC15
+
+typedef struct LshPageOpaqueData
+{
+	BlockNumber next;			/* next page of the chain, or InvalidBlockNumber */
+	uint16		flags;			/* LSH_PAGE_* */
+	uint16		page_id;		/* LSH_PAGE_ID, for tools */
+} LshPageOpaqueData;
+
+typedef LshPageOpaqueData *LshPageOpaque;
+
+#define LshPageGetOpaque(page) ((LshPageOpaque) PageGetSpecialPointer(page))
+
+typedef struct LshMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	uint16		metric;			/* LshMetric */
+	uint16		family;			/* LshFamily */
+	int32		dim;			/* 0 while unknown (empty unlearned index) */
+	int32		model_id;		/* meaningful when has_model */
+	bool		has_model;		/* dim and model_id are fixed */
+	bool		learned;		/* parameters exist; false: one list, exact */
+	int32		nlists;
+	int32		nranges;		/* norm ranges (kmeans + ip, simple + ip) */
+	int32		bits;			/* simple: hash bits per range */
+	int32		windows;		/* wta: windows; wta_k: window width */
+	int32		wta_k;
+	int32		nparams;		/* floats in the parameter pages */
+	BlockNumber param_start;
+	BlockNumber dir_start;
+	int32		ndirpages;
+	int32		lists_per_dirpage;
+	float8		build_tuples;	/* tuples indexed by the build */
+	float4		range_upper[LSH_MAX_NORM_RANGES];	/* upper norm bound per range */
+} LshMetaPageData;
+
+typedef LshMetaPageData *LshMetaPage;
+
+#define LshPageGetMeta(page) ((LshMetaPage) PageGetContents(page))
+
+/* One list in the directory. */
+typedef struct LshListItem
+{
+	BlockNumber head;			/* first page of the chain, or Invalid */
+	BlockNumber insert_page;	/* where inserts start looking, or Invalid */
+} LshListItem;
+
+/* One indexed vector. */
+typedef struct LshEntry
+{
+	ItemPointerData heap_tid;
+	uint16		unused;
+	float4		x[FLEXIBLE_ARRAY_MEMBER];
+} LshEntry;
+
+#define LSH_ENTRY_SIZE(dim)	(offsetof(LshEntry, x) + sizeof(float4) * (Size) (dim))
+
+/* Floats of parameters per parameter page. */
+#define LSH_PARAM_FLOATS_PER_PAGE \
+	((int) ((BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(LshPageOpaqueData))) / sizeof(float4)))
+
+/* reloptions */
+typedef struct LshOptions
+{
+	int32		vl_len_;
+	int			lists;			/* 0: from the row count */
+	int			norm_ranges;	/* 0: from the metric */
+	int			bits;			/* 0: from the row count */
+	int			family_offset;	/* string option */
+} LshOptions;
+
+/*
+ * The per-backend image of an index's fixed part (metapage and parameters),
+ * kept in rd_amcache.  Parameters never change for a given relfilenode, so the
+ * cache is dropped only with the relcache entry; the metapage's has_model/dim
+ * may change once (first insert into an unlearned index), so an image without
+ * a model is re-read on use.
+ */
+typedef struct LshState
+{
+	LshMetaPageData meta;
+	float	   *params;			/* meta.nparams floats */
+	float	   *center_norm2;	/* kmeans: |c|^2 per list */
+} LshState;
+
+/* GUCs */
+extern int	lsh_probes;
+extern int	lsh_max_candidates;
+
+/* lshutils.c */
+extern void lsh_init(void);
+extern bytea *lsh_options(Datum reloptions, bool validate);
+extern LshFamily lsh_options_family(Relation index);
+extern const char *lsh_family_name(LshFamily family);
+extern const char *lsh_metric_name(LshMetric metric);
+extern LshMetric lsh_index_metric(Relation index);
+extern LshState *lsh_get_state(Relation index);
+extern void lsh_init_page(Page page, uint16 flags);
+extern Buffer lsh_new_buffer(Relation index, ForkNumber fork);
+extern void lsh_check_value(Relation index, const LshMetaPageData *meta,
+							const Embedding *e, bool is_query);
+extern void lsh_fix_model(Relation index, const Embedding *e);
+extern int	lsh_hash(const LshState *state, const float *x, float *work);
+extern void lsh_rank_lists(const LshState *state, const float *q, float *scores);
+extern BlockNumber lsh_dir_block(const LshMetaPageData *meta, int list, OffsetNumber *off);
+extern float8 lsh_distance(LshMetric metric, const float *q, const float *x, int dim);
+
+/* lshkmeans.c */
+extern void lsh_kmeans(float *x, int n, int dim, int k, float *centers,
+					   int iterations, uint64 seed);
+extern void lsh_assign_nearest(const float *x, int n, int dim,
+							   const float *centers, const float *center_norm2,
+							   int k, int *out, float *work);
+
+/* lshbuild.c */
+extern IndexBuildResult *lsh_build(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void lsh_buildempty(Relation index);
+extern char *lsh_buildphasename(int64 phasenum);
+
+/* lshinsert.c */
+extern bool lsh_insert(Relation index, Datum *values, bool *isnull,
+					   ItemPointer heap_tid, Relation heap,
+					   IndexUniqueCheck checkUnique, bool indexUnchanged,
+					   IndexInfo *indexInfo);
+extern void lsh_add_entry(Relation index, const LshState *state, int list,
+						  const LshEntry *entry, Size size);
+
+/* lshscan.c */
+extern int	lsh_effective_probes(int nlists);
+extern IndexScanDesc lsh_beginscan(Relation index, int nkeys, int norderbys);
+extern void lsh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
+					   ScanKey orderbys, int norderbys);
+extern bool lsh_gettuple(IndexScanDesc scan, ScanDirection dir);
+extern void lsh_endscan(IndexScanDesc scan);
+
+/* lshvacuum.c */
+extern IndexBulkDeleteResult *lsh_bulkdelete(IndexVacuumInfo *info,
+											 IndexBulkDeleteResult *stats,
+											 IndexBulkDeleteCallback callback,
+											 void *callback_state);
+extern IndexBulkDeleteResult *lsh_vacuumcleanup(IndexVacuumInfo *info,
+												IndexBulkDeleteResult *stats);
+
+/* lshcost.c */
+extern void lsh_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
+							 Cost *indexStartupCost, Cost *indexTotalCost,
+							 Selectivity *indexSelectivity, double *indexCorrelation,
+							 double *indexPages);
+
+/* lshvalidate.c */
+extern bool lsh_validate(Oid opclassoid);
+
+#endif							/* FCT_LSH_H */

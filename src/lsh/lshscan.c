@@ -1,0 +1,275 @@
+/*
+ * lshscan.c
+ *	  Ordered scans of an lsh index: ORDER BY col <op> query.
+ *
+ * The hash family ranks the lists for the query; the scan probes the best
+ * fct.lsh_probes lists, computes the exact distance of every vector it finds
+ * there (the vectors are in the index), sorts them and returns them in that
+ * order.  When they run out (a WHERE filter on other columns rejected them, or
+ * the query wants more rows than they hold), the scan widens: it probes the
+ * next lists, twice as many each time, until the executor stops asking or
+ * every list has been read.  So a filtered query still gets its k rows when k
+ * rows qualify; the order is exact within each widening step, and a later
+ * step only adds rows that hashed farther from the query.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "lsh.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/bufmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef struct LshCandidate
+{
+	float8		dist;
+	ItemPointerData tid;
+} LshCandidate;
+
+typedef struct LshScanOpaqueData
+{
+	MemoryContext cxt;			/* per-query memory, reset by rescan */
+	bool		started;
+	bool		exhausted;
+	bool		unordered;		/* NULL query: every row, in no order */
+	float	   *q;
+	int			nlists;
+	int		   *order;			/* lists, most promising first */
+	int			next;			/* position in order of the next list to probe */
+	int			batch;			/* lists in the next widening step */
+	int64		examined;
+	LshCandidate *cands;
+	int			ncands;
+	int			capacity;
+	int			pos;
+} LshScanOpaqueData;
+
+typedef LshScanOpaqueData *LshScanOpaque;
+
+/* Lists a scan probes first: the GUC, or about 1% of the lists (at least 4). */
+int
+lsh_effective_probes(int nlists)
+{
+	int			probes = lsh_probes > 0 ? lsh_probes : Max(4, (nlists + 99) / 100);
+
+	return Min(probes, nlists);
+}
+
+IndexScanDesc
+lsh_beginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	LshScanOpaque so = palloc0(sizeof(LshScanOpaqueData));
+
+	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "lsh scan", ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	return scan;
+}
+
+void
+lsh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	MemoryContextReset(so->cxt);
+	so->started = false;
+	so->exhausted = false;
+	so->cands = NULL;
+	so->ncands = so->pos = so->capacity = 0;
+	so->examined = 0;
+}
+
+static const float *sort_scores;
+
+static int
+cmp_lists(const void *a, const void *b)
+{
+	float		x = sort_scores[*(const int *) a];
+	float		y = sort_scores[*(const int *) b];
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static int
+cmp_candidates(const void *a, const void *b)
+{
+	const LshCandidate *x = a;
+	const LshCandidate *y = b;
+
+	if (x->dist < y->dist)
+		return -1;
+	if (x->dist > y->dist)
+		return 1;
+	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+}
+
+static void
+start_scan(IndexScanDesc scan)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+	LshState   *state = lsh_get_state(scan->indexRelation);
+	MemoryContext oldcxt = MemoryContextSwitchTo(so->cxt);
+	int			nlists = state->meta.nlists;
+
+	so->started = true;
+	pgstat_count_index_scan(scan->indexRelation);
+	so->nlists = nlists;
+	so->next = 0;
+	so->order = palloc(sizeof(int) * nlists);
+	for (int l = 0; l < nlists; l++)
+		so->order[l] = l;
+
+	if (!state->meta.has_model)
+	{
+		/* nothing was ever inserted */
+		so->exhausted = true;
+	}
+	else if (scan->numberOfOrderBys == 0 ||
+			 (scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		/* ORDER BY col <op> NULL: all distances are NULL, any order is right */
+		so->unordered = true;
+		so->batch = nlists;
+	}
+	else
+	{
+		Embedding  *q = DatumGetEmbeddingP(scan->orderByData[0].sk_argument);
+		float	   *scores;
+
+		lsh_check_value(scan->indexRelation, &state->meta, q, true);
+		so->q = palloc(sizeof(float) * q->dim);
+		memcpy(so->q, EMBEDDING_VEC(q), sizeof(float) * q->dim);
+		scores = palloc(sizeof(float) * nlists);
+		lsh_rank_lists(state, so->q, scores);
+		sort_scores = scores;
+		qsort(so->order, nlists, sizeof(int), cmp_lists);
+		sort_scores = NULL;
+		pfree(scores);
+		so->batch = lsh_effective_probes(nlists);
+	}
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* Read one list's entries into the candidate array. */
+static void
+probe_list(IndexScanDesc scan, const LshState *state, int list)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	int			dim = state->meta.dim;
+	LshMetric	metric = state->meta.metric;
+	OffsetNumber off;
+	BlockNumber blk = lsh_dir_block(&state->meta, list, &off);
+	Buffer		buf;
+	Page		page;
+
+	buf = ReadBuffer(index, blk);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	blk = ((LshListItem *) PageGetItem(page, PageGetItemId(page, off)))->head;
+	UnlockReleaseBuffer(buf);
+
+	while (BlockNumberIsValid(blk))
+	{
+		OffsetNumber maxoff;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBuffer(index, blk);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageGetMaxOffsetNumber(page);
+		if (so->ncands + maxoff > so->capacity)
+		{
+			int			cap = Max(1024, Max(so->capacity * 2, so->ncands + maxoff));
+
+			if (so->cands == NULL)
+				so->cands = MemoryContextAlloc(so->cxt, sizeof(LshCandidate) * cap);
+			else
+				so->cands = repalloc(so->cands, sizeof(LshCandidate) * cap);
+			so->capacity = cap;
+		}
+		for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
+		{
+			ItemId		iid = PageGetItemId(page, i);
+			LshEntry   *entry;
+			LshCandidate *c;
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			entry = (LshEntry *) PageGetItem(page, iid);
+			c = &so->cands[so->ncands++];
+			c->tid = entry->heap_tid;
+			c->dist = so->unordered ? 0 : lsh_distance(metric, so->q, entry->x, dim);
+		}
+		blk = LshPageGetOpaque(page)->next;
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* The next widening step: probe the next batch of lists. */
+static void
+probe_batch(IndexScanDesc scan)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+	LshState   *state = lsh_get_state(scan->indexRelation);
+	int			end = Min(so->nlists, so->next + so->batch);
+	int64		before;
+
+	so->ncands = 0;
+	so->pos = 0;
+	while (so->next < end)
+	{
+		before = so->ncands;
+		probe_list(scan, state, so->order[so->next++]);
+		so->examined += so->ncands - before;
+		if (lsh_max_candidates > 0 && so->examined >= lsh_max_candidates)
+		{
+			so->exhausted = true;
+			break;
+		}
+	}
+	if (so->next >= so->nlists)
+		so->exhausted = true;
+	so->batch *= 2;
+	if (!so->unordered && so->ncands > 1)
+		qsort(so->cands, so->ncands, sizeof(LshCandidate), cmp_candidates);
+}
+
+bool
+lsh_gettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+
+	if (!so->started)
+		start_scan(scan);
+
+	while (so->pos >= so->ncands)
+	{
+		if (so->exhausted)
+			return false;
+		probe_batch(scan);
+	}
+
+	scan->xs_heaptid = so->cands[so->pos++].tid;
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+	return true;
+}
+
+void
+lsh_endscan(IndexScanDesc scan)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->cxt);
+	pfree(so);
+	scan->opaque = NULL;
+}

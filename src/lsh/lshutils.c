@@ -1,0 +1,660 @@
+/*
+ * lshutils.c
+ *	  The lsh access method's handler, options, GUCs, metapage and the
+ *	  per-backend image of an index, and the hash families (hash a vector to a
+ *	  list; rank the lists for a query).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/amapi.h"
+#include "access/reloptions.h"
+#include "commands/vacuum.h"
+#include "distance.h"
+#include "lsh.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+int			lsh_probes = 0;
+int			lsh_max_candidates = 0;
+
+static relopt_kind lsh_relopt_kind;
+
+/* ----------------------------------------------------------------
+ * Options and GUCs
+ * ----------------------------------------------------------------
+ */
+
+static LshFamily
+family_from_name(const char *name)
+{
+	if (name == NULL || pg_strcasecmp(name, "kmeans") == 0)
+		return LSH_FAMILY_KMEANS;
+	if (pg_strcasecmp(name, "simple") == 0)
+		return LSH_FAMILY_SIMPLE;
+	if (pg_strcasecmp(name, "wta") == 0)
+		return LSH_FAMILY_WTA;
+	return 0;
+}
+
+static void
+validate_family(const char *value)
+{
+	if (value != NULL && family_from_name(value) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for lsh option \"family\": \"%s\"", value),
+				 errhint("Valid values are \"kmeans\" (learned, the default), \"simple\" (sign projections) and \"wta\" (winner-take-all).")));
+}
+
+const char *
+lsh_family_name(LshFamily family)
+{
+	switch (family)
+	{
+		case LSH_FAMILY_KMEANS:
+			return "kmeans";
+		case LSH_FAMILY_SIMPLE:
+			return "simple";
+		case LSH_FAMILY_WTA:
+			return "wta";
+	}
+	return "unknown";
+}
+
+const char *
+lsh_metric_name(LshMetric metric)
+{
+	switch (metric)
+	{
+		case LSH_METRIC_IP:
+			return "inner_product";
+		case LSH_METRIC_COSINE:
+			return "cosine";
+		case LSH_METRIC_L2:
+			return "l2";
+	}
+	return "unknown";
+}
+
+void
+lsh_init(void)
+{
+	lsh_relopt_kind = add_reloption_kind();
+	add_int_reloption(lsh_relopt_kind, "lists",
+					  "Number of buckets (lists); 0 chooses from the row count",
+					  0, 0, LSH_MAX_LISTS, AccessExclusiveLock);
+	add_int_reloption(lsh_relopt_kind, "norm_ranges",
+					  "Norm ranges for inner product; 0 chooses from the metric",
+					  0, 0, LSH_MAX_NORM_RANGES, AccessExclusiveLock);
+	add_int_reloption(lsh_relopt_kind, "bits",
+					  "Hash bits (simple) or windows (wta); 0 chooses from the row count",
+					  0, 0, LSH_MAX_BITS, AccessExclusiveLock);
+	add_string_reloption(lsh_relopt_kind, "family",
+						 "Hash family: kmeans, simple or wta",
+						 "kmeans", validate_family, AccessExclusiveLock);
+
+	DefineCustomIntVariable("fct.lsh_probes",
+							"Lists an lsh index scan probes before it widens.",
+							"0 chooses from the index (about 1% of the lists, at least 4). "
+							"More probes: better recall, slower queries.",
+							&lsh_probes, 0, 0, LSH_MAX_LISTS,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("fct.lsh_max_candidates",
+							"Stop an lsh index scan after this many candidates (0: no limit).",
+							"With a selective WHERE filter an lsh scan keeps widening its probes "
+							"until the query has its rows; this bounds the work instead.",
+							&lsh_max_candidates, 0, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+bytea *
+lsh_options(Datum reloptions, bool validate)
+{
+	static const relopt_parse_elt tab[] = {
+		{"lists", RELOPT_TYPE_INT, offsetof(LshOptions, lists)},
+		{"norm_ranges", RELOPT_TYPE_INT, offsetof(LshOptions, norm_ranges)},
+		{"bits", RELOPT_TYPE_INT, offsetof(LshOptions, bits)},
+		{"family", RELOPT_TYPE_STRING, offsetof(LshOptions, family_offset)},
+	};
+
+	return (bytea *) build_reloptions(reloptions, validate, lsh_relopt_kind,
+									  sizeof(LshOptions), tab, lengthof(tab));
+}
+
+LshFamily
+lsh_options_family(Relation index)
+{
+	LshOptions *opts = (LshOptions *) index->rd_options;
+
+	if (opts == NULL || opts->family_offset == 0)
+		return LSH_FAMILY_KMEANS;
+	return family_from_name((char *) opts + opts->family_offset);
+}
+
+/* The metric of the index's opclass (support function 1). */
+LshMetric
+lsh_index_metric(Relation index)
+{
+	FmgrInfo   *proc = index_getprocinfo(index, 1, LSH_METRIC_PROC);
+	int32		metric = DatumGetInt32(FunctionCall1(proc, PointerGetDatum(NULL)));
+
+	if (metric < LSH_METRIC_IP || metric > LSH_METRIC_L2)
+		elog(ERROR, "lsh opclass support function returned unknown metric %d", metric);
+	return (LshMetric) metric;
+}
+
+/* ----------------------------------------------------------------
+ * The access method handler
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(fct_lsh_handler);
+Datum
+fct_lsh_handler(PG_FUNCTION_ARGS)
+{
+	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
+
+	amroutine->amstrategies = 0;
+	amroutine->amsupport = LSH_NPROCS;
+	amroutine->amoptsprocnum = 0;
+	amroutine->amcanorder = false;
+	amroutine->amcanorderbyop = true;
+	amroutine->amcanbackward = false;
+	amroutine->amcanunique = false;
+	amroutine->amcanmulticol = false;
+	amroutine->amoptionalkey = true;
+	amroutine->amsearcharray = false;
+	amroutine->amsearchnulls = false;
+	amroutine->amstorage = false;
+	amroutine->amclusterable = false;
+	amroutine->ampredlocks = false;
+	amroutine->amcanparallel = false;
+	amroutine->amcaninclude = false;
+	amroutine->amusemaintenanceworkmem = true;
+	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
+	amroutine->amkeytype = InvalidOid;
+
+	amroutine->ambuild = lsh_build;
+	amroutine->ambuildempty = lsh_buildempty;
+	amroutine->aminsert = lsh_insert;
+	amroutine->ambulkdelete = lsh_bulkdelete;
+	amroutine->amvacuumcleanup = lsh_vacuumcleanup;
+	amroutine->amcanreturn = NULL;
+	amroutine->amcostestimate = lsh_costestimate;
+	amroutine->amoptions = lsh_options;
+	amroutine->amproperty = NULL;
+	amroutine->ambuildphasename = lsh_buildphasename;
+	amroutine->amvalidate = lsh_validate;
+	amroutine->amadjustmembers = NULL;
+	amroutine->ambeginscan = lsh_beginscan;
+	amroutine->amrescan = lsh_rescan;
+	amroutine->amgettuple = lsh_gettuple;
+	amroutine->amgetbitmap = NULL;
+	amroutine->amendscan = lsh_endscan;
+	amroutine->ammarkpos = NULL;
+	amroutine->amrestrpos = NULL;
+	amroutine->amestimateparallelscan = NULL;
+	amroutine->aminitparallelscan = NULL;
+	amroutine->amparallelrescan = NULL;
+
+	PG_RETURN_POINTER(amroutine);
+}
+
+/* Support function 1 of each opclass: which metric it orders by. */
+PG_FUNCTION_INFO_V1(fct_lsh_metric_ip);
+Datum
+fct_lsh_metric_ip(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(LSH_METRIC_IP);
+}
+
+PG_FUNCTION_INFO_V1(fct_lsh_metric_cosine);
+Datum
+fct_lsh_metric_cosine(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(LSH_METRIC_COSINE);
+}
+
+PG_FUNCTION_INFO_V1(fct_lsh_metric_l2);
+Datum
+fct_lsh_metric_l2(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(LSH_METRIC_L2);
+}
+
+/* ----------------------------------------------------------------
+ * Pages
+ * ----------------------------------------------------------------
+ */
+
+void
+lsh_init_page(Page page, uint16 flags)
+{
+	LshPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(LshPageOpaqueData));
+	opaque = LshPageGetOpaque(page);
+	opaque->next = InvalidBlockNumber;
+	opaque->flags = flags;
+	opaque->page_id = LSH_PAGE_ID;
+}
+
+/*
+ * A new page at the end of the fork, pinned and exclusively locked.  The
+ * caller initialises it inside its GenericXLog record.
+ */
+Buffer
+lsh_new_buffer(Relation index, ForkNumber fork)
+{
+	Buffer		buf;
+	bool		needLock = !RELATION_IS_LOCAL(index);
+
+	if (needLock)
+		LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (needLock)
+		UnlockRelationForExtension(index, ExclusiveLock);
+	return buf;
+}
+
+BlockNumber
+lsh_dir_block(const LshMetaPageData *meta, int list, OffsetNumber *off)
+{
+	*off = (OffsetNumber) (list % meta->lists_per_dirpage) + FirstOffsetNumber;
+	return meta->dir_start + list / meta->lists_per_dirpage;
+}
+
+/* ----------------------------------------------------------------
+ * The per-backend image of an index
+ * ----------------------------------------------------------------
+ */
+
+static void
+read_meta(Relation index, LshMetaPageData *meta)
+{
+	Buffer		buf;
+	Page		page;
+
+	buf = ReadBuffer(index, LSH_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (LshPageGetOpaque(page)->flags != LSH_PAGE_META ||
+		LshPageGetMeta(page)->magic != LSH_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("index \"%s\" is not an lsh index", RelationGetRelationName(index))));
+	if (LshPageGetMeta(page)->version != LSH_PAGE_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("lsh index \"%s\" has page format %u, this build reads %u",
+						RelationGetRelationName(index),
+						LshPageGetMeta(page)->version, LSH_PAGE_VERSION),
+				 errhint("REINDEX the index.")));
+	memcpy(meta, LshPageGetMeta(page), sizeof(LshMetaPageData));
+	UnlockReleaseBuffer(buf);
+}
+
+LshState *
+lsh_get_state(Relation index)
+{
+	LshState   *state = (LshState *) index->rd_amcache;
+	MemoryContext oldcxt;
+
+	if (state != NULL && state->meta.has_model)
+		return state;
+
+	if (state == NULL)
+	{
+		state = MemoryContextAllocZero(index->rd_indexcxt, sizeof(LshState));
+		read_meta(index, &state->meta);
+		oldcxt = MemoryContextSwitchTo(index->rd_indexcxt);
+		if (state->meta.nparams > 0)
+		{
+			int			done = 0;
+			BlockNumber blk = state->meta.param_start;
+
+			state->params = palloc(sizeof(float) * state->meta.nparams);
+			while (done < state->meta.nparams)
+			{
+				Buffer		buf = ReadBuffer(index, blk);
+				int			n = Min(LSH_PARAM_FLOATS_PER_PAGE, state->meta.nparams - done);
+
+				LockBuffer(buf, BUFFER_LOCK_SHARE);
+				memcpy(state->params + done, PageGetContents(BufferGetPage(buf)),
+					   sizeof(float) * n);
+				UnlockReleaseBuffer(buf);
+				done += n;
+				blk++;
+			}
+		}
+		if (state->meta.learned && state->meta.family == LSH_FAMILY_KMEANS)
+		{
+			state->center_norm2 = palloc(sizeof(float) * state->meta.nlists);
+			for (int i = 0; i < state->meta.nlists; i++)
+				state->center_norm2[i] = (float)
+					kernel_norm_squared(state->params + (Size) i * state->meta.dim,
+										state->meta.dim);
+		}
+		MemoryContextSwitchTo(oldcxt);
+		index->rd_amcache = state;
+	}
+	else
+	{
+		/* unlearned and still without a model: the first insert may set it */
+		read_meta(index, &state->meta);
+	}
+	return state;
+}
+
+/*
+ * Errors unless e may go into (or query) the index: dimension within the
+ * limit, same dimension and model as the index's vectors.
+ */
+void
+lsh_check_value(Relation index, const LshMetaPageData *meta,
+				const Embedding *e, bool is_query)
+{
+	if (e->dim > LSH_MAX_DIM)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("lsh index cannot hold embeddings of more than %d dimensions", LSH_MAX_DIM),
+				 errdetail("The %s has %d dimensions.", is_query ? "query" : "value", e->dim),
+				 errhint("Reduce the dimension (for example with a transformation) or use a sequential scan.")));
+	if (!meta->has_model)
+		return;
+	if (e->dim != meta->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("lsh index \"%s\" expects %d dimensions, not %d",
+						RelationGetRelationName(index), meta->dim, e->dim),
+				 errdetail(is_query ? "The query embedding has %d dimensions."
+						   : "The value being indexed has %d dimensions.", e->dim),
+				 errhint("Every vector of an lsh index must have the same dimension and model.")));
+	if (e->model_id != meta->model_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("lsh index \"%s\" holds embeddings of model id %d, not of model id %d",
+						RelationGetRelationName(index), meta->model_id, e->model_id),
+				 is_query ? errhint("Embed the query with the index's model, or index fct_upgrade(column, model) for the query's model.")
+				 : errhint("Every vector of an lsh index must come from the same model; index fct_upgrade(column, model) to mix models.")));
+}
+
+/*
+ * Fix the index's dimension and model from its first vector (unlearned index
+ * built empty); a no-op when they are fixed already.
+ */
+void
+lsh_fix_model(Relation index, const Embedding *e)
+{
+	Buffer		buf;
+	Page		page;
+	GenericXLogState *xlog;
+	LshMetaPage meta;
+
+	buf = ReadBuffer(index, LSH_METAPAGE_BLKNO);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	meta = LshPageGetMeta(BufferGetPage(buf));
+	if (meta->has_model)
+	{
+		LshMetaPageData copy = *meta;
+
+		UnlockReleaseBuffer(buf);
+		lsh_check_value(index, &copy, e, false);
+		return;
+	}
+	xlog = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(xlog, buf, 0);
+	meta = LshPageGetMeta(page);
+	meta->dim = e->dim;
+	meta->model_id = e->model_id;
+	meta->has_model = true;
+	GenericXLogFinish(xlog);
+	UnlockReleaseBuffer(buf);
+}
+
+/* ----------------------------------------------------------------
+ * Distances and hash families
+ * ----------------------------------------------------------------
+ */
+
+/* Smaller is nearer; the order of the SQL operator, not always its value. */
+float8
+lsh_distance(LshMetric metric, const float *q, const float *x, int dim)
+{
+	switch (metric)
+	{
+		case LSH_METRIC_IP:
+			return -kernel_inner_product(q, x, dim);
+		case LSH_METRIC_COSINE:
+			return kernel_cosine_distance(q, x, dim);
+		case LSH_METRIC_L2:
+			return kernel_l2_squared(q, x, dim);
+	}
+	return 0;
+}
+
+static float
+norm_of(const float *x, int dim)
+{
+	return (float) sqrt(kernel_norm_squared(x, dim));
+}
+
+/* The norm range a vector of norm n falls in. */
+static int
+range_of(const LshMetaPageData *meta, float n)
+{
+	int			r;
+
+	for (r = 0; r < meta->nranges - 1; r++)
+		if (n <= meta->range_upper[r])
+			break;
+	return r;
+}
+
+/* First list of norm range r. */
+static inline int
+range_first_list(const LshMetaPageData *meta, int r)
+{
+	return (int) (((int64) meta->nlists * r) / meta->nranges);
+}
+
+/* Parameters of the simple family: bits projections of dim + 1 floats per range */
+static int
+simple_hash(const LshState *state, const float *x, int r, float *work)
+{
+	const LshMetaPageData *meta = &state->meta;
+	int			dim = meta->dim;
+	int			code = 0;
+	float		aug = 0;
+
+	if (meta->metric == LSH_METRIC_IP)
+	{
+		float		m = meta->range_upper[r];
+		float		n2 = (float) kernel_norm_squared(x, dim) / (m * m);
+
+		aug = n2 < 1 ? sqrtf(1 - n2) : 0;
+		for (int i = 0; i < dim; i++)
+			work[i] = x[i] / m;
+	}
+	else
+		memcpy(work, x, sizeof(float) * dim);
+	for (int b = 0; b < meta->bits; b++)
+	{
+		const float *p = state->params + (Size) b * (dim + 1);
+		float		s = (float) kernel_inner_product(p, work, dim) + p[dim] * aug;
+
+		if (s > 0)
+			code |= 1 << b;
+	}
+	return (r << meta->bits) | code;
+}
+
+static int
+wta_hash(const LshState *state, const float *x)
+{
+	const LshMetaPageData *meta = &state->meta;
+	int			code = 0;
+
+	for (int w = meta->windows - 1; w >= 0; w--)
+	{
+		const float *perm = state->params + (Size) w * meta->wta_k;
+		int			best = 0;
+
+		for (int i = 1; i < meta->wta_k; i++)
+			if (x[(int) perm[i]] > x[(int) perm[best]])
+				best = i;
+		code = code * meta->wta_k + best;
+	}
+	return code;
+}
+
+/*
+ * The list a vector hashes to.  work holds at least dim + nlists floats.
+ */
+int
+lsh_hash(const LshState *state, const float *x, float *work)
+{
+	const LshMetaPageData *meta = &state->meta;
+	int			dim = meta->dim;
+
+	if (!meta->learned)
+		return 0;
+
+	if (meta->metric == LSH_METRIC_COSINE)
+	{
+		float		n = norm_of(x, dim);
+
+		for (int i = 0; i < dim; i++)
+			work[i] = n > 0 ? x[i] / n : 0;
+		x = work;
+		work += dim;
+	}
+
+	switch ((LshFamily) meta->family)
+	{
+		case LSH_FAMILY_KMEANS:
+			{
+				int			r = meta->metric == LSH_METRIC_IP ? range_of(meta, norm_of(x, dim)) : 0;
+				int			first = range_first_list(meta, r);
+				int			count = range_first_list(meta, r + 1) - first;
+				int			list;
+
+				lsh_assign_nearest(x, 1, dim, state->params + (Size) first * dim,
+								   state->center_norm2 + first, count, &list, work);
+				return first + list;
+			}
+		case LSH_FAMILY_SIMPLE:
+			{
+				int			r = meta->metric == LSH_METRIC_IP ? range_of(meta, norm_of(x, dim)) : 0;
+
+				return simple_hash(state, x, r, work);
+			}
+		case LSH_FAMILY_WTA:
+			return wta_hash(state, x);
+	}
+	return 0;
+}
+
+/*
+ * Score every list for query q: scores[l], smaller is more promising.  The
+ * scan probes lists in increasing score order (multi-probe).
+ */
+void
+lsh_rank_lists(const LshState *state, const float *q, float *scores)
+{
+	const LshMetaPageData *meta = &state->meta;
+	int			dim = meta->dim;
+	int			nlists = meta->nlists;
+
+	if (!meta->learned)
+	{
+		scores[0] = 0;
+		return;
+	}
+
+	switch ((LshFamily) meta->family)
+	{
+		case LSH_FAMILY_KMEANS:
+			kernel_inner_product_batch(q, state->params, nlists, dim, scores);
+			if (meta->metric == LSH_METRIC_L2)
+			{
+				for (int l = 0; l < nlists; l++)
+					scores[l] = state->center_norm2[l] - 2 * scores[l];
+			}
+			else
+			{
+				/* ip and cosine: the largest inner product with the centre */
+				for (int l = 0; l < nlists; l++)
+					scores[l] = -scores[l];
+			}
+			break;
+		case LSH_FAMILY_SIMPLE:
+			{
+				/*
+				 * Multi-probe for sign projections: a bucket's penalty is the
+				 * sum of |<p, q>| over the bits where it disagrees with the
+				 * query's code (Lv et al. 2007).  Across norm ranges the
+				 * penalty is traded against the range's maximum norm:
+				 * estimated inner product M_r * cos(pi * penalty / total).
+				 */
+				int			nb = meta->bits;
+				float		margins[LSH_MAX_BITS];
+				float		total = 0;
+				int			qcode = 0;
+				float		qn = norm_of(q, dim);
+
+				for (int b = 0; b < nb; b++)
+				{
+					const float *p = state->params + (Size) b * (dim + 1);
+					float		s = (float) kernel_inner_product(p, q, dim) / (qn > 0 ? qn : 1);
+
+					margins[b] = fabsf(s);
+					total += margins[b];
+					if (s > 0)
+						qcode |= 1 << b;
+				}
+				for (int l = 0; l < nlists; l++)
+				{
+					int			r = l >> nb;
+					int			diff = (l & ((1 << nb) - 1)) ^ qcode;
+					float		pen = 0;
+					float		m = meta->metric == LSH_METRIC_IP ? meta->range_upper[r] : 1;
+
+					for (int b = 0; b < nb; b++)
+						if (diff & (1 << b))
+							pen += margins[b];
+					scores[l] = -m * cosf((float) M_PI * pen / (total > 0 ? total : 1));
+				}
+			}
+			break;
+		case LSH_FAMILY_WTA:
+			{
+				/*
+				 * A bucket is one winner per window; its score is the sum of
+				 * the query's values at the winning coordinates.
+				 */
+				for (int l = 0; l < nlists; l++)
+				{
+					int			code = l;
+					float		s = 0;
+
+					for (int w = 0; w < meta->windows; w++)
+					{
+						const float *perm = state->params + (Size) w * meta->wta_k;
+
+						s += q[(int) perm[code % meta->wta_k]];
+						code /= meta->wta_k;
+					}
+					scores[l] = -s;
+				}
+			}
+			break;
+	}
+}

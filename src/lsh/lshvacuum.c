@@ -1,0 +1,146 @@
+/*
+ * lshvacuum.c
+ *	  VACUUM of an lsh index: delete the entries of dead heap rows in place and
+ *	  point each list's insert_page at the first page that has room, so that
+ *	  inserts reuse the space.  Pages are never unlinked: a chain keeps its
+ *	  pages, empty or not, until REINDEX.
+ */
+#include "postgres.h"
+
+#include "access/generic_xlog.h"
+#include "commands/vacuum.h"
+#include "lsh.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "utils/rel.h"
+
+/*
+ * Visit every entry page of every list.  With a callback, delete the entries
+ * it names and fix insert_page; always count what remains.
+ */
+static void
+vacuum_lists(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			 IndexBulkDeleteCallback callback, void *callback_state)
+{
+	Relation	index = info->index;
+	LshMetaPageData meta = lsh_get_state(index)->meta;
+	Size		entry_size = MAXALIGN(LSH_ENTRY_SIZE(Max(meta.dim, 1)));
+	OffsetNumber deletable[MaxOffsetNumber];
+
+	for (int list = 0; list < meta.nlists; list++)
+	{
+		OffsetNumber off;
+		BlockNumber dirblk = lsh_dir_block(&meta, list, &off);
+		Buffer		buf;
+		Page		page;
+		BlockNumber head;
+		BlockNumber blk;
+		BlockNumber first_room = InvalidBlockNumber;
+		BlockNumber last = InvalidBlockNumber;
+		bool		deleted = false;
+
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, dirblk, RBM_NORMAL, info->strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		head = ((LshListItem *) PageGetItem(page, PageGetItemId(page, off)))->head;
+		UnlockReleaseBuffer(buf);
+
+		for (blk = head; BlockNumberIsValid(blk);)
+		{
+			OffsetNumber maxoff;
+			int			ndel = 0;
+			BlockNumber next;
+
+			vacuum_delay_point();
+			buf = ReadBufferExtended(index, MAIN_FORKNUM, blk, RBM_NORMAL, info->strategy);
+			LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			maxoff = PageGetMaxOffsetNumber(page);
+			for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
+			{
+				ItemId		iid = PageGetItemId(page, i);
+				LshEntry   *entry;
+
+				if (!ItemIdIsNormal(iid))
+					continue;
+				entry = (LshEntry *) PageGetItem(page, iid);
+				if (callback && callback(&entry->heap_tid, callback_state))
+					deletable[ndel++] = i;
+				else
+					stats->num_index_tuples += 1;
+			}
+			if (ndel > 0)
+			{
+				GenericXLogState *xlog = GenericXLogStart(index);
+
+				page = GenericXLogRegisterBuffer(xlog, buf, 0);
+				PageIndexMultiDelete(page, deletable, ndel);
+				GenericXLogFinish(xlog);
+				stats->tuples_removed += ndel;
+				deleted = true;
+			}
+			if (!BlockNumberIsValid(first_room) && PageGetFreeSpace(page) >= entry_size)
+				first_room = blk;
+			next = LshPageGetOpaque(page)->next;
+			UnlockReleaseBuffer(buf);
+			last = blk;
+			blk = next;
+		}
+
+		/*
+		 * Inserts walk the chain from insert_page: start them at the first
+		 * page with room, or at the last page when none has room (they then
+		 * add a head page at once instead of walking the chain).
+		 */
+		if (deleted)
+		{
+			BlockNumber target = BlockNumberIsValid(first_room) ? first_room : last;
+			LshListItem *item;
+
+			buf = ReadBufferExtended(index, MAIN_FORKNUM, dirblk, RBM_NORMAL, info->strategy);
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			item = (LshListItem *) PageGetItem(page, PageGetItemId(page, off));
+
+			/* a page added at the head meanwhile: start there, it reaches all */
+			if (item->head != head)
+				target = item->head;
+			if (item->insert_page != target)
+			{
+				GenericXLogState *xlog = GenericXLogStart(index);
+
+				page = GenericXLogRegisterBuffer(xlog, buf, 0);
+				item = (LshListItem *) PageGetItem(page, PageGetItemId(page, off));
+				item->insert_page = target;
+				GenericXLogFinish(xlog);
+			}
+			UnlockReleaseBuffer(buf);
+		}
+	}
+	stats->num_pages = RelationGetNumberOfBlocks(index);
+}
+
+IndexBulkDeleteResult *
+lsh_bulkdelete(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
+			   IndexBulkDeleteCallback callback, void *callback_state)
+{
+	if (stats == NULL)
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+	stats->num_index_tuples = 0;
+	vacuum_lists(info, stats, callback, callback_state);
+	return stats;
+}
+
+IndexBulkDeleteResult *
+lsh_vacuumcleanup(IndexVacuumInfo *info, IndexBulkDeleteResult *stats)
+{
+	if (info->analyze_only)
+		return stats;
+	if (stats == NULL)
+	{
+		/* no bulkdelete pass: count the entries */
+		stats = palloc0(sizeof(IndexBulkDeleteResult));
+		vacuum_lists(info, stats, NULL, NULL);
+	}
+	return stats;
+}

@@ -1,0 +1,447 @@
+/*
+ * lshvalidate.c
+ *	  Checking lsh indexes: the opclass validator (amvalidate), the
+ *	  consistency check fct_lsh_verify (every live heap row reachable from the
+ *	  index, no entry pointing nowhere, in the spirit of amcheck) and the
+ *	  statistics function fct_lsh_stats.
+ */
+#include "postgres.h"
+
+#include "access/amvalidate.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lsh.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/* ----------------------------------------------------------------
+ * amvalidate
+ * ----------------------------------------------------------------
+ */
+
+bool
+lsh_validate(Oid opclassoid)
+{
+	bool		result = true;
+	HeapTuple	classtup;
+	Form_pg_opclass classform;
+	Oid			opfamilyoid;
+	CatCList   *oprlist;
+	CatCList   *proclist;
+	int			nordering = 0;
+	int			nmetric = 0;
+
+	classtup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclassoid));
+	if (!HeapTupleIsValid(classtup))
+		elog(ERROR, "cache lookup failed for operator class %u", opclassoid);
+	classform = (Form_pg_opclass) GETSTRUCT(classtup);
+	opfamilyoid = classform->opcfamily;
+
+	oprlist = SearchSysCacheList1(AMOPSTRATEGY, ObjectIdGetDatum(opfamilyoid));
+	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
+
+	for (int i = 0; i < oprlist->n_members; i++)
+	{
+		Form_pg_amop oprform = (Form_pg_amop) GETSTRUCT(&oprlist->members[i]->tuple);
+
+		if (oprform->amopstrategy != LSH_DISTANCE_STRATEGY ||
+			oprform->amoppurpose != AMOP_ORDER ||
+			oprform->amopsortfamily == InvalidOid)
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("lsh operator family %u: operator %u must be an ordering operator with strategy %d",
+							opfamilyoid, oprform->amopopr, LSH_DISTANCE_STRATEGY)));
+			result = false;
+		}
+		else
+			nordering++;
+	}
+
+	for (int i = 0; i < proclist->n_members; i++)
+	{
+		Form_pg_amproc procform = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
+
+		if (procform->amprocnum != LSH_METRIC_PROC ||
+			!check_amproc_signature(procform->amproc, INT4OID, true, 1, 1, INTERNALOID))
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("lsh operator family %u: support function %d must be a metric function (internal) returning integer",
+							opfamilyoid, procform->amprocnum)));
+			result = false;
+		}
+		else
+			nmetric++;
+	}
+
+	if (nordering != 1 || nmetric != 1)
+	{
+		ereport(INFO,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("lsh operator class %u needs exactly one ordering operator and one metric function",
+						opclassoid)));
+		result = false;
+	}
+
+	ReleaseCatCacheList(proclist);
+	ReleaseCatCacheList(oprlist);
+	ReleaseSysCache(classtup);
+	return result;
+}
+
+/* ----------------------------------------------------------------
+ * Walking an index
+ * ----------------------------------------------------------------
+ */
+
+static void
+check_is_lsh(Relation index)
+{
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->amgettuple != lsh_gettuple)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an lsh index", RelationGetRelationName(index))));
+}
+
+/* A fresh copy of the metapage (not the backend's cached image). */
+static void
+read_meta_fresh(Relation index, LshMetaPageData *meta)
+{
+	Buffer		buf = ReadBuffer(index, LSH_METAPAGE_BLKNO);
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	memcpy(meta, LshPageGetMeta(BufferGetPage(buf)), sizeof(LshMetaPageData));
+	UnlockReleaseBuffer(buf);
+}
+
+typedef void (*entry_visitor) (int list, const LshEntry *entry, void *arg);
+
+/* Call visit for every entry; count entry pages per list. */
+static void
+walk_index(Relation index, const LshMetaPageData *meta, entry_visitor visit,
+		   void *arg, int64 *pages_out)
+{
+	int64		pages = 0;
+
+	for (int list = 0; list < meta->nlists; list++)
+	{
+		OffsetNumber off;
+		BlockNumber blk = lsh_dir_block(meta, list, &off);
+		Buffer		buf = ReadBuffer(index, blk);
+		Page		page;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		blk = ((LshListItem *) PageGetItem(page, PageGetItemId(page, off)))->head;
+		UnlockReleaseBuffer(buf);
+
+		while (BlockNumberIsValid(blk))
+		{
+			OffsetNumber maxoff;
+
+			CHECK_FOR_INTERRUPTS();
+			buf = ReadBuffer(index, blk);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			if (LshPageGetOpaque(page)->flags != LSH_PAGE_ENTRY)
+				ereport(ERROR,
+						(errcode(ERRCODE_INDEX_CORRUPTED),
+						 errmsg("lsh index \"%s\": block %u in the chain of list %d is not an entry page",
+								RelationGetRelationName(index), blk, list)));
+			maxoff = PageGetMaxOffsetNumber(page);
+			for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
+			{
+				ItemId		iid = PageGetItemId(page, i);
+
+				if (ItemIdIsNormal(iid))
+					visit(list, (LshEntry *) PageGetItem(page, iid), arg);
+			}
+			pages++;
+			blk = LshPageGetOpaque(page)->next;
+			UnlockReleaseBuffer(buf);
+		}
+	}
+	*pages_out = pages;
+}
+
+/* ----------------------------------------------------------------
+ * fct_lsh_stats
+ * ----------------------------------------------------------------
+ */
+
+typedef struct StatsState
+{
+	int64	   *counts;
+	int64		total;
+} StatsState;
+
+static void
+stats_visit(int list, const LshEntry *entry, void *arg)
+{
+	StatsState *s = arg;
+
+	s->counts[list]++;
+	s->total++;
+}
+
+PG_FUNCTION_INFO_V1(fct_lsh_stats);
+Datum
+fct_lsh_stats(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Relation	index;
+	LshMetaPageData meta;
+	StatsState	s;
+	int64		entry_pages;
+	int64		minc = 0;
+	int64		maxc = 0;
+	int			empty = 0;
+	TupleDesc	tupdesc;
+	Datum		values[14];
+	bool		nulls[14] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	index = index_open(indexoid, AccessShareLock);
+	check_is_lsh(index);
+	read_meta_fresh(index, &meta);
+	s.counts = palloc0(sizeof(int64) * meta.nlists);
+	s.total = 0;
+	walk_index(index, &meta, stats_visit, &s, &entry_pages);
+	for (int l = 0; l < meta.nlists; l++)
+	{
+		if (l == 0 || s.counts[l] < minc)
+			minc = s.counts[l];
+		if (s.counts[l] > maxc)
+			maxc = s.counts[l];
+		if (s.counts[l] == 0)
+			empty++;
+	}
+
+	values[0] = CStringGetTextDatum(lsh_family_name(meta.family));
+	values[1] = CStringGetTextDatum(lsh_metric_name(meta.metric));
+	values[2] = Int32GetDatum(meta.dim);
+	values[3] = BoolGetDatum(meta.learned);
+	values[4] = Int32GetDatum(meta.nlists);
+	values[5] = Int32GetDatum(meta.nranges);
+	values[6] = Int32GetDatum(meta.family == LSH_FAMILY_SIMPLE ? meta.bits
+							  : meta.family == LSH_FAMILY_WTA ? meta.windows : 0);
+	values[7] = Int64GetDatum(s.total);
+	values[8] = Int64GetDatum((int64) RelationGetNumberOfBlocks(index));
+	values[9] = Int64GetDatum(entry_pages);
+	values[10] = Int32GetDatum(empty);
+	values[11] = Int64GetDatum(minc);
+	values[12] = Int64GetDatum(maxc);
+	values[13] = Float8GetDatum(meta.nlists > 0 ? (double) s.total / meta.nlists : 0);
+
+	index_close(index, AccessShareLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ----------------------------------------------------------------
+ * fct_lsh_verify
+ * ----------------------------------------------------------------
+ */
+
+typedef struct VerifyState
+{
+	Relation	index;
+	LshState   *state;
+	float	   *work;
+	ItemPointerData *tids;
+	int64		ntids;
+	int64		capacity;
+	int64		misplaced;
+	int64		heap_rows;
+	int64		missing;
+	ItemPointerData first_missing;
+} VerifyState;
+
+static void
+verify_visit(int list, const LshEntry *entry, void *arg)
+{
+	VerifyState *v = arg;
+
+	if (v->ntids == v->capacity)
+	{
+		v->capacity *= 2;
+		v->tids = repalloc_huge(v->tids, sizeof(ItemPointerData) * v->capacity);
+	}
+	v->tids[v->ntids++] = entry->heap_tid;
+	if (v->state->meta.learned && lsh_hash(v->state, entry->x, v->work) != list)
+		v->misplaced++;
+}
+
+static int
+cmp_tid(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+static void
+verify_heap_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+					 bool tupleIsAlive, void *arg)
+{
+	VerifyState *v = arg;
+
+	if (isnull[0])
+		return;
+	v->heap_rows++;
+	if (bsearch(tid, v->tids, v->ntids, sizeof(ItemPointerData), cmp_tid) == NULL)
+	{
+		if (v->missing == 0)
+			v->first_missing = *tid;
+		v->missing++;
+	}
+}
+
+PG_FUNCTION_INFO_V1(fct_lsh_verify);
+Datum
+fct_lsh_verify(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Oid			heapoid;
+	Relation	heap;
+	Relation	index;
+	LshMetaPageData meta;
+	VerifyState v;
+	int64		entry_pages;
+	int64		dangling = 0;
+	int64		duplicates = 0;
+	ItemPointerData first_dangling;
+	BlockNumber heap_blocks;
+	Snapshot	snapshot;
+	IndexInfo  *indexInfo;
+	TableScanDesc scan;
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	/*
+	 * Lock the heap first (as amcheck does), in a mode that keeps VACUUM out:
+	 * VACUUM could otherwise free a line pointer between our reading an entry
+	 * and our looking at the heap, and we would call the entry dangling.
+	 * Inserts, updates and queries go on.
+	 */
+	heapoid = IndexGetRelation(indexoid, true);
+	if (!OidIsValid(heapoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("relation with OID %u is not an index", indexoid)));
+	heap = table_open(heapoid, ShareUpdateExclusiveLock);
+	index = index_open(indexoid, AccessShareLock);
+	check_is_lsh(index);
+	read_meta_fresh(index, &meta);
+
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+
+	/* 1. every entry: collect its TID, check it sits in the list it hashes to */
+	memset(&v, 0, sizeof(v));
+	v.index = index;
+	v.state = lsh_get_state(index);
+	v.work = palloc(sizeof(float) * (Max(meta.dim, 1) + meta.nlists));
+	v.capacity = 1024;
+	v.tids = palloc_extended(sizeof(ItemPointerData) * v.capacity, MCXT_ALLOC_HUGE);
+	walk_index(index, &meta, verify_visit, &v, &entry_pages);
+	qsort(v.tids, v.ntids, sizeof(ItemPointerData), cmp_tid);
+
+	/* 2. no entry points nowhere, none twice */
+	heap_blocks = RelationGetNumberOfBlocks(heap);
+	ItemPointerSetInvalid(&first_dangling);
+	{
+		Buffer		buf = InvalidBuffer;
+		BlockNumber cur = InvalidBlockNumber;
+
+		for (int64 i = 0; i < v.ntids; i++)
+		{
+			BlockNumber blk = ItemPointerGetBlockNumber(&v.tids[i]);
+			OffsetNumber off = ItemPointerGetOffsetNumber(&v.tids[i]);
+			bool		ok;
+
+			if (i > 0 && ItemPointerEquals(&v.tids[i], &v.tids[i - 1]))
+				duplicates++;
+			if (blk >= heap_blocks)
+				ok = false;
+			else
+			{
+				Page		page;
+
+				if (blk != cur)
+				{
+					if (BufferIsValid(buf))
+						UnlockReleaseBuffer(buf);
+					buf = ReadBuffer(heap, blk);
+					LockBuffer(buf, BUFFER_LOCK_SHARE);
+					cur = blk;
+					CHECK_FOR_INTERRUPTS();
+				}
+				page = BufferGetPage(buf);
+				ok = off >= FirstOffsetNumber && off <= PageGetMaxOffsetNumber(page) &&
+					ItemIdIsUsed(PageGetItemId(page, off));
+			}
+			if (!ok)
+			{
+				if (dangling == 0)
+					first_dangling = v.tids[i];
+				dangling++;
+			}
+		}
+		if (BufferIsValid(buf))
+			UnlockReleaseBuffer(buf);
+	}
+
+	/* 3. every row our snapshot sees (with a non-NULL key) has an entry */
+	indexInfo = BuildIndexInfo(index);
+	indexInfo->ii_Concurrent = true;	/* MVCC snapshot scan, as amcheck */
+	scan = table_beginscan_strat(heap, snapshot, 0, NULL, true, false);
+	table_index_build_scan(heap, index, indexInfo, true, false,
+						   verify_heap_callback, &v, scan);
+	UnregisterSnapshot(snapshot);
+
+	if (v.missing > 0 || dangling > 0 || duplicates > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("lsh index \"%s\" is inconsistent with table \"%s\"",
+						RelationGetRelationName(index), RelationGetRelationName(heap)),
+				 errdetail("%lld live rows have no entry (first (%u,%u)), %lld entries point nowhere (first (%u,%u)), %lld entries are duplicates.",
+						   (long long) v.missing,
+						   ItemPointerGetBlockNumberNoCheck(&v.first_missing),
+						   ItemPointerGetOffsetNumberNoCheck(&v.first_missing),
+						   (long long) dangling,
+						   ItemPointerGetBlockNumberNoCheck(&first_dangling),
+						   ItemPointerGetOffsetNumberNoCheck(&first_dangling),
+						   (long long) duplicates),
+				 errhint("REINDEX the index.")));
+
+	values[0] = Int64GetDatum(v.ntids);
+	values[1] = Int64GetDatum(v.heap_rows);
+	values[2] = Int64GetDatum(v.missing);
+	values[3] = Int64GetDatum(dangling);
+	values[4] = Int64GetDatum(v.misplaced);
+	values[5] = Int64GetDatum(entry_pages);
+
+	index_close(index, AccessShareLock);
+	table_close(heap, ShareUpdateExclusiveLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
