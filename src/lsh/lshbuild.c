@@ -317,20 +317,51 @@ cmp_float(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Norm range bounds: equal-count quantiles of the sample's norms. */
+/*
+ * Norm range bounds: equal-count quantiles of the sample's norms.  Ties (for
+ * instance normalised vectors, all of norm 1) can leave a range with fewer
+ * sample rows than it has lists; then fewer ranges are used.
+ */
 static void
 learn_norm_ranges(LshBuildState *bs, LshMetaPageData *meta, float *norms)
 {
 	float	   *sorted = palloc(sizeof(float) * bs->sample_n);
+	int		   *counts = palloc(sizeof(int) * LSH_MAX_NORM_RANGES);
 
 	memcpy(sorted, norms, sizeof(float) * bs->sample_n);
 	qsort(sorted, bs->sample_n, sizeof(float), cmp_float);
-	for (int r = 0; r < meta->nranges; r++)
+	for (;;)
 	{
-		int			i = (int) (((int64) bs->sample_n * (r + 1)) / meta->nranges) - 1;
+		bool		ok = true;
+		int			ri = 0;
 
-		meta->range_upper[r] = sorted[Max(i, 0)];
+		for (int r = 0; r < meta->nranges; r++)
+		{
+			int			i = (int) (((int64) bs->sample_n * (r + 1)) / meta->nranges) - 1;
+
+			meta->range_upper[r] = sorted[Max(i, 0)];
+			counts[r] = 0;
+		}
+		/* count as the hash will assign: the first range whose bound holds */
+		for (int i = 0; i < bs->sample_n; i++)
+		{
+			while (ri < meta->nranges - 1 && sorted[i] > meta->range_upper[ri])
+				ri++;
+			counts[ri]++;
+		}
+		for (int r = 0; r < meta->nranges && ok; r++)
+		{
+			int			first = (int) (((int64) meta->nlists * r) / meta->nranges);
+			int			k = (int) (((int64) meta->nlists * (r + 1)) / meta->nranges) - first;
+
+			if (counts[r] < Max(k, 1))
+				ok = false;
+		}
+		if (ok || meta->nranges == 1)
+			break;
+		meta->nranges--;
 	}
+	pfree(counts);
 	pfree(sorted);
 }
 
@@ -478,6 +509,10 @@ plan_shape(LshBuildState *bs)
 
 	want_ranges = opts && opts->norm_ranges > 0 ? opts->norm_ranges
 		: (bs->metric == LSH_METRIC_IP ? LSH_DEFAULT_NORM_RANGES : 1);
+	/* cosine ignores norms; sign projections use ranges for inner product only */
+	if (bs->metric == LSH_METRIC_COSINE ||
+		(bs->family == LSH_FAMILY_SIMPLE && bs->metric != LSH_METRIC_IP))
+		want_ranges = 1;
 
 	switch (bs->family)
 	{
@@ -617,7 +652,7 @@ hash_chunk(LshBuildState *bs)
 			if (meta->metric == LSH_METRIC_COSINE && nn > 0)
 				for (int d = 0; d < dim; d++)
 					x[d] /= nn;
-			if (meta->metric == LSH_METRIC_IP)
+			if (meta->nranges > 1)
 				while (r < meta->nranges - 1 && nn > meta->range_upper[r])
 					r++;
 			ranges[i] = r;
@@ -759,7 +794,8 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, LSH_PHASE_LEARN);
 		learn(&bs);
 	}
-	pfree(bs.sample);
+	if (bs.sample)
+		pfree(bs.sample);
 	bs.sample = NULL;
 
 	/* metapage placeholder, then parameter pages */

@@ -353,6 +353,15 @@ lsh_get_state(Relation index)
 	return state;
 }
 
+/* "model id N", or "no model" (messages: the index knows ids, not names) */
+static const char *
+model_desc(int32 model_id)
+{
+	if (model_id == FCT_NO_MODEL)
+		return "no model";
+	return psprintf("model id %d", model_id);
+}
+
 /*
  * Errors unless e may go into (or query) the index: dimension within the
  * limit, same dimension and model as the index's vectors.
@@ -377,11 +386,14 @@ lsh_check_value(Relation index, const LshMetaPageData *meta,
 				 errdetail(is_query ? "The query embedding has %d dimensions."
 						   : "The value being indexed has %d dimensions.", e->dim),
 				 errhint("Every vector of an lsh index must have the same dimension and model.")));
-	if (e->model_id != meta->model_id)
+	/* a query that names no model may query any index, as the operators allow */
+	if (e->model_id != meta->model_id && !(is_query && e->model_id == FCT_NO_MODEL))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("lsh index \"%s\" holds embeddings of model id %d, not of model id %d",
-						RelationGetRelationName(index), meta->model_id, e->model_id),
+				 errmsg("lsh index \"%s\" holds embeddings of %s, not of %s",
+						RelationGetRelationName(index), model_desc(meta->model_id),
+						model_desc(e->model_id)),
+				 errdetail("Model ids are those of fct_models."),
 				 is_query ? errhint("Embed the query with the index's model, or index fct_upgrade(column, model) for the query's model.")
 				 : errhint("Every vector of an lsh index must come from the same model; index fct_upgrade(column, model) to mix models.")));
 }
@@ -541,7 +553,7 @@ lsh_hash(const LshState *state, const float *x, float *work)
 	{
 		case LSH_FAMILY_KMEANS:
 			{
-				int			r = meta->metric == LSH_METRIC_IP ? range_of(meta, norm_of(x, dim)) : 0;
+				int			r = meta->nranges > 1 ? range_of(meta, norm_of(x, dim)) : 0;
 				int			first = range_first_list(meta, r);
 				int			count = range_first_list(meta, r + 1) - first;
 				int			list;
@@ -552,7 +564,7 @@ lsh_hash(const LshState *state, const float *x, float *work)
 			}
 		case LSH_FAMILY_SIMPLE:
 			{
-				int			r = meta->metric == LSH_METRIC_IP ? range_of(meta, norm_of(x, dim)) : 0;
+				int			r = meta->nranges > 1 ? range_of(meta, norm_of(x, dim)) : 0;
 
 				return simple_hash(state, x, r, work);
 			}

@@ -348,7 +348,8 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	if (!OidIsValid(heapoid))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("relation with OID %u is not an index", indexoid)));
+				 errmsg("\"%s\" is not an lsh index",
+						get_rel_name(indexoid) ? get_rel_name(indexoid) : "?")));
 	heap = table_open(heapoid, ShareUpdateExclusiveLock);
 	index = index_open(indexoid, AccessShareLock);
 	check_is_lsh(index);

@@ -1,0 +1,110 @@
+-- The lsh access method: creation, options, statistics, errors.
+CREATE FUNCTION lsh_build_err(stmt text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+	EXECUTE stmt;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+-- A random vector of dimension d (deterministic after setseed).
+CREATE FUNCTION lsh_build_vec(d int) RETURNS embedding
+LANGUAGE sql AS $$
+	SELECT ('[' || string_agg(round((random() - 0.5)::numeric, 4)::text, ',') || ']')::embedding
+	FROM generate_series(1, d)
+$$;
+
+SELECT setseed(0.11);
+CREATE TABLE lsh_build_t (id int PRIMARY KEY, note text, e embedding);
+INSERT INTO lsh_build_t SELECT i, 'row ' || i, lsh_build_vec(8) FROM generate_series(1, 3000) i;
+INSERT INTO lsh_build_t VALUES (3001, 'null vector', NULL);
+
+-- the access method and its three operator classes (ip is the default)
+SELECT amname, amtype FROM pg_am WHERE amname = 'lsh';
+SELECT opcname, opcdefault FROM pg_opclass
+WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'lsh') ORDER BY opcname;
+SELECT amvalidate(oid) FROM pg_opclass
+WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'lsh') ORDER BY opcname;
+
+-- default options: lists from the row count (3000 rows / 500), 4 norm ranges
+-- for inner product; the NULL is not indexed
+CREATE INDEX lsh_build_ip ON lsh_build_t USING lsh (e);
+SELECT family, metric, dim, learned, lists, norm_ranges, entries, empty_lists,
+       min_list > 0 AS all_lists_used, avg_list
+FROM fct_lsh_stats('lsh_build_ip');
+SELECT * FROM fct_lsh_verify('lsh_build_ip');
+
+-- explicit options; cosine has one norm range whatever the option says
+CREATE INDEX lsh_build_cos ON lsh_build_t USING lsh (e embedding_cosine_ops) WITH (lists = 10, norm_ranges = 4);
+CREATE INDEX lsh_build_l2 ON lsh_build_t USING lsh (e embedding_l2_ops) WITH (lists = 12, norm_ranges = 3);
+CREATE INDEX lsh_build_ip2 ON lsh_build_t USING lsh (e) WITH (lists = 20, norm_ranges = 2);
+SELECT c.relname, s.metric, s.lists, s.norm_ranges, s.entries, s.min_list > 0 AS all_lists_used
+FROM (VALUES ('lsh_build_cos'), ('lsh_build_l2'), ('lsh_build_ip2')) v(n)
+JOIN pg_class c ON c.relname = v.n, fct_lsh_stats(c.oid) s ORDER BY 1;
+SELECT entries, heap_rows, missing, dangling FROM fct_lsh_verify('lsh_build_cos');
+
+-- the classic families, for comparison
+CREATE INDEX lsh_build_simple ON lsh_build_t USING lsh (e) WITH (family = simple, bits = 3, norm_ranges = 2);
+CREATE INDEX lsh_build_wta ON lsh_build_t USING lsh (e) WITH (family = wta, bits = 2);
+SELECT family, lists, norm_ranges, bits, entries FROM fct_lsh_stats('lsh_build_simple');
+SELECT family, lists, norm_ranges, bits, entries FROM fct_lsh_stats('lsh_build_wta');
+SELECT entries, missing, dangling FROM fct_lsh_verify('lsh_build_simple');
+SELECT entries, missing, dangling FROM fct_lsh_verify('lsh_build_wta');
+DROP INDEX lsh_build_simple, lsh_build_wta, lsh_build_cos, lsh_build_l2, lsh_build_ip2;
+
+-- options out of range or unknown: 22023
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = -1)');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 40000)');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (norm_ranges = 17)');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (bits = 17)');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = cross_polytope)');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (tables = 2)');
+-- the access method does not do what it cannot
+SELECT lsh_build_err('CREATE UNIQUE INDEX ON lsh_build_t USING lsh (e)');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e, e)');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (id)');
+
+-- vectors of different dimensions in one index: 22000, at build and at insert
+CREATE TABLE lsh_build_mixed (id int, e embedding);
+INSERT INTO lsh_build_mixed VALUES (1, '[1,2,3]'), (2, '[1,2]');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_mixed USING lsh (e)');
+DELETE FROM lsh_build_mixed WHERE id = 2;
+CREATE INDEX lsh_build_mixed_idx ON lsh_build_mixed USING lsh (e);
+SELECT lsh_build_err($$INSERT INTO lsh_build_mixed VALUES (3, '[1,2,3,4]')$$);
+-- ... and of different models (a registered model against no model)
+SELECT fct_register_model('lsh-build-m', 3) > 0 AS registered;
+SELECT lsh_build_err($$INSERT INTO lsh_build_mixed VALUES (4, 'lsh-build-m:[1,2,3]')$$);
+-- a query of another model is refused; a query naming no model is fine
+SET enable_seqscan = off;
+SELECT lsh_build_err($$SELECT id FROM lsh_build_mixed ORDER BY e <#> 'lsh-build-m:[1,1,1]' LIMIT 1$$);
+SELECT id FROM lsh_build_mixed ORDER BY e <#> '[1,1,1]' LIMIT 1;
+RESET enable_seqscan;
+-- dimension above what an index holds: 54000
+CREATE TABLE lsh_build_wide (e embedding);
+INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(0.5, ARRAY[2001]), ',') || ']')::embedding;
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_wide USING lsh (e)');
+TRUNCATE lsh_build_wide;
+CREATE INDEX lsh_build_wide_idx ON lsh_build_wide USING lsh (e);
+SELECT lsh_build_err($$INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(0.5, ARRAY[2001]), ',') || ']')::embedding$$);
+INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(0.5, ARRAY[2000]), ',') || ']')::embedding;
+SELECT dim, entries FROM fct_lsh_stats('lsh_build_wide_idx');
+
+-- the functions check what they are given
+SELECT lsh_build_err($$SELECT fct_lsh_stats('lsh_build_t_pkey')$$);
+SELECT lsh_build_err($$SELECT fct_lsh_verify('lsh_build_t')$$);
+
+-- build progress phases are named
+SELECT amname, pg_indexam_progress_phasename(oid, 2) AS p2, pg_indexam_progress_phasename(oid, 3) AS p3,
+       pg_indexam_progress_phasename(oid, 4) AS p4, pg_indexam_progress_phasename(oid, 5) AS p5
+FROM pg_am WHERE amname = 'lsh';
+
+-- memory: a maintenance_work_mem too small for the sample says so (a NOTICE)
+-- and the build goes on; too small for the lists asked for is an error
+SET maintenance_work_mem = '1MB';
+INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(i * 0.01, ARRAY[2000]), ',') || ']')::embedding
+FROM generate_series(1, 99) i;
+REINDEX INDEX lsh_build_wide_idx;
+SELECT dim, learned, lists, entries FROM fct_lsh_stats('lsh_build_wide_idx');
+SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 100)');
+RESET maintenance_work_mem;
