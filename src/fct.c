@@ -8,6 +8,7 @@
 
 #include "fmgr.h"
 
+#include "labels.h"
 #include "lsh/lsh.h"
 #include "model.h"
 
@@ -20,4 +21,5 @@ _PG_init(void)
 {
 	model_init();
 	lsh_init();
+	labels_init();
 }

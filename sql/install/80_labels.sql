@@ -1,0 +1,434 @@
+-- 80_labels.sql: label sets, label look-ups and label-prior correction.
+--
+-- A label set names a table of labels (an id column, an embedding column and
+-- an optional bias column).  Its labels are numbered 0..C-1 once, when the set
+-- is created or refreshed, in the order of the id column's default sort order
+-- (numeric for integer ids, the column's collation for text): label index i is
+-- the i-th smallest id.  fct_label_index keeps that numbering, and every prior
+-- (real[] of length C) and every round of fct_label_rounds is indexed by it:
+-- prior[i + 1] is the probability of the label with index i.
+--
+-- Priors are validated by fct_check_prior: C finite entries, each > 0 (a zero
+-- in p_train would divide by zero; a zero in a predicted prior would make a
+-- label impossible for ever, and EM could never bring it back), summing to 1
+-- within 0.001 (then renormalised exactly).
+
+CREATE TABLE fct_label_sets (
+	name			text COLLATE "C" NOT NULL,
+	label_table		regclass NOT NULL,
+	id_col			name NOT NULL,
+	embedding_col	name NOT NULL,
+	bias_col		name,
+	n_labels		integer NOT NULL,
+	dims			integer,
+	model			text,
+	train_prior		real[] NOT NULL,
+	train_prior_source text NOT NULL,
+	prior			real[],
+	prior_source	text,
+	-- bumped whenever fct_label_index is rebuilt, so that caches of the
+	-- label matrix know when the numbering changed
+	labels_version	integer NOT NULL DEFAULT 1,
+	created_at		timestamptz NOT NULL DEFAULT now(),
+	updated_at		timestamptz NOT NULL DEFAULT now(),
+	CONSTRAINT fct_label_sets_pkey PRIMARY KEY (name),
+	CONSTRAINT fct_label_sets_name_check
+		CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'),
+	CONSTRAINT fct_label_sets_prior_check
+		CHECK (prior IS NULL OR prior_source IS NOT NULL)
+);
+
+COMMENT ON TABLE fct_label_sets IS
+	'fct label sets: a table of labels (id, embedding, bias), its training prior and the predicted prior used for correction';
+
+CREATE TABLE fct_label_index (
+	label_set	text COLLATE "C" NOT NULL
+		REFERENCES fct_label_sets (name) ON DELETE CASCADE,
+	idx			integer NOT NULL,
+	label		text NOT NULL,
+	CONSTRAINT fct_label_index_pkey PRIMARY KEY (label_set, idx),
+	CONSTRAINT fct_label_index_label_key UNIQUE (label_set, label)
+);
+
+COMMENT ON TABLE fct_label_index IS
+	'fct label numbering: label index idx (0..C-1) of each label id (as text); priors are indexed by it';
+
+CREATE TABLE fct_label_rounds (
+	label_set	text COLLATE "C" NOT NULL
+		REFERENCES fct_label_sets (name) ON DELETE CASCADE,
+	round		integer NOT NULL,
+	accuracies	real[] NOT NULL,
+	proportions	real[] NOT NULL,
+	recorded_at	timestamptz NOT NULL DEFAULT now(),
+	CONSTRAINT fct_label_rounds_pkey PRIMARY KEY (label_set, round)
+);
+
+COMMENT ON TABLE fct_label_rounds IS
+	'deployment rounds: per-label accuracy of the deployed model and observed label proportions in each round';
+
+CREATE TABLE fct_prior_adapters (
+	label_set	text COLLATE "C" NOT NULL
+		REFERENCES fct_label_sets (name) ON DELETE CASCADE,
+	n_labels	integer NOT NULL,
+	hidden		integer NOT NULL,
+	epochs		integer NOT NULL,
+	lr			real NOT NULL,
+	seed		bigint NOT NULL,
+	recency		real NOT NULL,
+	n_pairs		integer NOT NULL,
+	loss		double precision NOT NULL,
+	weights		real[] NOT NULL,
+	trained_at	timestamptz NOT NULL DEFAULT now(),
+	CONSTRAINT fct_prior_adapters_pkey PRIMARY KEY (label_set)
+);
+
+COMMENT ON TABLE fct_prior_adapters IS
+	'prior adapters (MLP C -> hidden -> hidden -> C, softmax output) fitted by fct_fit_prior_adapter';
+
+SELECT pg_catalog.pg_extension_config_dump('fct_label_sets', '');
+SELECT pg_catalog.pg_extension_config_dump('fct_label_index', '');
+SELECT pg_catalog.pg_extension_config_dump('fct_label_rounds', '');
+SELECT pg_catalog.pg_extension_config_dump('fct_prior_adapters', '');
+
+GRANT SELECT ON fct_label_sets, fct_label_index, fct_label_rounds, fct_prior_adapters TO PUBLIC;
+
+-- Cache invalidation (src/labelset.c): a change to the catalog, or to a label
+-- table, sends a relcache invalidation of that table, which drops the cached
+-- priors or label matrices in every backend.
+CREATE FUNCTION fct_label_set_invalidate() RETURNS trigger
+	AS 'MODULE_PATHNAME', 'fct_label_set_invalidate'
+	LANGUAGE C;
+
+CREATE TRIGGER fct_label_sets_invalidate
+	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fct_label_sets
+	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_set_invalidate();
+
+-- fct_check_prior: validate a prior for a set of n labels and return it
+-- renormalised to sum to exactly 1 (errors: 22004 null, 22023 otherwise).
+CREATE FUNCTION fct_check_prior(prior real[], n_labels integer, what text DEFAULT 'prior')
+RETURNS real[]
+	AS 'MODULE_PATHNAME', 'fct_check_prior'
+	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE FUNCTION fct_label_set_row(label_set text)
+RETURNS @extschema@.fct_label_sets
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r	@extschema@.fct_label_sets;
+BEGIN
+	SELECT * INTO r FROM @extschema@.fct_label_sets s WHERE s.name = label_set;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'label set "%" does not exist', label_set
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'SELECT name FROM fct_label_sets lists the label sets.';
+	END IF;
+	RETURN r;
+END
+$$;
+
+-- (Re)number the labels of a set from its table; returns C.  Internal to
+-- fct_create_label_set and fct_refresh_label_set.
+CREATE FUNCTION fct_label_set_index_labels(label_set text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r			@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	n_rows		bigint;
+	n_distinct	bigint;
+	n_null		bigint;
+BEGIN
+	EXECUTE format('SELECT count(*), count(DISTINCT %1$I), count(*) - count(%1$I) FROM %2$s',
+				   r.id_col, r.label_table)
+		INTO n_rows, n_distinct, n_null;
+	IF n_null > 0 OR n_rows <> n_distinct THEN
+		RAISE EXCEPTION 'label ids of % must be unique and not null', r.label_table
+			USING ERRCODE = 'unique_violation',
+				  DETAIL = format('%s rows, %s distinct ids, %s null ids.', n_rows, n_distinct, n_null),
+				  HINT = format('Add a primary key on column %I.', r.id_col);
+	END IF;
+	IF n_rows = 0 THEN
+		RAISE EXCEPTION 'label table % is empty', r.label_table
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'Insert the labels before creating the label set.';
+	END IF;
+	DELETE FROM @extschema@.fct_label_index i WHERE i.label_set = r.name;
+	EXECUTE format('INSERT INTO @extschema@.fct_label_index (label_set, idx, label) '
+				   'SELECT $1, (row_number() OVER (ORDER BY %1$I))::integer - 1, %1$I::text FROM %2$s',
+				   r.id_col, r.label_table)
+		USING r.name;
+	RETURN n_rows::integer;
+END
+$$;
+
+CREATE FUNCTION fct_create_label_set(name text, label_table regclass, id_col name,
+									 embedding_col name, bias_col name DEFAULT NULL,
+									 train_prior real[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_name		text := $1;
+	v_table		regclass := $2;
+	n			integer;
+	col			name;
+	col_type	regtype;
+	st			record;
+BEGIN
+	IF v_name IS NULL OR v_table IS NULL OR id_col IS NULL OR embedding_col IS NULL THEN
+		RAISE EXCEPTION 'label set name, table, id column and embedding column must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF v_name !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid label set name "%"', v_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A label set name has 1 to 63 characters among letters, digits, "_", "." and "-", and starts with a letter or a digit.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.name = v_name) THEN
+		RAISE EXCEPTION 'label set "%" already exists', v_name
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'Drop it with fct_drop_label_set first, or choose another name.';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[id_col, embedding_col, bias_col] LOOP
+		CONTINUE WHEN col IS NULL;
+		SELECT a.atttypid::regtype INTO col_type FROM pg_attribute a
+		 WHERE a.attrelid = v_table AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of % does not exist', col, v_table
+				USING ERRCODE = 'undefined_column';
+		END IF;
+		IF col = embedding_col AND col_type <> '@extschema@.embedding'::regtype THEN
+			RAISE EXCEPTION 'column "%" of % has type %, not embedding', col, v_table, col_type
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		IF col = bias_col AND col_type NOT IN ('real'::regtype, 'double precision'::regtype) THEN
+			RAISE EXCEPTION 'bias column "%" of % has type %, not real or double precision',
+				col, v_table, col_type
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+	END LOOP;
+
+	INSERT INTO @extschema@.fct_label_sets
+		(name, label_table, id_col, embedding_col, bias_col, n_labels, train_prior, train_prior_source)
+		VALUES (v_name, v_table, id_col, embedding_col, bias_col, 0, '{}', 'uniform');
+	n := @extschema@.fct_label_set_index_labels(v_name);
+	UPDATE @extschema@.fct_label_sets s
+	   SET n_labels = n,
+		   train_prior = CASE WHEN $6 IS NULL
+						 THEN array_fill((1.0 / n)::real, ARRAY[n])
+						 ELSE @extschema@.fct_check_prior($6, n, 'training prior') END,
+		   train_prior_source = CASE WHEN $6 IS NULL THEN 'uniform' ELSE 'given' END
+	 WHERE s.name = v_name;
+	-- Reads every label once: checks embeddings (not null, one dimension, one
+	-- model) and biases, and reports the dimension and model.
+	SELECT * INTO st FROM @extschema@.fct_label_set_scan(v_name);
+	UPDATE @extschema@.fct_label_sets s SET dims = st.dims, model = st.model
+	 WHERE s.name = v_name;
+
+	-- Changes to the label table invalidate the cached label matrices.
+	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
+					WHERE t.tgrelid = v_table AND t.tgname = 'fct_label_set_invalidate') THEN
+		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
+					   'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   v_table);
+	END IF;
+	RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION fct_create_label_set(text, regclass, name, name, name, real[]) IS
+	'declare a table of labels (id, embedding, optional bias) as a label set; returns the number of labels';
+
+-- Re-number the labels after the label table gained or lost labels.  When the
+-- ids are unchanged the priors are kept; otherwise the training prior goes
+-- back to uniform, the predicted prior and the adapter are dropped (their
+-- entries no longer mean the same labels) and a notice says so.
+CREATE FUNCTION fct_refresh_label_set(label_set text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r		@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	before	text[];
+	after	text[];
+	n		integer;
+	st		record;
+BEGIN
+	SELECT array_agg(i.label ORDER BY i.idx) INTO before
+	  FROM @extschema@.fct_label_index i WHERE i.label_set = r.name;
+	n := @extschema@.fct_label_set_index_labels(r.name);
+	SELECT array_agg(i.label ORDER BY i.idx) INTO after
+	  FROM @extschema@.fct_label_index i WHERE i.label_set = r.name;
+	IF before IS DISTINCT FROM after THEN
+		RAISE NOTICE 'labels of label set "%" changed (% -> % labels): priors reset',
+			r.name, r.n_labels, n;
+		UPDATE @extschema@.fct_label_sets s
+		   SET n_labels = n, labels_version = s.labels_version + 1, updated_at = now(),
+			   train_prior = array_fill((1.0 / n)::real, ARRAY[n]),
+			   train_prior_source = 'uniform', prior = NULL, prior_source = NULL
+		 WHERE s.name = r.name;
+		DELETE FROM @extschema@.fct_prior_adapters a WHERE a.label_set = r.name;
+	END IF;
+	SELECT * INTO st FROM @extschema@.fct_label_set_scan(r.name);
+	UPDATE @extschema@.fct_label_sets s SET dims = st.dims, model = st.model, updated_at = now()
+	 WHERE s.name = r.name;
+	RETURN n;
+END
+$$;
+
+CREATE FUNCTION fct_drop_label_set(label_set text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+BEGIN
+	DELETE FROM @extschema@.fct_label_sets s WHERE s.name = r.name;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.label_table = r.label_table) THEN
+		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate ON %s', r.label_table);
+	END IF;
+END
+$$;
+
+-- Training prior counted from a query returning one label id per training
+-- example (any type; compared as text with the label ids), with additive
+-- smoothing alpha: p_train(y) = (count(y) + alpha) / (N + C * alpha).
+CREATE FUNCTION fct_set_train_prior_from(label_set text, query text, alpha real DEFAULT 1)
+RETURNS real[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r		@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	counts	bigint[];
+	total	bigint;
+	unknown	bigint;
+	p		real[];
+BEGIN
+	IF alpha IS NULL OR alpha < 0 OR alpha = 'NaN'::real THEN
+		RAISE EXCEPTION 'smoothing alpha must be >= 0, not %', alpha
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	EXECUTE format('WITH y AS (SELECT q.label::text AS label FROM (%s) AS q(label)) '
+				   'SELECT (SELECT array_agg(coalesce(c.n, 0) ORDER BY i.idx) '
+				   '          FROM @extschema@.fct_label_index i '
+				   '          LEFT JOIN (SELECT y.label, count(*) AS n FROM y GROUP BY y.label) c '
+				   '                 ON c.label = i.label '
+				   '         WHERE i.label_set = $1), '
+				   '       (SELECT count(*) FROM y), '
+				   '       (SELECT count(*) FROM y WHERE NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_index i '
+				   '                     WHERE i.label_set = $1 AND i.label = y.label))',
+				   query)
+		INTO counts, total, unknown USING r.name;
+	IF unknown > 0 THEN
+		RAISE EXCEPTION 'training labels include % values that are not labels of label set "%"',
+			unknown, r.name
+			USING ERRCODE = 'invalid_parameter_value',
+				  HINT = 'The query must return one label id of the set per training example.';
+	END IF;
+	SELECT array_agg(((c + alpha) / (total + r.n_labels * alpha))::real ORDER BY o) INTO p
+	  FROM unnest(counts) WITH ORDINALITY AS u(c, o);
+	p := @extschema@.fct_check_prior(p, r.n_labels, 'training prior');
+	UPDATE @extschema@.fct_label_sets s
+	   SET train_prior = p,
+		   train_prior_source = format('counted: %s examples, alpha %s', total, alpha),
+		   updated_at = now()
+	 WHERE s.name = r.name;
+	RETURN p;
+END
+$$;
+
+-- Install the predicted prior used for correction (NULL removes it).
+CREATE FUNCTION fct_set_prior(label_set text, prior real[], source text DEFAULT 'manual')
+RETURNS real[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	p	real[];
+BEGIN
+	IF prior IS NOT NULL THEN
+		p := @extschema@.fct_check_prior(prior, r.n_labels, 'prior');
+	END IF;
+	UPDATE @extschema@.fct_label_sets s
+	   SET prior = p, prior_source = CASE WHEN p IS NULL THEN NULL ELSE coalesce(source, 'manual') END,
+		   updated_at = now()
+	 WHERE s.name = r.name;
+	RETURN p;
+END
+$$;
+
+CREATE FUNCTION fct_set_train_prior(label_set text, train_prior real[])
+RETURNS real[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	p	real[] := @extschema@.fct_check_prior(train_prior, r.n_labels, 'training prior');
+BEGIN
+	UPDATE @extschema@.fct_label_sets s
+	   SET train_prior = p, train_prior_source = 'given', updated_at = now()
+	 WHERE s.name = r.name;
+	RETURN p;
+END
+$$;
+
+-- Reads every label of a set (checks, dimension, model); internal.
+CREATE FUNCTION fct_label_set_scan(label_set text, OUT dims integer, OUT model text)
+	AS 'MODULE_PATHNAME', 'fct_label_set_scan'
+	LANGUAGE C VOLATILE STRICT;
+
+CREATE FUNCTION fct_top_labels(label_set text, q embedding, k integer DEFAULT 10,
+							   corrected boolean DEFAULT true)
+RETURNS TABLE (label text, score real, prob real)
+	AS 'MODULE_PATHNAME', 'fct_top_labels'
+	LANGUAGE C STABLE STRICT ROWS 10;
+
+COMMENT ON FUNCTION fct_top_labels(text, embedding, integer, boolean) IS
+	'the k labels of a label set with the highest probability for query q (score = <label, q> + bias; softmax over the candidates; prior correction)';
+
+CREATE FUNCTION fct_top_labels_batch(label_set text, queries text, k integer DEFAULT 10,
+									 corrected boolean DEFAULT true)
+RETURNS TABLE (query_id bigint, label text, score real, prob real)
+	AS 'MODULE_PATHNAME', 'fct_top_labels_batch'
+	LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fct_top_labels_batch(text, text, integer, boolean) IS
+	'fct_top_labels for every (query_id, q) row of a query, scored with matrix products';
+
+CREATE FUNCTION fct_estimate_prior_em(label_set text, queries text,
+									  max_iter integer DEFAULT 100,
+									  tol double precision DEFAULT 1e-6)
+RETURNS real[]
+	AS 'MODULE_PATHNAME', 'fct_estimate_prior_em'
+	LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fct_estimate_prior_em(text, text, integer, double precision) IS
+	'label prior of a window of unlabelled queries, by EM (Saerens, Latinne and Decaestecker 2002)';
+
+CREATE FUNCTION fct_fit_prior_adapter(label_set text, hidden integer DEFAULT 256,
+									  epochs integer DEFAULT 500, lr real DEFAULT 0.001,
+									  seed bigint DEFAULT 0, recency real DEFAULT 0.9)
+RETURNS double precision
+	AS 'MODULE_PATHNAME', 'fct_fit_prior_adapter'
+	LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fct_fit_prior_adapter(text, integer, integer, real, bigint, real) IS
+	'fit the prior adapter (MLP C -> hidden -> hidden -> C, KL loss) on fct_label_rounds; returns the final loss';
+
+CREATE FUNCTION fct_predict_prior(label_set text, accuracies real[])
+RETURNS real[]
+	AS 'MODULE_PATHNAME', 'fct_predict_prior'
+	LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION fct_predict_prior(text, real[]) IS
+	'next round''s label prior predicted by the fitted adapter from the deployed model''s per-label accuracies';

@@ -1,0 +1,519 @@
+/*
+ * labels.c
+ *	  Label look-ups: fct_top_labels (one query) and fct_top_labels_batch
+ *	  (many queries, one matrix product per block of queries).
+ *
+ * Candidates.  With an exact search every label of the set is a candidate and
+ * the probabilities are the full softmax.  With an index search (the label
+ * set's lsh index, or fct.label_search = index) the candidates are the
+ * max(k, fct.label_candidates) labels that ORDER BY embedding <#> q LIMIT n
+ * returns, their exact scores are computed here, and the softmax runs over
+ * them only: the sampled softmax of Vijayanarasimhan et al., which equals the
+ * full softmax up to the mass of the labels the index did not return.  The
+ * index ranks by inner product without the bias; fetching more candidates
+ * than k leaves room for the bias to reorder them.
+ *
+ * Correction.  When corrected is true and the set has a predicted prior, the
+ * probability of label y is proportional to p_model(y|x) / p_train(y) *
+ * p_pred(y), i.e. the softmax of score(y) + log p_pred(y) - log p_train(y).
+ * The returned score is the uncorrected <label, q> + bias.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#include <cblas.h>
+
+#include "catalog/pg_type.h"
+#include "distance.h"
+#include "embedding.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "labels.h"
+#include "miscadmin.h"
+#include "model.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+
+/* Scores held at once by the batch form: block rows x C floats. */
+#define BATCH_SCORE_FLOATS	(8 * 1024 * 1024)
+#define BATCH_MAX_ROWS		256
+
+/* ----------------------------------------------------------------
+ * Top k and softmax
+ * ----------------------------------------------------------------
+ */
+
+/* Is position a better than position b? */
+static inline bool
+topk_better(const float8 *v, const int32 *idx, int32 a, int32 b)
+{
+	if (v[a] != v[b])
+		return v[a] > v[b];
+	return (idx ? idx[a] : a) < (idx ? idx[b] : b);
+}
+
+static void
+topk_sift_down(const float8 *v, const int32 *idx, int32 *heap, int n, int i)
+{
+	/* min-heap on "better": the root is the worst kept position */
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					r = l + 1,
+					w = i;
+
+		if (l < n && topk_better(v, idx, heap[w], heap[l]))
+			w = l;
+		if (r < n && topk_better(v, idx, heap[w], heap[r]))
+			w = r;
+		if (w == i)
+			break;
+		{
+			int32		t = heap[i];
+
+			heap[i] = heap[w];
+			heap[w] = t;
+		}
+		i = w;
+	}
+}
+
+int
+labels_topk(const float8 *v, const int32 *idx, int n, int k, int32 *top)
+{
+	int			m = 0;
+
+	if (k > n)
+		k = n;
+	if (k <= 0)
+		return 0;
+	for (int32 j = 0; j < n; j++)
+	{
+		if (m < k)
+		{
+			/* sift up */
+			int			i = m++;
+
+			top[i] = j;
+			while (i > 0)
+			{
+				int			p = (i - 1) / 2;
+
+				if (!topk_better(v, idx, top[p], top[i]))
+					break;
+				{
+					int32		t = top[p];
+
+					top[p] = top[i];
+					top[i] = t;
+				}
+				i = p;
+			}
+		}
+		else if (topk_better(v, idx, j, top[0]))
+		{
+			top[0] = j;
+			topk_sift_down(v, idx, top, m, 0);
+		}
+	}
+	/* heap sort: move the worst to the end, repeatedly */
+	for (int end = m - 1; end > 0; end--)
+	{
+		int32		t = top[0];
+
+		top[0] = top[end];
+		top[end] = t;
+		topk_sift_down(v, idx, top, end, 0);
+	}
+	return m;
+}
+
+int
+labels_softmax_topk(const float4 *scores, const int32 *idx, int n,
+					const float8 *log_adjust, int k, float8 *work,
+					int32 *top, float8 *prob)
+{
+	float8		mx = -INFINITY;
+	float8		sum = 0.0;
+	int			m;
+
+	for (int j = 0; j < n; j++)
+	{
+		float8		l = scores[j];
+
+		if (log_adjust)
+			l += log_adjust[idx ? idx[j] : j];
+		work[j] = l;
+		if (l > mx)
+			mx = l;
+	}
+	for (int j = 0; j < n; j++)
+		sum += exp(work[j] - mx);
+	m = labels_topk(work, idx, n, k, top);
+	for (int i = 0; i < m; i++)
+		prob[i] = exp(work[top[i]] - mx) / sum;
+	return m;
+}
+
+/* ----------------------------------------------------------------
+ * SQL functions
+ * ----------------------------------------------------------------
+ */
+
+static void
+check_k(int k)
+{
+	if (k < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must be at least 1, not %d", k)));
+}
+
+static void
+emit_row(ReturnSetInfo *rsinfo, bool with_query, int64 query_id,
+		 const char *label, float4 score, float8 prob)
+{
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	int			i = 0;
+
+	if (with_query)
+		values[i++] = Int64GetDatum(query_id);
+	values[i++] = CStringGetTextDatum(label);
+	values[i++] = Float4GetDatum(score);
+	values[i++] = Float4GetDatum((float4) prob);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/* Candidates through ORDER BY embedding <#> q LIMIT m (the index path). */
+static void
+top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
+				 int k, bool corrected)
+{
+	int			m = Max(k, fct_label_candidates);
+	Datum		args[3];
+	float4	   *scores;
+	int32	   *idx;
+	int32	   *top;
+	float8	   *prob;
+	float8	   *work;
+	char	  **labels;
+	int			n;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (ls->index_plan == NULL)
+	{
+		const char *nsp = quote_identifier(get_namespace_name(fct_extension_schema()));
+		char	   *sql;
+		Oid			argtypes[3] = {labels_embedding_type(), INT4OID, TEXTOID};
+		SPIPlanPtr	plan;
+
+		sql = psprintf("SELECT li.idx, t.id::text, t.e, t.b FROM "
+					   "(SELECT %s AS id, %s AS e, %s AS b FROM %s "
+					   " ORDER BY %s OPERATOR(%s.<#>) $1 LIMIT $2) t "
+					   "LEFT JOIN %s.fct_label_index li ON li.label_set = $3 AND li.label = t.id::text",
+					   quote_identifier(ls->id_col), quote_identifier(ls->embedding_col),
+					   ls->bias_col ? psprintf("%s::float4", quote_identifier(ls->bias_col)) : "0::float4",
+					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ls->relid)),
+												  get_rel_name(ls->relid)),
+					   quote_identifier(ls->embedding_col), nsp, nsp);
+		plan = SPI_prepare(sql, 3, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the candidate query: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		ls->index_plan = plan;
+	}
+	args[0] = qd;
+	args[1] = Int32GetDatum(m);
+	args[2] = CStringGetTextDatum(ls->name);
+	if (SPI_execute_plan(ls->index_plan, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not run the candidate query");
+
+	n = (int) SPI_processed;
+	scores = palloc(sizeof(float4) * Max(n, 1));
+	idx = palloc(sizeof(int32) * Max(n, 1));
+	labels = palloc(sizeof(char *) * Max(n, 1));
+	work = palloc(sizeof(float8) * Max(n, 1));
+	top = palloc(sizeof(int32) * Max(n, 1));
+	prob = palloc(sizeof(float8) * Max(n, 1));
+	for (int j = 0; j < n; j++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[j];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+		Embedding  *e;
+		float4		b;
+
+		labels[j] = SPI_getvalue(tup, desc, 2);
+		d = SPI_getbinval(tup, desc, 1, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("label set \"%s\" is out of date with its table", ls->name),
+					 errdetail("Label %s is not numbered in fct_label_index.", labels[j]),
+					 errhint("SELECT fct_refresh_label_set('%s') numbers the labels again.", ls->name)));
+		idx[j] = DatumGetInt32(d);
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("label %s of label set \"%s\" has a null embedding", labels[j], ls->name)));
+		e = DatumGetEmbeddingP(d);
+		if (e->dim != q->dim)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("label %s of label set \"%s\" has %d dimensions, the query has %d",
+							labels[j], ls->name, e->dim, q->dim)));
+		b = DatumGetFloat4(SPI_getbinval(tup, desc, 4, &isnull));
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("label %s of label set \"%s\" has a null bias", labels[j], ls->name),
+					 errhint("Use a bias of 0 for no bias.")));
+		scores[j] = (float4) kernel_inner_product(EMBEDDING_VEC(e), EMBEDDING_VEC(q), q->dim) + b;
+	}
+	n = labels_softmax_topk(scores, idx, n, corrected ? ls->log_adjust : NULL, k,
+							work, top, prob);
+	for (int i = 0; i < n; i++)
+		emit_row(rsinfo, false, 0, labels[top[i]], scores[top[i]], prob[i]);
+	SPI_finish();
+}
+
+/* Every label is a candidate: one matrix-vector product. */
+static void
+top_labels_exact(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, int k, bool corrected)
+{
+	int			C = ls->n_labels;
+	float4	   *scores = palloc(sizeof(float4) * C);
+	float8	   *work = palloc(sizeof(float8) * C);
+	int32	   *top = palloc(sizeof(int32) * Min(k, C));
+	float8	   *prob = palloc(sizeof(float8) * Min(k, C));
+	int			n;
+
+	kernel_inner_product_batch(EMBEDDING_VEC(q), ls->matrix, C, ls->dim, scores);
+	if (ls->bias)
+		for (int i = 0; i < C; i++)
+			scores[i] += ls->bias[i];
+	n = labels_softmax_topk(scores, NULL, C, corrected ? ls->log_adjust : NULL, k,
+							work, top, prob);
+	for (int i = 0; i < n; i++)
+		emit_row(rsinfo, false, 0, ls->labels[top[i]], scores[top[i]], prob[i]);
+}
+
+PG_FUNCTION_INFO_V1(fct_top_labels);
+Datum
+fct_top_labels(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Datum		qd = PG_GETARG_DATUM(1);
+	Embedding  *q = DatumGetEmbeddingP(qd);
+	int			k = PG_GETARG_INT32(2);
+	bool		corrected = PG_GETARG_BOOL(3);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	LabelSet   *ls;
+	bool		use_index;
+
+	check_k(k);
+	InitMaterializedSRF(fcinfo, 0);
+	ls = labelset_get(name, false);
+	use_index = fct_label_search == LABEL_SEARCH_INDEX ||
+		(fct_label_search == LABEL_SEARCH_AUTO && ls->use_index &&
+		 ls->n_labels > fct_label_candidates);
+	if (!use_index)
+		ls = labelset_get(name, true);
+	labelset_check_query(ls, q, "the query");
+
+	labelset_pin(ls);
+	PG_TRY();
+	{
+		if (use_index)
+			top_labels_index(rsinfo, ls, q, PointerGetDatum(q), k, corrected);
+		else
+			top_labels_exact(rsinfo, ls, q, k, corrected);
+	}
+	PG_FINALLY();
+	{
+		labelset_unpin(ls);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
+
+/*
+ * Score the rows of a query against every label of the set, a block of
+ * queries at a time with one cblas_sgemm, and hand each block of scores to fn.
+ * With ids, the query must return (query_id integer type, q embedding);
+ * without, its first embedding column is used.
+ */
+void
+labels_score_queries(LabelSet *ls, const char *queries, bool with_ids,
+					 LabelBlockFn fn, void *arg)
+{
+	int			C = ls->n_labels;
+	int			dim = ls->dim;
+	int			block = Max(1, Min(BATCH_MAX_ROWS, BATCH_SCORE_FLOATS / C));
+	float4	   *Q = palloc(sizeof(float4) * (Size) block * dim);
+	float4	   *S = palloc(sizeof(float4) * (Size) block * C);
+	int64	   *ids = palloc0(sizeof(int64) * block);
+	Oid			emb_type = labels_embedding_type();
+	Portal		portal;
+	int			qcol = 0;
+	Oid			idtype = InvalidOid;
+	int64		row = 0;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, queries, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		TupleDesc	desc;
+		int			b;
+
+		SPI_cursor_fetch(portal, true, block);
+		b = (int) SPI_processed;
+		if (b == 0)
+			break;
+		desc = SPI_tuptable->tupdesc;
+		if (qcol == 0 && with_ids)
+		{
+			idtype = desc->natts >= 1 ? SPI_gettypeid(desc, 1) : InvalidOid;
+			if (desc->natts < 2 ||
+				(idtype != INT8OID && idtype != INT4OID && idtype != INT2OID) ||
+				SPI_gettypeid(desc, 2) != emb_type)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("the queries must return (query_id bigint, q embedding)"),
+						 errhint("Cast the query id to bigint and the query to embedding.")));
+			qcol = 2;
+		}
+		else if (qcol == 0)
+		{
+			for (int c = 1; c <= desc->natts && qcol == 0; c++)
+				if (SPI_gettypeid(desc, c) == emb_type)
+					qcol = c;
+			if (qcol == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("the queries must return an embedding column")));
+		}
+		for (int r = 0; r < b; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			bool		isnull1 = false,
+						isnull2;
+			Datum		d = SPI_getbinval(tup, desc, qcol, &isnull2);
+			Embedding  *q;
+
+			if (with_ids)
+			{
+				Datum		id = SPI_getbinval(tup, desc, 1, &isnull1);
+
+				if (!isnull1)
+					ids[r] = idtype == INT8OID ? DatumGetInt64(id) :
+						idtype == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
+			}
+			else
+				ids[r] = ++row;
+			if (isnull1 || isnull2)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("query ids and query embeddings must not be null")));
+			q = DatumGetEmbeddingP(d);
+			if (q->dim != dim ||
+				(q->model_id != ls->model_id && q->model_id != FCT_NO_MODEL &&
+				 ls->model_id != FCT_NO_MODEL))
+				labelset_check_query(ls, q, psprintf("query %lld", (long long) ids[r]));
+			memcpy(Q + (Size) r * dim, EMBEDDING_VEC(q), sizeof(float4) * dim);
+			if ((Pointer) q != DatumGetPointer(d))
+				pfree(q);
+			if (ls->bias)
+				memcpy(S + (Size) r * C, ls->bias, sizeof(float4) * C);
+		}
+		/* S = Q L^T (+ bias, already in S) */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, C, dim,
+					1.0f, Q, dim, ls->matrix, dim,
+					ls->bias ? 1.0f : 0.0f, S, C);
+		fn(arg, b, ids, S);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	pfree(Q);
+	pfree(S);
+	pfree(ids);
+}
+
+typedef struct BatchState
+{
+	ReturnSetInfo *rsinfo;
+	LabelSet   *ls;
+	int			k;
+	const float8 *adjust;
+	float8	   *work;
+	int32	   *top;
+	float8	   *prob;
+} BatchState;
+
+static void
+batch_block(void *arg, int b, const int64 *ids, const float4 *S)
+{
+	BatchState *st = (BatchState *) arg;
+	int			C = st->ls->n_labels;
+
+	for (int r = 0; r < b; r++)
+	{
+		const float4 *s = S + (Size) r * C;
+		int			n = labels_softmax_topk(s, NULL, C, st->adjust, st->k,
+											st->work, st->top, st->prob);
+
+		for (int i = 0; i < n; i++)
+			emit_row(st->rsinfo, true, ids[r], st->ls->labels[st->top[i]],
+					 s[st->top[i]], st->prob[i]);
+	}
+}
+
+/*
+ * fct_top_labels_batch(label_set, queries, k, corrected): queries is a query
+ * returning (query_id integer type, q embedding).  The search is always exact
+ * (every label is a candidate), with the cached label matrix.
+ */
+PG_FUNCTION_INFO_V1(fct_top_labels_batch);
+Datum
+fct_top_labels_batch(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *queries = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int			k = PG_GETARG_INT32(2);
+	bool		corrected = PG_GETARG_BOOL(3);
+	LabelSet   *ls;
+	BatchState	st;
+
+	check_k(k);
+	InitMaterializedSRF(fcinfo, 0);
+	ls = labelset_get(name, true);
+	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	st.ls = ls;
+	st.k = k;
+	st.adjust = corrected ? ls->log_adjust : NULL;
+	st.work = palloc(sizeof(float8) * ls->n_labels);
+	st.top = palloc(sizeof(int32) * Min(k, ls->n_labels));
+	st.prob = palloc(sizeof(float8) * Min(k, ls->n_labels));
+
+	labelset_pin(ls);
+	PG_TRY();
+	{
+		labels_score_queries(ls, queries, true, batch_block, &st);
+	}
+	PG_FINALLY();
+	{
+		labelset_unpin(ls);
+	}
+	PG_END_TRY();
+	return (Datum) 0;
+}
