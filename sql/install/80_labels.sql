@@ -291,7 +291,8 @@ DECLARE
 	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
 BEGIN
 	DELETE FROM @extschema@.fct_label_sets s WHERE s.name = r.name;
-	IF NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.label_table = r.label_table) THEN
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.label_table = r.label_table)
+	   AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.label_table) THEN
 		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate ON %s', r.label_table);
 	END IF;
 END
@@ -299,11 +300,11 @@ $$;
 
 -- Training prior counted from a query returning one label id per training
 -- example (any type; compared as text with the label ids), with additive
--- smoothing alpha: p_train(y) = (count(y) + alpha) / (N + C * alpha).
+-- smoothing alpha: p_train(y) = (count(y) + alpha) / (N + C * alpha).  No
+-- pinned search_path: the query is the caller's and runs with the caller's.
 CREATE FUNCTION fct_set_train_prior_from(label_set text, query text, alpha real DEFAULT 1)
 RETURNS real[]
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	r		@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
