@@ -28,10 +28,13 @@
 
 #include "distance.h"
 
+/* The benchmark defines FCT_KERNEL_CLONES empty to measure the baseline clone. */
+#ifndef FCT_KERNEL_CLONES
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
 	defined(__has_attribute)
 #if __has_attribute(target_clones)
 #define FCT_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
 #endif
 #endif
 #ifndef FCT_KERNEL_CLONES
