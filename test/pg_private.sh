@@ -21,6 +21,7 @@ pg_private_reexec_as_postgres() {
 		--exclude=./results --exclude=./test/bench/data -cf - . | tar -C "$stage" -xf -
 	chmod 755 "$stage"
 	chown -R postgres:postgres "$stage"
+	cd "$stage"
 	exec runuser -u postgres -- bash "$stage/$rel" "$@"
 }
 
