@@ -22,7 +22,7 @@ pg_private_reexec_as_postgres() {
 	chmod 755 "$stage"
 	chown -R postgres:postgres "$stage"
 	cd "$stage"
-	exec runuser -u postgres -- bash "$stage/$rel" "$@"
+	exec runuser -u postgres -- env FCT_STAGED=1 bash "$stage/$rel" "$@"
 }
 
 pg_private_install() {
