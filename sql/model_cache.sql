@@ -68,4 +68,28 @@ SELECT pg_stat_force_next_flush();
 SELECT sum(idx_scan) - :scans_before AS index_scans FROM pg_stat_user_indexes
 WHERE relname = 'fct_models';
 
+-- Parallel workers resolve models too (their caches start empty): the filter,
+-- with text output and input naming the model, runs in the workers only.
+CREATE TABLE model_cache_par AS
+SELECT i, ('model_cache_a:[' || i || ',0,0]|[1]')::embedding AS e
+FROM generate_series(1, 1000) i;
+SET force_parallel_mode = on;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET parallel_leader_participation = off;
+EXPLAIN (COSTS OFF)
+SELECT count(*) FROM model_cache_par
+WHERE e::text = 'model_cache_a:[' || i || ',0,0]|[1]'
+  AND fct_model(fct_embedding(ARRAY[i, 0, 0]::real[], ARRAY[1]::real[], 'model_cache_a')) = fct_model(e);
+SELECT count(*) FROM model_cache_par
+WHERE e::text = 'model_cache_a:[' || i || ',0,0]|[1]'
+  AND fct_model(fct_embedding(ARRAY[i, 0, 0]::real[], ARRAY[1]::real[], 'model_cache_a')) = fct_model(e);
+RESET force_parallel_mode;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET parallel_leader_participation;
+DROP TABLE model_cache_par;
+
 DROP FUNCTION model_cache_err(text);
