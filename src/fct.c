@@ -11,6 +11,7 @@
 #include "labels.h"
 #include "lsh/lsh.h"
 #include "model.h"
+#include "transform.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,4 +23,5 @@ _PG_init(void)
 	model_init();
 	lsh_init();
 	labels_init();
+	transform_init();
 }

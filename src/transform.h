@@ -97,6 +97,14 @@ extern int32 transform_register(int32 from_model, int32 to_model, Jsonb *spec,
 								const char *origin, Jsonb *metrics);
 
 /*
+ * The same from layers built in C (no jsonb round trip): set from_model,
+ * to_model, use_side, n_old, n_side, n_mixer and the layers (BatchNorm
+ * already folded, relu set per layer); the rest is filled and checked here.
+ */
+extern int32 transform_register_net(TransformNet *net, const char *origin,
+									Jsonb *metrics);
+
+/*
  * The path from one model to another (chains of registered transformations),
  * NULL when none exists.  Cached per backend: the result stays valid until
  * the end of the current transaction, and until transform_generation()

@@ -1,0 +1,1968 @@
+/*
+ * transform.c
+ *	  Transformations between models: parse and validate a spec, register it,
+ *	  cache the weights per backend, find upgrade paths, and apply them to one
+ *	  embedding (cblas_sgemv per layer) or to a batch (cblas_sgemm per layer).
+ *
+ * The catalog fct_transformations holds one immutable row per (from_model,
+ * to_model) with the layers already folded (BatchNorm into the preceding
+ * linear map) in a compact binary form, the "weights" bytea:
+ *
+ *	 int32 magic 'FCTW', int32 version (1),
+ *	 int32 old_dim, side_dim, new_dim, use_side (0/1), n_old, n_side, n_mixer,
+ *	 then per layer (old branch, side branch, mixer, in order):
+ *	   int32 in_dim, out_dim, flags (bit 0: ReLU after the layer),
+ *	   float4 weight[out_dim * in_dim] (row-major), float4 bias[out_dim]
+ *
+ * every number little-endian.
+ *
+ * The cache: the list of edges (from, to, id) is read from the table in one
+ * scan when first needed; a transformation's weights are read and parsed the
+ * first time a path uses it; paths (and their absence) are memoised.  The
+ * whole cache is dropped when the table changes, exactly as model.c does for
+ * fct_models: a statement trigger sends a relcache invalidation, our callback
+ * only flips a flag (and bumps a generation counter, which callers that keep
+ * a path beyond one call, in fn_extra, compare), and the next look-up hands
+ * the stale cache's memory to TopTransactionContext, so that pointers handed
+ * out earlier in the transaction stay valid until its end.
+ *
+ * Why upgrades may be IMMUTABLE: transformations and models never change, and
+ * registration keeps the upgrade graph a "multitree" (no cycle, at most one
+ * path between two models), so the path from a model to another never changes
+ * once it exists.  See sql/install/40_transform.sql.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <cblas.h>
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "port/pg_bswap.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "embedding.h"
+#include "model.h"
+#include "transform.h"
+
+/* Column numbers of fct_transformations, as 40_transform.sql declares them. */
+#define Anum_fct_transformations_id			1
+#define Anum_fct_transformations_from_model	2
+#define Anum_fct_transformations_to_model	3
+#define Anum_fct_transformations_weights	5
+
+#define WEIGHTS_MAGIC		0x57544346	/* "FCTW" read little-endian */
+#define WEIGHTS_VERSION		1
+#define LAYER_FLAG_RELU		1
+
+/* Widest hidden layer a spec may declare, and the batch block size. */
+#define TRANSFORM_MAX_WIDTH		65536
+#define TRANSFORM_BATCH_ROWS	256
+
+/* ---------------------------------------------------------------------
+ * Layers: validation, BatchNorm folding, architecture summary
+ * ---------------------------------------------------------------------
+ */
+
+static const char *
+layer_name(const TransformNet *net, int i)
+{
+	if (i < net->n_old)
+		return psprintf("old[%d]", i);
+	i -= net->n_old;
+	if (i < net->n_side)
+		return psprintf("side[%d]", i);
+	return psprintf("mixer[%d]", i - net->n_side);
+}
+
+/*
+ * Check that a net's layers chain up and fit both models; fill old_out,
+ * side_out and max_width.  Errors name the layer and both shapes.  Used for
+ * parsed specs, for nets built in C (fit.c) and for weights read back from
+ * the catalog (where a mismatch means corruption, but the message is the
+ * same).
+ */
+static void
+net_validate(TransformNet *net)
+{
+	const FctModel *from = model_by_id(net->from_model);
+	const FctModel *to = model_by_id(net->to_model);
+	int			total;
+	int			i;
+	int			max_width;
+
+	if (net->old_dim != from->dim || net->side_dim != from->side_dim ||
+		net->new_dim != to->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("transformation from \"%s\" to \"%s\" does not match the models' dimensions",
+						from->name, to->name),
+				 errdetail("It maps %d + %d side dimensions to %d; the models have %d + %d and %d.",
+						   net->old_dim, net->side_dim, net->new_dim,
+						   from->dim, from->side_dim, to->dim)));
+	if (net->n_mixer < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transformation spec needs at least one mixer layer"),
+				 errhint("The smallest spec is {\"mixer\": [{\"weight\": W}]}, W of shape %d x %d.",
+						 to->dim, from->dim + (net->use_side ? from->side_dim : 0))));
+	if (net->n_side > 0 && !net->use_side)
+		elog(ERROR, "transformation has side layers but does not use the side-information");
+	if (net->n_side > 0 && from->side_dim == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transformation spec has a side branch, but model \"%s\" has no side-information",
+						from->name),
+				 errhint("Leave \"side\" out, or set it to null.")));
+
+	/* The widths entering the mixer. */
+	net->old_out = net->n_old > 0 ? net->layers[net->n_old - 1].out_dim : from->dim;
+	if (!net->use_side)
+		net->side_out = 0;
+	else if (net->n_side > 0)
+		net->side_out = net->layers[net->n_old + net->n_side - 1].out_dim;
+	else
+		net->side_out = from->side_dim;
+
+	max_width = Max(Max(from->dim, from->side_dim), to->dim);
+	max_width = Max(max_width, net->old_out + net->side_out);
+	total = net->n_old + net->n_side + net->n_mixer;
+	for (i = 0; i < total; i++)
+	{
+		TransformLayer *l = &net->layers[i];
+		int			expected_in;
+		const char *why;
+
+		if (i == 0 && net->n_old > 0)
+		{
+			expected_in = from->dim;
+			why = psprintf("the old branch starts from model \"%s\"'s vector of dimension %d",
+						   from->name, from->dim);
+		}
+		else if (i == net->n_old && net->n_side > 0)
+		{
+			expected_in = from->side_dim;
+			why = psprintf("the side branch starts from model \"%s\"'s side-information of dimension %d",
+						   from->name, from->side_dim);
+		}
+		else if (i == net->n_old + net->n_side)
+		{
+			expected_in = net->old_out + net->side_out;
+			if (net->use_side)
+				why = psprintf("the mixer's input is the old branch's %d outputs and the side branch's %d",
+							   net->old_out, net->side_out);
+			else
+				why = psprintf("the mixer's input is the old branch's %d outputs (the side-information is not used)",
+							   net->old_out);
+		}
+		else
+		{
+			expected_in = net->layers[i - 1].out_dim;
+			why = psprintf("it follows layer %s with %d outputs",
+						   layer_name(net, i - 1), net->layers[i - 1].out_dim);
+		}
+
+		if (l->in_dim != expected_in)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("layer %s of the transformation spec has %d inputs, expected %d",
+							layer_name(net, i), l->in_dim, expected_in),
+					 errdetail("Its weight is %d x %d (out x in); %s.",
+							   l->out_dim, l->in_dim, why)));
+		if (l->out_dim < 1 || l->out_dim > TRANSFORM_MAX_WIDTH)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("layer %s of the transformation spec has %d outputs, the limit is %d",
+							layer_name(net, i), l->out_dim, TRANSFORM_MAX_WIDTH)));
+		max_width = Max(max_width, Max(l->in_dim, l->out_dim));
+	}
+
+	if (net->layers[total - 1].out_dim != to->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("layer %s of the transformation spec has %d outputs, expected %d",
+						layer_name(net, total - 1), net->layers[total - 1].out_dim, to->dim),
+				 errdetail("Its weight is %d x %d (out x in); the mixer's last layer produces model \"%s\"'s vector of dimension %d.",
+						   net->layers[total - 1].out_dim, net->layers[total - 1].in_dim,
+						   to->name, to->dim)));
+	net->max_width = max_width;
+}
+
+static char *
+net_architecture(const TransformNet *net)
+{
+	StringInfoData s;
+	int			i;
+
+	initStringInfo(&s);
+	appendStringInfo(&s, "old %d", net->old_dim);
+	for (i = 0; i < net->n_old; i++)
+		appendStringInfo(&s, "->%d", net->layers[i].out_dim);
+	if (!net->use_side)
+		appendStringInfoString(&s, " | side unused");
+	else
+	{
+		appendStringInfo(&s, " | side %d", net->side_dim);
+		for (i = net->n_old; i < net->n_old + net->n_side; i++)
+			appendStringInfo(&s, "->%d", net->layers[i].out_dim);
+	}
+	appendStringInfo(&s, " | mixer %d", net->old_out + net->side_out);
+	for (i = net->n_old + net->n_side; i < net->n_old + net->n_side + net->n_mixer; i++)
+		appendStringInfo(&s, "->%d", net->layers[i].out_dim);
+	return s.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Spec parsing (jsonb)
+ * ---------------------------------------------------------------------
+ */
+
+static JsonbValue *
+spec_field(JsonbContainer *obj, const char *key)
+{
+	return getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+}
+
+/* Errors unless every key of the object is one of the allowed ones. */
+static void
+spec_check_keys(JsonbContainer *obj, const char *what, const char *const *allowed)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			depth = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_OBJECT)
+			depth++;
+		else if (tok == WJB_END_OBJECT)
+			depth--;
+		else if (tok == WJB_KEY && depth == 1)
+		{
+			const char *const *a;
+			char	   *k = pnstrdup(v.val.string.val, v.val.string.len);
+
+			for (a = allowed; *a != NULL; a++)
+				if (strcmp(*a, k) == 0)
+					break;
+			if (*a == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown key \"%s\" in %s of the transformation spec", k, what)));
+		}
+	}
+}
+
+static float8
+spec_number(JsonbValue *v, const char *what)
+{
+	float8		d;
+
+	if (v == NULL || v->type != jbvNumeric)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of the transformation spec is not a number", what)));
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
+										   NumericGetDatum(v->val.numeric)));
+	if (!isfinite(d) || !isfinite((float4) d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of the transformation spec is out of the range of real", what)));
+	return d;
+}
+
+/* An array container, or an error naming what was expected. */
+static JsonbContainer *
+spec_array(JsonbValue *v, const char *what)
+{
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of the transformation spec must be an array", what)));
+	return v->val.binary.data;
+}
+
+static JsonbContainer *
+spec_object(JsonbValue *v, const char *what)
+{
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of the transformation spec must be an object", what)));
+	return v->val.binary.data;
+}
+
+/* A vector of numbers of the expected length, as doubles. */
+static float8 *
+spec_vector(JsonbValue *v, int expected, const char *what)
+{
+	JsonbContainer *arr = spec_array(v, what);
+	int			n = JsonContainerSize(arr);
+	float8	   *out;
+	int			i;
+
+	if (n != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of the transformation spec has %d values, expected %d",
+						what, n, expected)));
+	out = palloc(sizeof(float8) * Max(n, 1));
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
+
+		out[i] = spec_number(e, psprintf("%s[%d]", what, i));
+		pfree(e);
+	}
+	return out;
+}
+
+static void
+parse_layer(JsonbValue *lv, const char *name, bool last_of_mixer,
+			TransformLayer *l)
+{
+	static const char *const layer_keys[] = {"weight", "bias", "batchnorm", "activation", NULL};
+	static const char *const bn_keys[] = {"mean", "var", "weight", "bias", "eps", NULL};
+	JsonbContainer *obj = spec_object(lv, psprintf("layer %s", name));
+	JsonbContainer *w;
+	JsonbValue *v;
+	float8	   *wd;
+	float8	   *bd;
+	int			out;
+	int			in = -1;
+	int			r;
+	int			c;
+
+	spec_check_keys(obj, psprintf("layer %s", name), layer_keys);
+
+	v = spec_field(obj, "weight");
+	if (v == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("layer %s of the transformation spec has no \"weight\"", name)));
+	w = spec_array(v, psprintf("weight of layer %s", name));
+	out = JsonContainerSize(w);
+	if (out < 1 || out > TRANSFORM_MAX_WIDTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("weight of layer %s of the transformation spec has %d rows, expected 1 to %d",
+						name, out, TRANSFORM_MAX_WIDTH)));
+	wd = NULL;
+	for (r = 0; r < out; r++)
+	{
+		JsonbValue *row = getIthJsonbValueFromContainer(w, r);
+		JsonbContainer *rc = spec_array(row, psprintf("row %d of the weight of layer %s", r, name));
+		int			n = JsonContainerSize(rc);
+
+		if (r == 0)
+		{
+			in = n;
+			if (in < 1 || in > TRANSFORM_MAX_WIDTH)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weight of layer %s of the transformation spec has %d columns, expected 1 to %d",
+								name, in, TRANSFORM_MAX_WIDTH)));
+			if ((Size) out * in * sizeof(float8) >= MaxAllocSize)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("weight of layer %s of the transformation spec is too large (%d x %d)",
+								name, out, in)));
+			wd = palloc(sizeof(float8) * out * in);
+		}
+		else if (n != in)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("row %d of the weight of layer %s has %d values, expected %d",
+							r, name, n, in),
+					 errdetail("A weight is a matrix of out x in numbers, every row of the same length.")));
+		for (c = 0; c < in; c++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(rc, c);
+
+			if (e == NULL || e->type != jbvNumeric)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("weight[%d][%d] of layer %s of the transformation spec is not a number",
+								r, c, name)));
+			wd[(Size) r * in + c] = spec_number(e, psprintf("weight[%d][%d] of layer %s", r, c, name));
+			pfree(e);
+		}
+	}
+
+	v = spec_field(obj, "bias");
+	if (v != NULL && v->type != jbvNull)
+		bd = spec_vector(v, out, psprintf("bias of layer %s", name));
+	else
+		bd = palloc0(sizeof(float8) * out);
+
+	/*
+	 * BatchNorm1d in eval mode after the linear map:
+	 *	 y = gamma * (W x + b - mean) / sqrt(var + eps) + beta
+	 * folds into W' = s W, b' = s (b - mean) + beta with s = gamma / sqrt(var + eps),
+	 * computed in double precision.
+	 */
+	v = spec_field(obj, "batchnorm");
+	if (v != NULL && v->type != jbvNull)
+	{
+		JsonbContainer *bn = spec_object(v, psprintf("batchnorm of layer %s", name));
+		float8	   *mean;
+		float8	   *var;
+		float8	   *gamma = NULL;
+		float8	   *beta = NULL;
+		float8		eps = 1e-5;
+		JsonbValue *f;
+
+		spec_check_keys(bn, psprintf("batchnorm of layer %s", name), bn_keys);
+		f = spec_field(bn, "mean");
+		if (f == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("batchnorm of layer %s of the transformation spec has no \"mean\"", name)));
+		mean = spec_vector(f, out, psprintf("batchnorm.mean of layer %s", name));
+		f = spec_field(bn, "var");
+		if (f == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("batchnorm of layer %s of the transformation spec has no \"var\"", name)));
+		var = spec_vector(f, out, psprintf("batchnorm.var of layer %s", name));
+		f = spec_field(bn, "weight");
+		if (f != NULL && f->type != jbvNull)
+			gamma = spec_vector(f, out, psprintf("batchnorm.weight of layer %s", name));
+		f = spec_field(bn, "bias");
+		if (f != NULL && f->type != jbvNull)
+			beta = spec_vector(f, out, psprintf("batchnorm.bias of layer %s", name));
+		f = spec_field(bn, "eps");
+		if (f != NULL && f->type != jbvNull)
+			eps = spec_number(f, psprintf("batchnorm.eps of layer %s", name));
+		if (!(eps >= 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("batchnorm.eps of layer %s of the transformation spec is negative", name)));
+		for (r = 0; r < out; r++)
+		{
+			float8		s;
+
+			if (!(var[r] + eps > 0))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("batchnorm of layer %s of the transformation spec has var[%d] + eps = %g, which must be positive",
+								name, r, var[r] + eps)));
+			s = (gamma ? gamma[r] : 1.0) / sqrt(var[r] + eps);
+			for (c = 0; c < in; c++)
+				wd[(Size) r * in + c] *= s;
+			bd[r] = s * (bd[r] - mean[r]) + (beta ? beta[r] : 0.0);
+		}
+	}
+
+	l->relu = !last_of_mixer;
+	v = spec_field(obj, "activation");
+	if (v != NULL && v->type != jbvNull)
+	{
+		char	   *a;
+
+		if (v->type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("activation of layer %s of the transformation spec must be \"relu\" or \"none\"", name)));
+		a = pnstrdup(v->val.string.val, v->val.string.len);
+		if (strcmp(a, "relu") == 0)
+			l->relu = true;
+		else if (strcmp(a, "none") == 0)
+			l->relu = false;
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("activation \"%s\" of layer %s of the transformation spec is not supported", a, name),
+					 errhint("Use \"relu\" or \"none\".")));
+	}
+
+	l->in_dim = in;
+	l->out_dim = out;
+	l->weight = palloc(sizeof(float4) * out * in);
+	l->bias = palloc(sizeof(float4) * out);
+	for (r = 0; r < out; r++)
+	{
+		for (c = 0; c < in; c++)
+		{
+			float4		x = (float4) wd[(Size) r * in + c];
+
+			if (!isfinite(x))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("layer %s of the transformation spec overflows real once its batchnorm is folded in", name)));
+			l->weight[(Size) r * in + c] = x;
+		}
+		l->bias[r] = (float4) bd[r];
+		if (!isfinite(l->bias[r]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("layer %s of the transformation spec overflows real once its batchnorm is folded in", name)));
+	}
+	pfree(wd);
+	pfree(bd);
+}
+
+/* The layers of one part of the spec ("old", "side" or "mixer"). */
+static int
+parse_layers(JsonbValue *v, const char *part, TransformLayer *dst)
+{
+	JsonbContainer *arr = spec_array(v, psprintf("\"%s\"", part));
+	int			n = JsonContainerSize(arr);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *lv = getIthJsonbValueFromContainer(arr, i);
+
+		parse_layer(lv, psprintf("%s[%d]", part, i),
+					strcmp(part, "mixer") == 0 && i == n - 1, &dst[i]);
+	}
+	return n;
+}
+
+static int
+count_layers(JsonbValue *v, const char *part)
+{
+	if (v == NULL)
+		return 0;
+	return JsonContainerSize(spec_array(v, psprintf("\"%s\"", part)));
+}
+
+TransformNet *
+transform_parse_spec(Jsonb *spec, int32 from_model, int32 to_model)
+{
+	static const char *const spec_keys[] = {"old", "side", "mixer", NULL};
+	const FctModel *from = model_by_id(from_model);
+	const FctModel *to = model_by_id(to_model);
+	TransformNet *net;
+	JsonbValue *vold;
+	JsonbValue *vside;
+	JsonbValue *vmixer;
+	int			total;
+
+	if (!JB_ROOT_IS_OBJECT(spec) || JB_ROOT_IS_SCALAR(spec))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transformation spec must be a json object"),
+				 errhint("The smallest spec is {\"mixer\": [{\"weight\": W}]}.")));
+	spec_check_keys(&spec->root, "the top level", spec_keys);
+
+	net = palloc0(sizeof(TransformNet));
+	net->from_model = from->id;
+	net->to_model = to->id;
+	net->old_dim = from->dim;
+	net->side_dim = from->side_dim;
+	net->new_dim = to->dim;
+
+	vold = spec_field(&spec->root, "old");
+	vside = spec_field(&spec->root, "side");
+	vmixer = spec_field(&spec->root, "mixer");
+	if (vold != NULL && vold->type == jbvNull)
+		vold = NULL;
+	net->use_side = !(vside != NULL && vside->type == jbvNull);
+	if (!net->use_side)
+		vside = NULL;
+	if (vmixer == NULL || vmixer->type == jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("transformation spec needs at least one mixer layer"),
+				 errhint("The smallest spec is {\"mixer\": [{\"weight\": W}]}, W of shape %d x %d.",
+						 to->dim, from->dim + (net->use_side ? from->side_dim : 0))));
+
+	total = count_layers(vold, "old") + count_layers(vside, "side") +
+		count_layers(vmixer, "mixer");
+	net->layers = palloc0(sizeof(TransformLayer) * Max(total, 1));
+	if (vold)
+		net->n_old = parse_layers(vold, "old", net->layers);
+	if (vside)
+		net->n_side = parse_layers(vside, "side", net->layers + net->n_old);
+	net->n_mixer = parse_layers(vmixer, "mixer", net->layers + net->n_old + net->n_side);
+
+	net_validate(net);
+	return net;
+}
+
+/* ---------------------------------------------------------------------
+ * The weights bytea
+ * ---------------------------------------------------------------------
+ */
+
+static inline uint32
+to_le32(uint32 x)
+{
+#ifdef WORDS_BIGENDIAN
+	return pg_bswap32(x);
+#else
+	return x;
+#endif
+}
+
+static void
+put_int(StringInfo s, int32 v)
+{
+	uint32		u = to_le32((uint32) v);
+
+	appendBinaryStringInfo(s, (char *) &u, 4);
+}
+
+static void
+put_floats(StringInfo s, const float4 *x, Size n)
+{
+#ifdef WORDS_BIGENDIAN
+	Size		i;
+
+	for (i = 0; i < n; i++)
+	{
+		uint32		u;
+
+		memcpy(&u, &x[i], 4);
+		put_int(s, (int32) u);
+	}
+#else
+	appendBinaryStringInfo(s, (const char *) x, n * sizeof(float4));
+#endif
+}
+
+static bytea *
+net_serialize(const TransformNet *net)
+{
+	StringInfoData s;
+	bytea	   *b;
+	int			i;
+
+	initStringInfo(&s);
+	appendStringInfoSpaces(&s, VARHDRSZ);
+	put_int(&s, WEIGHTS_MAGIC);
+	put_int(&s, WEIGHTS_VERSION);
+	put_int(&s, net->old_dim);
+	put_int(&s, net->side_dim);
+	put_int(&s, net->new_dim);
+	put_int(&s, net->use_side ? 1 : 0);
+	put_int(&s, net->n_old);
+	put_int(&s, net->n_side);
+	put_int(&s, net->n_mixer);
+	for (i = 0; i < net->n_old + net->n_side + net->n_mixer; i++)
+	{
+		const TransformLayer *l = &net->layers[i];
+
+		put_int(&s, l->in_dim);
+		put_int(&s, l->out_dim);
+		put_int(&s, l->relu ? LAYER_FLAG_RELU : 0);
+		put_floats(&s, l->weight, (Size) l->out_dim * l->in_dim);
+		put_floats(&s, l->bias, l->out_dim);
+	}
+	b = (bytea *) s.data;
+	SET_VARSIZE(b, s.len);
+	return b;
+}
+
+typedef struct WeightsReader
+{
+	const char *p;
+	const char *end;
+	int32		id;
+} WeightsReader;
+
+static void
+weights_corrupt(WeightsReader *r)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("weights of transformation %d in fct_transformations are corrupted", r->id)));
+}
+
+static int32
+get_int(WeightsReader *r)
+{
+	uint32		u;
+
+	if (r->end - r->p < 4)
+		weights_corrupt(r);
+	memcpy(&u, r->p, 4);
+	r->p += 4;
+	return (int32) to_le32(u);
+}
+
+static float4 *
+get_floats(WeightsReader *r, Size n)
+{
+	float4	   *x;
+	Size		i;
+
+	if ((Size) (r->end - r->p) < n * sizeof(float4))
+		weights_corrupt(r);
+	x = palloc(sizeof(float4) * Max(n, 1));
+	memcpy(x, r->p, n * sizeof(float4));
+	r->p += n * sizeof(float4);
+#ifdef WORDS_BIGENDIAN
+	for (i = 0; i < n; i++)
+	{
+		uint32		u;
+
+		memcpy(&u, &x[i], 4);
+		u = pg_bswap32(u);
+		memcpy(&x[i], &u, 4);
+	}
+#endif
+	for (i = 0; i < n; i++)
+		if (!isfinite(x[i]))
+			weights_corrupt(r);
+	return x;
+}
+
+/* Parse the weights of transformation id (from -> to) into CurrentMemoryContext. */
+static TransformNet *
+net_deserialize(bytea *b, int32 id, int32 from_model, int32 to_model)
+{
+	WeightsReader r;
+	TransformNet *net = palloc0(sizeof(TransformNet));
+	int			total;
+	int			i;
+
+	r.p = VARDATA_ANY(b);
+	r.end = r.p + VARSIZE_ANY_EXHDR(b);
+	r.id = id;
+	if (get_int(&r) != WEIGHTS_MAGIC || get_int(&r) != WEIGHTS_VERSION)
+		weights_corrupt(&r);
+	net->from_model = from_model;
+	net->to_model = to_model;
+	net->old_dim = get_int(&r);
+	net->side_dim = get_int(&r);
+	net->new_dim = get_int(&r);
+	net->use_side = get_int(&r) != 0;
+	net->n_old = get_int(&r);
+	net->n_side = get_int(&r);
+	net->n_mixer = get_int(&r);
+	if (net->n_old < 0 || net->n_side < 0 || net->n_mixer < 1 ||
+		net->n_old + net->n_side + net->n_mixer > 10000)
+		weights_corrupt(&r);
+	total = net->n_old + net->n_side + net->n_mixer;
+	net->layers = palloc0(sizeof(TransformLayer) * total);
+	for (i = 0; i < total; i++)
+	{
+		TransformLayer *l = &net->layers[i];
+
+		l->in_dim = get_int(&r);
+		l->out_dim = get_int(&r);
+		l->relu = (get_int(&r) & LAYER_FLAG_RELU) != 0;
+		if (l->in_dim < 1 || l->in_dim > TRANSFORM_MAX_WIDTH ||
+			l->out_dim < 1 || l->out_dim > TRANSFORM_MAX_WIDTH)
+			weights_corrupt(&r);
+		l->weight = get_floats(&r, (Size) l->out_dim * l->in_dim);
+		l->bias = get_floats(&r, l->out_dim);
+	}
+	if (r.p != r.end)
+		weights_corrupt(&r);
+	net_validate(net);
+	return net;
+}
+
+/* ---------------------------------------------------------------------
+ * The per-backend cache
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct EdgeKey
+{
+	int32		from_model;
+	int32		to_model;
+} EdgeKey;
+
+typedef struct EdgeEntry
+{
+	EdgeKey		key;
+	int32		id;
+	TransformNet *net;			/* NULL until first used */
+} EdgeEntry;
+
+typedef struct PathEntry
+{
+	EdgeKey		key;
+	TransformPath *path;		/* NULL: no path */
+} PathEntry;
+
+static MemoryContext transform_cxt = NULL;
+static HTAB *edges = NULL;		/* every registered transformation */
+static HTAB *paths = NULL;		/* memoised paths */
+
+static Oid	transformations_relid = InvalidOid;
+static Oid	transformations_pair_index = InvalidOid;
+
+static bool transform_cache_valid = true;
+static uint64 transform_cache_generation = 1;
+static bool transform_callback_registered = false;
+
+static void
+transform_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid ||
+		(OidIsValid(transformations_relid) && relid == transformations_relid))
+	{
+		transform_cache_valid = false;
+		transform_cache_generation++;
+	}
+}
+
+void
+transform_init(void)
+{
+	if (transform_callback_registered)
+		return;
+	CacheRegisterRelcacheCallback(transform_relcache_callback, (Datum) 0);
+	transform_callback_registered = true;
+}
+
+uint64
+transform_generation(void)
+{
+	return transform_cache_generation;
+}
+
+static void
+transform_cache_check(void)
+{
+	if (transform_cache_valid)
+		return;
+	transform_cache_valid = true;
+	if (transform_cxt != NULL)
+	{
+		/* Freed at the end of the transaction: callers may hold pointers. */
+		MemoryContextSetParent(transform_cxt, TopTransactionContext);
+		transform_cxt = NULL;
+	}
+	edges = NULL;
+	paths = NULL;
+	transformations_relid = InvalidOid;
+	transformations_pair_index = InvalidOid;
+}
+
+static void
+transform_resolve_catalog(void)
+{
+	Oid			nsp;
+	Oid			relid;
+	Oid			pair_index;
+
+	transform_cache_check();
+	if (OidIsValid(transformations_relid))
+		return;
+	nsp = fct_extension_schema();
+	relid = get_relname_relid("fct_transformations", nsp);
+	pair_index = get_relname_relid("fct_transformations_pair_key", nsp);
+	if (!OidIsValid(relid) || !OidIsValid(pair_index))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("transformation catalog of extension \"fct\" not found"),
+				 errdetail("Table fct_transformations or its index fct_transformations_pair_key is missing in schema \"%s\".",
+						   get_namespace_name(nsp))));
+	transformations_relid = relid;
+	transformations_pair_index = pair_index;
+}
+
+/*
+ * Read every edge (from, to, id) of the catalog, with a fresh catalog
+ * snapshot.  Returns the count; the arrays are palloc'd in
+ * CurrentMemoryContext.
+ */
+static int
+read_edges(int32 **from_out, int32 **to_out, int32 **id_out)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	int			n = 0;
+	int			cap = 16;
+	int32	   *f = palloc(sizeof(int32) * cap);
+	int32	   *t = palloc(sizeof(int32) * cap);
+	int32	   *ids = palloc(sizeof(int32) * cap);
+
+	transform_resolve_catalog();
+	rel = table_open(transformations_relid, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull[3];
+		Datum		d_id = heap_getattr(tup, Anum_fct_transformations_id,
+										RelationGetDescr(rel), &isnull[0]);
+		Datum		d_from = heap_getattr(tup, Anum_fct_transformations_from_model,
+										  RelationGetDescr(rel), &isnull[1]);
+		Datum		d_to = heap_getattr(tup, Anum_fct_transformations_to_model,
+										RelationGetDescr(rel), &isnull[2]);
+
+		if (isnull[0] || isnull[1] || isnull[2])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("fct_transformations holds a row with a null id, from_model or to_model")));
+		if (n == cap)
+		{
+			cap *= 2;
+			f = repalloc(f, sizeof(int32) * cap);
+			t = repalloc(t, sizeof(int32) * cap);
+			ids = repalloc(ids, sizeof(int32) * cap);
+		}
+		ids[n] = DatumGetInt32(d_id);
+		f[n] = DatumGetInt32(d_from);
+		t[n] = DatumGetInt32(d_to);
+		n++;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	*from_out = f;
+	*to_out = t;
+	*id_out = ids;
+	return n;
+}
+
+static void
+transform_cache_load(void)
+{
+	HASHCTL		ctl;
+	int32	   *f;
+	int32	   *t;
+	int32	   *ids;
+	int			n;
+	int			i;
+	MemoryContext cxt;
+	HTAB	   *e;
+	HTAB	   *p;
+
+	transform_cache_check();
+	if (edges != NULL)
+		return;
+
+	n = read_edges(&f, &t, &ids);
+
+	/* Build in a fresh context, install only once complete. */
+	cxt = AllocSetContextCreate(CacheMemoryContext, "fct transformation cache",
+								ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(EdgeKey);
+	ctl.entrysize = sizeof(EdgeEntry);
+	ctl.hcxt = cxt;
+	e = hash_create("fct transformations", Max(n, 16), &ctl,
+					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(EdgeKey);
+	ctl.entrysize = sizeof(PathEntry);
+	ctl.hcxt = cxt;
+	p = hash_create("fct upgrade paths", 16, &ctl,
+					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (i = 0; i < n; i++)
+	{
+		EdgeKey		key;
+		EdgeEntry  *entry;
+
+		key.from_model = f[i];
+		key.to_model = t[i];
+		entry = hash_search(e, &key, HASH_ENTER, NULL);
+		entry->id = ids[i];
+		entry->net = NULL;
+	}
+	pfree(f);
+	pfree(t);
+	pfree(ids);
+
+	/* An invalidation during the scan must be seen again: start over. */
+	if (!transform_cache_valid)
+	{
+		MemoryContextDelete(cxt);
+		transform_cache_load();
+		return;
+	}
+	transform_cxt = cxt;
+	edges = e;
+	paths = p;
+}
+
+/* Read and parse one transformation's weights into the cache. */
+static TransformNet *
+edge_net(EdgeEntry *entry)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tup;
+	TransformNet *net = NULL;
+	MemoryContext old;
+
+	if (entry->net != NULL)
+		return entry->net;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(entry->key.from_model));
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ,
+				Int32GetDatum(entry->key.to_model));
+	rel = table_open(transformations_relid, AccessShareLock);
+	scan = systable_beginscan(rel, transformations_pair_index, true, NULL, 2, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_fct_transformations_weights,
+									 RelationGetDescr(rel), &isnull);
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("transformation %d in fct_transformations has null weights", entry->id)));
+		old = MemoryContextSwitchTo(transform_cxt);
+		net = net_deserialize(DatumGetByteaPP(d), entry->id,
+							  entry->key.from_model, entry->key.to_model);
+		MemoryContextSwitchTo(old);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (net == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("transformation %d disappeared from fct_transformations", entry->id)));
+	entry->net = net;
+	return net;
+}
+
+/*
+ * The unique path from -> to, by breadth-first search over the edges (the
+ * graph is a multitree, so the first path found is the only one).  Returns
+ * the list of edges in order, or NIL.
+ */
+static List *
+find_path(int32 from, int32 to)
+{
+	List	   *frontier = list_make1_int(from);
+	List	   *seen = list_make1_int(from);
+	HTAB	   *parent;
+	HASHCTL		ctl;
+	List	   *result = NIL;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int32);
+	ctl.entrysize = sizeof(EdgeKey);
+	ctl.hcxt = CurrentMemoryContext;
+	parent = hash_create("fct path search", 16, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	while (frontier != NIL)
+	{
+		List	   *next = NIL;
+		ListCell   *lc;
+
+		foreach(lc, frontier)
+		{
+			int32		m = lfirst_int(lc);
+			HASH_SEQ_STATUS st;
+			EdgeEntry  *e;
+
+			hash_seq_init(&st, edges);
+			while ((e = hash_seq_search(&st)) != NULL)
+			{
+				EdgeKey    *pk;
+
+				if (e->key.from_model != m || list_member_int(seen, e->key.to_model))
+					continue;
+				seen = lappend_int(seen, e->key.to_model);
+				next = lappend_int(next, e->key.to_model);
+				pk = hash_search(parent, &e->key.to_model, HASH_ENTER, NULL);
+				*pk = e->key;
+			}
+		}
+		frontier = next;
+		if (list_member_int(seen, to))
+			break;
+	}
+
+	if (list_member_int(seen, to))
+	{
+		int32		m = to;
+
+		while (m != from)
+		{
+			EdgeKey    *pk = hash_search(parent, &m, HASH_FIND, NULL);
+
+			result = lcons(pk, result);
+			m = pk->from_model;
+		}
+	}
+	return result;
+}
+
+const TransformPath *
+transform_path(int32 from_model, int32 to_model)
+{
+	EdgeKey		key;
+	PathEntry  *pe;
+	bool		found;
+	List	   *hops;
+	TransformPath *path = NULL;
+
+	transform_cache_load();
+	key.from_model = from_model;
+	key.to_model = to_model;
+	pe = hash_search(paths, &key, HASH_FIND, NULL);
+	if (pe != NULL)
+		return pe->path;
+
+	if (from_model == to_model)
+	{
+		path = MemoryContextAllocZero(transform_cxt, sizeof(TransformPath));
+		path->from_model = from_model;
+		path->to_model = to_model;
+		path->max_width = model_by_id(to_model)->dim;
+	}
+	else if ((hops = find_path(from_model, to_model)) != NIL)
+	{
+		ListCell   *lc;
+		int			i = 0;
+		const TransformNet **nets;
+
+		nets = MemoryContextAllocZero(transform_cxt,
+									  sizeof(TransformNet *) * list_length(hops));
+		path = MemoryContextAllocZero(transform_cxt, sizeof(TransformPath));
+		path->from_model = from_model;
+		path->to_model = to_model;
+		foreach(lc, hops)
+		{
+			EdgeEntry  *e = hash_search(edges, lfirst(lc), HASH_FIND, NULL);
+
+			nets[i] = edge_net(e);
+			path->max_width = Max(path->max_width, nets[i]->max_width);
+			i++;
+		}
+		path->hops = nets;
+		path->nhops = i;
+	}
+
+	/* Loading weights may have processed an invalidation: start over. */
+	if (!transform_cache_valid)
+		return transform_path(from_model, to_model);
+
+	pe = hash_search(paths, &key, HASH_ENTER, &found);
+	pe->path = path;
+	return path;
+}
+
+/* ---------------------------------------------------------------------
+ * Arithmetic
+ * ---------------------------------------------------------------------
+ */
+
+static inline void
+relu_inplace(float4 *x, Size n)
+{
+	Size		i;
+
+	for (i = 0; i < n; i++)
+		x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/*
+ * One vector through a stack of layers, into dst; p and q are scratch
+ * buffers of the stack's widest layer.  No layers: a copy of width floats.
+ */
+static void
+stack_one(const TransformLayer *layers, int n, const float4 *x, int width,
+		  float4 *dst, float4 *p, float4 *q)
+{
+	const float4 *in = x;
+	int			i;
+
+	if (n == 0)
+	{
+		memcpy(dst, x, sizeof(float4) * width);
+		return;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const TransformLayer *l = &layers[i];
+		float4	   *o = (i == n - 1) ? dst : ((i % 2 == 0) ? p : q);
+
+		memcpy(o, l->bias, sizeof(float4) * l->out_dim);
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out_dim, l->in_dim, 1.0f,
+					l->weight, l->in_dim, in, 1, 1.0f, o, 1);
+		if (l->relu)
+			relu_inplace(o, l->out_dim);
+		in = o;
+	}
+}
+
+/*
+ * Scratch layout for transform_apply_one: P, Q (ping-pong inside a stack),
+ * CAT (the mixer's input), and the carry H between hops.  The hop's output
+ * goes to H (or to out for the last hop): H is read only by the old branch,
+ * which is done before the mixer writes it.
+ */
+void
+transform_apply_one(const TransformPath *path, const float4 *old,
+					const float4 *side, float4 *out, float4 *scratch)
+{
+	int32		w = path->max_width;
+	float4	   *p = scratch;
+	float4	   *q = scratch + w;
+	float4	   *cat = scratch + 2 * w;
+	float4	   *h = scratch + 3 * w;
+	const float4 *x = old;
+	int			k;
+
+	if (path->nhops == 0)
+	{
+		memcpy(out, old, sizeof(float4) * path->max_width);
+		return;
+	}
+	for (k = 0; k < path->nhops; k++)
+	{
+		const TransformNet *net = path->hops[k];
+		float4	   *dst = (k == path->nhops - 1) ? out : h;
+
+		stack_one(net->layers, net->n_old, x, net->old_dim, cat, p, q);
+		if (net->use_side)
+			stack_one(net->layers + net->n_old, net->n_side, side,
+					  net->side_dim, cat + net->old_out, p, q);
+		stack_one(net->layers + net->n_old + net->n_side, net->n_mixer, cat,
+				  net->old_out + net->side_out, dst, p, q);
+		x = dst;
+	}
+}
+
+/*
+ * A block of rows through a stack: X is rows x width with leading dimension
+ * ldx; the result goes to dst with leading dimension ldd (a column offset of
+ * the concatenation for the branches).  One cblas_sgemm per layer.
+ */
+static void
+stack_batch(const TransformLayer *layers, int n, const float4 *x, int ldx,
+			int width, int rows, float4 *dst, int ldd, float4 *p, float4 *q)
+{
+	const float4 *in = x;
+	int			ldin = ldx;
+	int			i;
+	int			r;
+
+	if (n == 0)
+	{
+		for (r = 0; r < rows; r++)
+			memcpy(dst + (Size) r * ldd, x + (Size) r * ldx, sizeof(float4) * width);
+		return;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const TransformLayer *l = &layers[i];
+		bool		last = (i == n - 1);
+		float4	   *o = last ? dst : ((i % 2 == 0) ? p : q);
+		int			ldo = last ? ldd : l->out_dim;
+
+		for (r = 0; r < rows; r++)
+			memcpy(o + (Size) r * ldo, l->bias, sizeof(float4) * l->out_dim);
+		/* O (rows x out) += X (rows x in) * W^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, l->out_dim,
+					l->in_dim, 1.0f, in, ldin, l->weight, l->in_dim, 1.0f,
+					o, ldo);
+		if (l->relu)
+		{
+			for (r = 0; r < rows; r++)
+				relu_inplace(o + (Size) r * ldo, l->out_dim);
+		}
+		in = o;
+		ldin = ldo;
+	}
+}
+
+void
+transform_apply_batch(const TransformPath *path, const float4 *old,
+					  const float4 *side, int n, float4 *out)
+{
+	int32		w = path->max_width;
+	int			block = Min(n, TRANSFORM_BATCH_ROWS);
+	float4	   *buf;
+	float4	   *p;
+	float4	   *q;
+	float4	   *cat;
+	float4	   *h;
+	int			start;
+	int32		from_dim;
+	int32		side_dim;
+	int32		to_dim;
+
+	if (n <= 0)
+		return;
+	if (path->nhops == 0)
+	{
+		memcpy(out, old, sizeof(float4) * (Size) n * path->max_width);
+		return;
+	}
+	from_dim = path->hops[0]->old_dim;
+	side_dim = path->hops[0]->side_dim;
+	to_dim = path->hops[path->nhops - 1]->new_dim;
+
+	buf = palloc(sizeof(float4) * (Size) 4 * block * w);
+	p = buf;
+	q = buf + (Size) block * w;
+	cat = buf + (Size) 2 * block * w;
+	h = buf + (Size) 3 * block * w;
+
+	for (start = 0; start < n; start += block)
+	{
+		int			rows = Min(block, n - start);
+		const float4 *x = old + (Size) start * from_dim;
+		int			ldx = from_dim;
+		const float4 *s = side + (Size) start * side_dim;
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		for (k = 0; k < path->nhops; k++)
+		{
+			const TransformNet *net = path->hops[k];
+			int			catw = net->old_out + net->side_out;
+			bool		last = (k == path->nhops - 1);
+			float4	   *dst = last ? out + (Size) start * to_dim : h;
+
+			stack_batch(net->layers, net->n_old, x, ldx, net->old_dim, rows,
+						cat, catw, p, q);
+			if (net->use_side && net->side_out > 0)
+				stack_batch(net->layers + net->n_old, net->n_side, s,
+							net->side_dim, net->side_dim, rows,
+							cat + net->old_out, catw, p, q);
+			stack_batch(net->layers + net->n_old + net->n_side, net->n_mixer,
+						cat, catw, catw, rows, dst, net->new_dim, p, q);
+			x = dst;
+			ldx = net->new_dim;
+		}
+	}
+	pfree(buf);
+}
+
+/* ---------------------------------------------------------------------
+ * Upgrading embeddings
+ * ---------------------------------------------------------------------
+ */
+
+static void
+no_model_error(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("cannot upgrade an embedding that names no model"),
+			 errhint("Write embeddings with their model, e.g. 'v1:[1,2,3]|[0.5]' or fct_embedding(vec, side, 'v1').")));
+}
+
+static void
+no_path_error(int32 from_model, int32 to_model)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("no upgrade path from model \"%s\" to model \"%s\"",
+					model_display_name(from_model), model_display_name(to_model)),
+			 errhint("Register a transformation with fct_register_transformation() or fit one with fct_fit_transformation().")));
+}
+
+/* Errors unless e has the dimensions the path starts from. */
+static inline void
+check_input(const TransformPath *path, const Embedding *e)
+{
+	if (path->nhops > 0 &&
+		(e->dim != path->hops[0]->old_dim || e->side_dim != path->hops[0]->side_dim))
+		model_check_dims(model_by_id(path->from_model), e->dim, e->side_dim);
+}
+
+static int32
+output_side_dim(const TransformPath *path, const Embedding *e)
+{
+	return path->nhops == 0 ? e->side_dim : model_by_id(path->to_model)->side_dim;
+}
+
+Embedding *
+transform_upgrade(const Embedding *e, int32 to_model)
+{
+	const TransformPath *path;
+	const FctModel *to;
+	Embedding  *r;
+	float4	   *scratch;
+
+	if (e->model_id == FCT_NO_MODEL)
+		no_model_error();
+	to = model_by_id(to_model);
+	if (e->model_id == to_model)
+	{
+		r = palloc(VARSIZE(e));
+		memcpy(r, e, VARSIZE(e));
+		return r;
+	}
+	path = transform_path(e->model_id, to_model);
+	if (path == NULL)
+		no_path_error(e->model_id, to_model);
+	check_input(path, e);
+
+	r = embedding_alloc(to->dim, output_side_dim(path, e), to_model);
+	scratch = palloc(sizeof(float4) * 4 * path->max_width);
+	transform_apply_one(path, EMBEDDING_VEC(e), EMBEDDING_SIDE(e),
+						EMBEDDING_VEC(r), scratch);
+	if (r->side_dim > 0)
+		memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
+	pfree(scratch);
+	embedding_finalize(r);
+	return r;
+}
+
+void
+transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
+{
+	const FctModel *to = model_by_id(to_model);
+	bool	   *done = palloc0(sizeof(bool) * Max(n, 1));
+	int		   *group = palloc(sizeof(int) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (in[i]->model_id == FCT_NO_MODEL)
+			no_model_error();
+		if (in[i]->model_id == to_model)
+		{
+			out[i] = in[i];
+			done[i] = true;
+		}
+	}
+
+	/* One group per source model: gather, one batched application, scatter. */
+	for (i = 0; i < n; i++)
+	{
+		int32		from_model;
+		const TransformPath *path;
+		int			g = 0;
+		int			j;
+		float4	   *x;
+		float4	   *s;
+		float4	   *y;
+		int32		dim;
+		int32		side_dim;
+
+		if (done[i])
+			continue;
+		from_model = in[i]->model_id;
+		path = transform_path(from_model, to_model);
+		if (path == NULL)
+			no_path_error(from_model, to_model);
+		dim = path->hops[0]->old_dim;
+		side_dim = path->hops[0]->side_dim;
+		for (j = i; j < n; j++)
+		{
+			if (done[j] || in[j]->model_id != from_model)
+				continue;
+			check_input(path, in[j]);
+			group[g++] = j;
+		}
+		x = palloc(sizeof(float4) * (Size) g * dim);
+		s = palloc(sizeof(float4) * Max((Size) g * side_dim, 1));
+		y = palloc(sizeof(float4) * (Size) g * to->dim);
+		for (j = 0; j < g; j++)
+		{
+			Embedding  *e = in[group[j]];
+
+			memcpy(x + (Size) j * dim, EMBEDDING_VEC(e), sizeof(float4) * dim);
+			if (side_dim > 0)
+				memcpy(s + (Size) j * side_dim, EMBEDDING_SIDE(e), sizeof(float4) * side_dim);
+		}
+		transform_apply_batch(path, x, s, g, y);
+		for (j = 0; j < g; j++)
+		{
+			Embedding  *e = in[group[j]];
+			Embedding  *r = embedding_alloc(to->dim, output_side_dim(path, e), to_model);
+
+			memcpy(EMBEDDING_VEC(r), y + (Size) j * to->dim, sizeof(float4) * to->dim);
+			if (r->side_dim > 0)
+				memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
+			embedding_finalize(r);
+			out[group[j]] = r;
+			done[group[j]] = true;
+		}
+		pfree(x);
+		pfree(s);
+		pfree(y);
+	}
+	pfree(done);
+	pfree(group);
+}
+
+/*
+ * Operand alignment for the distance operators, with its state in fn_extra.
+ */
+typedef struct AlignCache
+{
+	uint64		generation;
+	int32		model_a;
+	int32		model_b;
+	int			which;			/* 0: no path; 1: upgrade a; 2: upgrade b */
+	const TransformPath *path;
+	Embedding  *buf;			/* the upgraded operand */
+	Size		buf_size;
+	float4	   *scratch;
+	int32		scratch_width;
+} AlignCache;
+
+bool
+transform_align(void **cache, MemoryContext mcxt, const Embedding **a,
+				const Embedding **b)
+{
+	AlignCache *c = (AlignCache *) *cache;
+	const Embedding *src;
+	int32		ma = (*a)->model_id;
+	int32		mb = (*b)->model_id;
+
+	if (ma == mb)
+		return true;
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(mcxt, sizeof(AlignCache));
+		*cache = c;
+	}
+	if (c->generation != transform_cache_generation ||
+		c->model_a != ma || c->model_b != mb)
+	{
+		/* Resolve once per pair of models (and per catalog change). */
+		const TransformPath *path = NULL;
+		int			which = 0;
+		const FctModel *to;
+		int32		out_side;
+		Size		size;
+
+		c->generation = 0;		/* not valid until the end */
+		if (ma != FCT_NO_MODEL && mb != FCT_NO_MODEL)
+		{
+			if ((path = transform_path(ma, mb)) != NULL)
+				which = 1;
+			else if ((path = transform_path(mb, ma)) != NULL)
+				which = 2;
+		}
+		if (path != NULL)
+		{
+			to = model_by_id(path->to_model);
+			out_side = to->side_dim;
+			size = EMBEDDING_SIZE(to->dim, out_side);
+			if (c->buf == NULL || c->buf_size < size)
+			{
+				MemoryContext old = MemoryContextSwitchTo(mcxt);
+
+				if (c->buf)
+					pfree(c->buf);
+				c->buf = embedding_alloc(to->dim, out_side, to->id);
+				c->buf_size = size;
+				MemoryContextSwitchTo(old);
+			}
+			SET_VARSIZE(c->buf, size);
+			c->buf->version = FCT_EMBEDDING_VERSION;
+			c->buf->flags = 0;
+			c->buf->dim = to->dim;
+			c->buf->side_dim = out_side;
+			c->buf->unused = 0;
+			c->buf->model_id = to->id;
+			if (c->scratch == NULL || c->scratch_width < path->max_width)
+			{
+				if (c->scratch)
+					pfree(c->scratch);
+				c->scratch = MemoryContextAlloc(mcxt, sizeof(float4) * 4 * path->max_width);
+				c->scratch_width = path->max_width;
+			}
+		}
+		c->path = path;
+		c->which = which;
+		c->model_a = ma;
+		c->model_b = mb;
+		c->generation = transform_cache_generation;
+	}
+	if (c->which == 0)
+		return false;
+
+	src = (c->which == 1) ? *a : *b;
+	check_input(c->path, src);
+	transform_apply_one(c->path, EMBEDDING_VEC(src), EMBEDDING_SIDE(src),
+						EMBEDDING_VEC(c->buf), c->scratch);
+	if (c->buf->side_dim > 0)
+		memcpy(EMBEDDING_SIDE(c->buf), EMBEDDING_SIDE(src),
+			   sizeof(float4) * c->buf->side_dim);
+	embedding_finalize(c->buf);
+	if (c->which == 1)
+		*a = c->buf;
+	else
+		*b = c->buf;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * Registration
+ * ---------------------------------------------------------------------
+ */
+
+/* Whether a path leads from a to b over the given edges. */
+static bool
+edges_reach(int m, const int32 *f, const int32 *t, int32 a, int32 b)
+{
+	List	   *seen = list_make1_int(a);
+	List	   *frontier = list_make1_int(a);
+
+	if (a == b)
+		return true;
+	while (frontier != NIL)
+	{
+		List	   *next = NIL;
+		ListCell   *lc;
+
+		foreach(lc, frontier)
+		{
+			int32		x = lfirst_int(lc);
+			int			i;
+
+			for (i = 0; i < m; i++)
+			{
+				if (f[i] != x || list_member_int(seen, t[i]))
+					continue;
+				if (t[i] == b)
+					return true;
+				seen = lappend_int(seen, t[i]);
+				next = lappend_int(next, t[i]);
+			}
+		}
+		frontier = next;
+	}
+	return false;
+}
+
+/* The caller must be allowed to execute fct_register_transformation. */
+static void
+check_register_privilege(void)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, JSONBOID};
+	char	   *nspname = get_namespace_name(fct_extension_schema());
+	Oid			fn;
+
+	fn = LookupFuncName(list_make2(makeString(nspname),
+								   makeString("fct_register_transformation")),
+						3, argtypes, true);
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("function fct_register_transformation(text, text, jsonb) of extension \"fct\" not found")));
+	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to register a transformation"),
+				 errdetail("Registering needs the privilege to execute fct_register_transformation(text, text, jsonb)."),
+				 errhint("The owner of extension \"fct\" can GRANT EXECUTE on it.")));
+}
+
+static int32
+register_net(TransformNet *net, const char *origin, Jsonb *metrics)
+{
+	const FctModel *from = model_by_id(net->from_model);
+	const FctModel *to = model_by_id(net->to_model);
+	int32	   *f;
+	int32	   *t;
+	int32	   *ids;
+	int			m;
+	int			i;
+	List	   *anc = NIL;
+	List	   *desc = NIL;
+	ListCell   *la;
+	ListCell   *ld;
+	Oid			owner;
+	HeapTuple	ctup;
+	Oid			save_userid;
+	int			save_sec;
+	char	   *sql;
+	Oid			argtypes[6] = {INT4OID, INT4OID, TEXTOID, BYTEAOID, TEXTOID, JSONBOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	int			rc;
+	bool		isnull;
+	int32		id;
+
+	if (strcmp(origin, "imported") != 0 && strcmp(origin, "fitted") != 0)
+		elog(ERROR, "invalid transformation origin \"%s\"", origin);
+	check_register_privilege();
+
+	/*
+	 * Registrations are serialised (the lock conflicts with itself), so the
+	 * graph checks below see every committed transformation and no other can
+	 * slip in before ours commits.
+	 */
+	transform_resolve_catalog();
+	LockRelationOid(transformations_relid, ShareRowExclusiveLock);
+	m = read_edges(&f, &t, &ids);
+
+	for (i = 0; i < m; i++)
+		if (f[i] == from->id && t[i] == to->id)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("transformation from \"%s\" to \"%s\" already exists",
+							from->name, to->name),
+					 errdetail("Registered transformations are immutable: fct_upgrade results may be stored in indexes."),
+					 errhint("Register a new target model for a different transformation.")));
+	if (edges_reach(m, f, t, to->id, from->id))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("transformation from \"%s\" to \"%s\" would close a cycle",
+						from->name, to->name),
+				 errdetail("An upgrade path already leads from \"%s\" to \"%s\".",
+						   to->name, from->name),
+				 errhint("Upgrades go one way: register a new target model instead.")));
+
+	/* Models from which "from" is reachable, and those reachable from "to". */
+	anc = list_make1_int(from->id);
+	desc = list_make1_int(to->id);
+	for (i = 0; i < m; i++)
+	{
+		if (!list_member_int(anc, f[i]) && edges_reach(m, f, t, f[i], from->id))
+			anc = lappend_int(anc, f[i]);
+		if (!list_member_int(desc, t[i]) && edges_reach(m, f, t, to->id, t[i]))
+			desc = lappend_int(desc, t[i]);
+	}
+	foreach(la, anc)
+	{
+		foreach(ld, desc)
+		{
+			int32		x = lfirst_int(la);
+			int32		y = lfirst_int(ld);
+
+			if (edges_reach(m, f, t, x, y))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+						 errmsg("transformation from \"%s\" to \"%s\" would open a second upgrade path from \"%s\" to \"%s\"",
+								from->name, to->name,
+								model_display_name(x), model_display_name(y)),
+						 errdetail("fct_upgrade is IMMUTABLE: the path between two models must never change once it exists."),
+						 errhint("Register a new target model instead.")));
+		}
+	}
+	/* Insert as the catalog's owner (the caller's privilege was checked). */
+	ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(transformations_relid));
+	if (!HeapTupleIsValid(ctup))
+		elog(ERROR, "cache lookup failed for relation %u", transformations_relid);
+	owner = ((Form_pg_class) GETSTRUCT(ctup))->relowner;
+	ReleaseSysCache(ctup);
+
+	sql = psprintf("INSERT INTO %s.fct_transformations "
+				   "(from_model, to_model, architecture, weights, origin, metrics) "
+				   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+				   quote_identifier(get_namespace_name(fct_extension_schema())));
+	values[0] = Int32GetDatum(from->id);
+	values[1] = Int32GetDatum(to->id);
+	values[2] = CStringGetTextDatum(net_architecture(net));
+	values[3] = PointerGetDatum(net_serialize(net));
+	values[4] = CStringGetTextDatum(origin);
+	if (metrics != NULL)
+		values[5] = JsonbPGetDatum(metrics);
+	else
+	{
+		values[5] = (Datum) 0;
+		nulls[5] = 'n';
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql, 6, argtypes, values, nulls, false, 1);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "inserting into fct_transformations failed: %s",
+			 SPI_result_code_string(rc));
+	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return id;
+}
+
+static void
+check_pair(const FctModel *from, const FctModel *to)
+{
+	if (from->id == to->id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a transformation needs two different models, got \"%s\" twice",
+						from->name)));
+	if (to->side_dim != 0 && to->side_dim != from->side_dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" has %d side-information dimensions, model \"%s\" has %d",
+						to->name, to->side_dim, from->name, from->side_dim),
+				 errdetail("An upgrade keeps the side-information, so the target model must have the same side-information dimension, or none."),
+				 errhint("Register the target model with side_dim => %d (or 0).", from->side_dim)));
+}
+
+int32
+transform_register(int32 from_model, int32 to_model, Jsonb *spec,
+				   const char *origin, Jsonb *metrics)
+{
+	TransformNet *net;
+
+	check_pair(model_by_id(from_model), model_by_id(to_model));
+	net = transform_parse_spec(spec, from_model, to_model);
+	return register_net(net, origin, metrics);
+}
+
+int32
+transform_register_net(TransformNet *net, const char *origin, Jsonb *metrics)
+{
+	check_pair(model_by_id(net->from_model), model_by_id(net->to_model));
+	net->old_dim = model_by_id(net->from_model)->dim;
+	net->side_dim = model_by_id(net->from_model)->side_dim;
+	net->new_dim = model_by_id(net->to_model)->dim;
+	net_validate(net);
+	return register_net(net, origin, metrics);
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(fct_register_transformation);
+Datum
+fct_register_transformation(PG_FUNCTION_ARGS)
+{
+	char	   *from_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *to_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Jsonb	   *spec = PG_GETARG_JSONB_P(2);
+	const FctModel *from = model_by_name(from_name);
+	int32		from_id = from->id;
+	int32		to_id = model_by_name(to_name)->id;
+
+	PG_RETURN_INT32(transform_register(from_id, to_id, spec, "imported", NULL));
+}
+
+typedef struct UpgradeCache
+{
+	uint64		generation;
+	char		to_name[FCT_MODEL_NAME_MAX + 1];
+	int32		to_model;
+	int32		from_model;
+	const TransformPath *path;
+	float4	   *scratch;		/* 4 * scratch_width floats, in fn_mcxt */
+	int32		scratch_width;
+} UpgradeCache;
+
+PG_FUNCTION_INFO_V1(fct_upgrade);
+Datum
+fct_upgrade(PG_FUNCTION_ARGS)
+{
+	Embedding  *e = PG_GETARG_EMBEDDING_P(0);
+	text	   *to_text = PG_GETARG_TEXT_PP(1);
+	UpgradeCache *c = (UpgradeCache *) fcinfo->flinfo->fn_extra;
+	int			len = VARSIZE_ANY_EXHDR(to_text);
+	const FctModel *to;
+	Embedding  *r;
+
+	if (e->model_id == FCT_NO_MODEL)
+		no_model_error();
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(UpgradeCache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+
+	/* The target model, resolved once while the argument stays the same. */
+	if (c->generation == 0 || len > FCT_MODEL_NAME_MAX ||
+		strncmp(c->to_name, VARDATA_ANY(to_text), len) != 0 ||
+		c->to_name[len] != '\0')
+	{
+		char	   *name = text_to_cstring(to_text);
+
+		c->generation = 0;
+		to = model_by_name(name);
+		strlcpy(c->to_name, to->name, sizeof(c->to_name));
+		c->to_model = to->id;
+		c->from_model = FCT_NO_MODEL;
+		c->path = NULL;
+		c->generation = transform_cache_generation;
+	}
+
+	if (e->model_id == c->to_model)
+		PG_RETURN_EMBEDDING_P(e);
+
+	if (c->generation != transform_cache_generation || c->path == NULL ||
+		c->from_model != e->model_id)
+	{
+		c->path = NULL;
+		c->path = transform_path(e->model_id, c->to_model);
+		if (c->path == NULL)
+			no_path_error(e->model_id, c->to_model);
+		c->from_model = e->model_id;
+		if (c->scratch == NULL || c->scratch_width < c->path->max_width)
+		{
+			if (c->scratch)
+				pfree(c->scratch);
+			c->scratch = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+											sizeof(float4) * 4 * c->path->max_width);
+			c->scratch_width = c->path->max_width;
+		}
+		c->generation = transform_cache_generation;
+	}
+	check_input(c->path, e);
+
+	to = model_by_id(c->to_model);
+	r = embedding_alloc(to->dim, output_side_dim(c->path, e), to->id);
+	transform_apply_one(c->path, EMBEDDING_VEC(e), EMBEDDING_SIDE(e),
+						EMBEDDING_VEC(r), c->scratch);
+	if (r->side_dim > 0)
+		memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
+	embedding_finalize(r);
+	PG_RETURN_EMBEDDING_P(r);
+}
+
+PG_FUNCTION_INFO_V1(fct_upgrade_path);
+Datum
+fct_upgrade_path(PG_FUNCTION_ARGS)
+{
+	const FctModel *from = model_by_name(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	const FctModel *to = model_by_name(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	const TransformPath *path = transform_path(from->id, to->id);
+	Datum	   *names;
+	int			i;
+
+	if (path == NULL)
+		PG_RETURN_NULL();
+	names = palloc(sizeof(Datum) * (path->nhops + 1));
+	names[0] = CStringGetTextDatum(from->name);
+	for (i = 0; i < path->nhops; i++)
+		names[i + 1] = CStringGetTextDatum(model_display_name(path->hops[i]->to_model));
+	PG_RETURN_ARRAYTYPE_P(construct_array(names, path->nhops + 1, TEXTOID, -1,
+										  false, TYPALIGN_INT));
+}
+
+/*
+ * Trigger on fct_transformations (AFTER ... FOR EACH STATEMENT): every change
+ * drops the transformation cache of every backend.
+ */
+PG_FUNCTION_INFO_V1(fct_transformations_invalidate);
+Datum
+fct_transformations_invalidate(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fct_transformations_invalidate: not called by trigger manager")));
+
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+
+	return PointerGetDatum(NULL);
+}
