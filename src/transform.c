@@ -1009,9 +1009,9 @@ edge_net(EdgeEntry *entry)
 	if (entry->net != NULL)
 		return entry->net;
 
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_INT4EQ,
+	ScanKeyInit(&keys[0], Anum_fct_transformations_from_model, BTEqualStrategyNumber, F_INT4EQ,
 				Int32GetDatum(entry->key.from_model));
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT4EQ,
+	ScanKeyInit(&keys[1], Anum_fct_transformations_to_model, BTEqualStrategyNumber, F_INT4EQ,
 				Int32GetDatum(entry->key.to_model));
 	rel = table_open(transformations_relid, AccessShareLock);
 	scan = systable_beginscan(rel, transformations_pair_index, true, NULL, 2, keys);
@@ -1046,6 +1046,12 @@ edge_net(EdgeEntry *entry)
  * graph is a multitree, so the first path found is the only one).  Returns
  * the list of edges in order, or NIL.
  */
+typedef struct ParentEntry
+{
+	int32		model;			/* hash key */
+	EdgeKey		edge;			/* the edge that reached it */
+} ParentEntry;
+
 static List *
 find_path(int32 from, int32 to)
 {
@@ -1057,12 +1063,12 @@ find_path(int32 from, int32 to)
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(EdgeKey);
+	ctl.entrysize = sizeof(ParentEntry);
 	ctl.hcxt = CurrentMemoryContext;
 	parent = hash_create("fct path search", 16, &ctl,
 						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
-	while (frontier != NIL)
+	while (frontier != NIL && !list_member_int(seen, to))
 	{
 		List	   *next = NIL;
 		ListCell   *lc;
@@ -1076,19 +1082,17 @@ find_path(int32 from, int32 to)
 			hash_seq_init(&st, edges);
 			while ((e = hash_seq_search(&st)) != NULL)
 			{
-				EdgeKey    *pk;
+				ParentEntry *pe;
 
 				if (e->key.from_model != m || list_member_int(seen, e->key.to_model))
 					continue;
 				seen = lappend_int(seen, e->key.to_model);
 				next = lappend_int(next, e->key.to_model);
-				pk = hash_search(parent, &e->key.to_model, HASH_ENTER, NULL);
-				*pk = e->key;
+				pe = hash_search(parent, &e->key.to_model, HASH_ENTER, NULL);
+				pe->edge = e->key;
 			}
 		}
 		frontier = next;
-		if (list_member_int(seen, to))
-			break;
 	}
 
 	if (list_member_int(seen, to))
@@ -1097,10 +1101,11 @@ find_path(int32 from, int32 to)
 
 		while (m != from)
 		{
-			EdgeKey    *pk = hash_search(parent, &m, HASH_FIND, NULL);
+			ParentEntry *pe = hash_search(parent, &m, HASH_FIND, NULL);
 
-			result = lcons(pk, result);
-			m = pk->from_model;
+			Assert(pe != NULL);
+			result = lcons(&pe->edge, result);
+			m = pe->edge.from_model;
 		}
 	}
 	return result;
@@ -1779,7 +1784,11 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql, 6, argtypes, values, nulls, false, 1);
+	/*
+	 * No row limit: with one, the executor stops ModifyTable early and the
+	 * AFTER STATEMENT trigger (the cache invalidation) never fires.
+	 */
+	rc = SPI_execute_with_args(sql, 6, argtypes, values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "inserting into fct_transformations failed: %s",
 			 SPI_result_code_string(rc));
@@ -1804,7 +1813,9 @@ check_pair(const FctModel *from, const FctModel *to)
 				 errmsg("model \"%s\" has %d side-information dimensions, model \"%s\" has %d",
 						to->name, to->side_dim, from->name, from->side_dim),
 				 errdetail("An upgrade keeps the side-information, so the target model must have the same side-information dimension, or none."),
-				 errhint("Register the target model with side_dim => %d (or 0).", from->side_dim)));
+				 from->side_dim > 0 ?
+				 errhint("Register the target model with side_dim => %d, or 0.", from->side_dim) :
+				 errhint("Register the target model with side_dim => 0.")));
 }
 
 int32
