@@ -19,6 +19,7 @@
 #include "distance.h"
 #include "embedding.h"
 #include "model.h"
+#include "transform.h"
 
 /*
  * Make *a and *b comparable, or error.  The one place that decides when two
@@ -29,17 +30,21 @@
  *	   pgvector-style queries working against model-tagged columns);
  *	 - then the same vector dimension.
  *
- * Two different models are an error for now.  The transformation issue
- * replaces that error by an upgrade of the older operand through a registered
- * transformation, which is why the operands are passed by reference.
+ * Two different models: when a registered path leads from one to the other,
+ * the older operand (the one the path starts from) is upgraded on the fly
+ * (transform_align; the resolved path and the output buffer live in
+ * fn_extra, so a scan pays no look-up and no allocation per row); without a
+ * path, an error.
  */
 static void
-operands_align(Embedding **a, Embedding **b)
+operands_align(FunctionCallInfo fcinfo, Embedding **a, Embedding **b)
 {
 	int32		ma = (*a)->model_id;
 	int32		mb = (*b)->model_id;
 
-	if (ma != mb && ma != FCT_NO_MODEL && mb != FCT_NO_MODEL)
+	if (ma != mb && ma != FCT_NO_MODEL && mb != FCT_NO_MODEL &&
+		!transform_align(&fcinfo->flinfo->fn_extra, fcinfo->flinfo->fn_mcxt,
+						 a, b))
 	{
 		const char *na = model_display_name(ma);
 		const char *nb = model_display_name(mb);
@@ -49,8 +54,7 @@ operands_align(Embedding **a, Embedding **b)
 				 errmsg("cannot compare embeddings of different models \"%s\" and \"%s\"",
 						na, nb),
 				 errdetail("Embeddings of different models live in different spaces."),
-				 errhint("Embed both operands with model \"%s\", or both with model \"%s\".",
-						 na, nb)));
+				 errhint("Register a transformation from one model to the other (fct_register_transformation), or embed both operands with the same model.")));
 	}
 
 	embedding_check_same_dim(*a, *b);
@@ -63,7 +67,7 @@ fct_l2_distance(PG_FUNCTION_ARGS)
 	Embedding  *a = PG_GETARG_EMBEDDING_P(0);
 	Embedding  *b = PG_GETARG_EMBEDDING_P(1);
 
-	operands_align(&a, &b);
+	operands_align(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(sqrt(kernel_l2_squared(EMBEDDING_VEC(a), EMBEDDING_VEC(b),
 											a->dim)));
 }
@@ -75,7 +79,7 @@ fct_inner_product(PG_FUNCTION_ARGS)
 	Embedding  *a = PG_GETARG_EMBEDDING_P(0);
 	Embedding  *b = PG_GETARG_EMBEDDING_P(1);
 
-	operands_align(&a, &b);
+	operands_align(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(kernel_inner_product(EMBEDDING_VEC(a), EMBEDDING_VEC(b),
 										  a->dim));
 }
@@ -87,7 +91,7 @@ fct_negative_inner_product(PG_FUNCTION_ARGS)
 	Embedding  *a = PG_GETARG_EMBEDDING_P(0);
 	Embedding  *b = PG_GETARG_EMBEDDING_P(1);
 
-	operands_align(&a, &b);
+	operands_align(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(-kernel_inner_product(EMBEDDING_VEC(a), EMBEDDING_VEC(b),
 										   a->dim));
 }
@@ -99,7 +103,7 @@ fct_cosine_distance(PG_FUNCTION_ARGS)
 	Embedding  *a = PG_GETARG_EMBEDDING_P(0);
 	Embedding  *b = PG_GETARG_EMBEDDING_P(1);
 
-	operands_align(&a, &b);
+	operands_align(fcinfo, &a, &b);
 	PG_RETURN_FLOAT8(kernel_cosine_distance(EMBEDDING_VEC(a), EMBEDDING_VEC(b),
 											a->dim));
 }

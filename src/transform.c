@@ -1523,8 +1523,8 @@ typedef struct AlignCache
 } AlignCache;
 
 bool
-transform_align(void **cache, MemoryContext mcxt, const Embedding **a,
-				const Embedding **b)
+transform_align(void **cache, MemoryContext mcxt, Embedding **a,
+				Embedding **b)
 {
 	AlignCache *c = (AlignCache *) *cache;
 	const Embedding *src;
@@ -1936,6 +1936,53 @@ fct_upgrade(PG_FUNCTION_ARGS)
 		memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
 	embedding_finalize(r);
 	PG_RETURN_EMBEDDING_P(r);
+}
+
+/*
+ * fct_upgrade_batch(embedding[], to_model): the batched form, one cblas_sgemm per
+ * layer over the rows of each source model (transform_upgrade_batch).  NULL
+ * elements stay NULL.
+ */
+PG_FUNCTION_INFO_V1(fct_upgrade_array);
+Datum
+fct_upgrade_array(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
+	const FctModel *to = model_by_name(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			m = 0;
+	int			i;
+	Embedding **in;
+	Embedding **out;
+	ArrayType  *result;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
+					  &elems, &nulls, &n);
+	in = palloc(sizeof(Embedding *) * Max(n, 1));
+	out = palloc(sizeof(Embedding *) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			in[m++] = DatumGetEmbeddingP(elems[i]);
+	transform_upgrade_batch(in, m, to->id, out);
+	m = 0;
+	for (i = 0; i < n; i++)
+		if (!nulls[i])
+			elems[i] = PointerGetDatum(out[m++]);
+
+	if (ARR_NDIM(arr) == 0)
+		result = construct_empty_array(elemtype);
+	else
+		result = construct_md_array(elems, nulls, ARR_NDIM(arr), ARR_DIMS(arr),
+									ARR_LBOUND(arr), elemtype, typlen,
+									typbyval, typalign);
+	PG_RETURN_ARRAYTYPE_P(result);
 }
 
 PG_FUNCTION_INFO_V1(fct_upgrade_path);

@@ -155,6 +155,6 @@ extern void transform_apply_one(const TransformPath *path, const float4 *old,
  * no allocation; the replaced pointer stays valid until the next call.
  */
 extern bool transform_align(void **cache, MemoryContext mcxt,
-							const Embedding **a, const Embedding **b);
+							Embedding **a, Embedding **b);
 
 #endif							/* FCT_TRANSFORM_H */

@@ -2,6 +2,10 @@
 --
 -- Operands must come from the same model (or one of them name no model) and
 -- have the same dimension; otherwise the call is an error (SQLSTATE 22000).
+-- Two models are comparable when a registered transformation path leads from
+-- one to the other: the older operand is then upgraded on the fly
+-- (40_transform.sql); these functions stay IMMUTABLE by the same contract as
+-- fct_upgrade.
 
 CREATE FUNCTION l2_distance(embedding, embedding) RETURNS double precision
 	AS 'MODULE_PATHNAME', 'fct_l2_distance'

@@ -60,6 +60,9 @@ CREATE TABLE fct_transformations (
 		CHECK (origin IN ('imported', 'fitted'))
 );
 
+-- Float weights do not compress: store them out of line, uncompressed.
+ALTER TABLE fct_transformations ALTER COLUMN weights SET STORAGE EXTERNAL;
+
 COMMENT ON TABLE fct_transformations IS
 	'fct transformations: one immutable row per (from_model, to_model); fct_upgrade follows them';
 
@@ -128,6 +131,16 @@ CREATE FUNCTION fct_upgrade(e embedding, to_model text) RETURNS embedding
 
 COMMENT ON FUNCTION fct_upgrade(embedding, text) IS
 	'upgrade an embedding into another model''s space through the registered transformations';
+
+-- fct_upgrade_batch, the batched form: every element upgraded at once, one matrix product per
+-- layer for all the rows of a source model (what fct_migrate and index
+-- builds use); NULL elements stay NULL.
+CREATE FUNCTION fct_upgrade_batch(e embedding[], to_model text) RETURNS embedding[]
+	AS 'MODULE_PATHNAME', 'fct_upgrade_array'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION fct_upgrade_batch(embedding[], text) IS
+	'upgrade an array of embeddings at once (batched matrix products)';
 
 -- fct_upgrade_path: the models an upgrade goes through, from first to last
 -- (NULL when no path exists), for inspection.
