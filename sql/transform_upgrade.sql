@@ -84,8 +84,8 @@ SELECT i, CASE i % 3
 		WHEN 1 THEN fct_embedding(ARRAY[cos(3 * i), sin(i)]::real[], ARRAY[i / 100.0]::real[], 'transform_upgrade_v2')
 		ELSE fct_embedding(ARRAY[sin(i), i / 50.0, cos(i)]::real[], ARRAY[0.5]::real[], 'transform_upgrade_v3')
 	END
-  FROM generate_series(1, 600) i;
-INSERT INTO transform_upgrade_items VALUES (601, NULL);
+  FROM generate_series(1, 900) i;  -- 300 rows per source model: more than one block of 256
+INSERT INTO transform_upgrade_items VALUES (901, NULL);
 WITH b AS (SELECT fct_upgrade_batch(array_agg(e ORDER BY id), 'transform_upgrade_v4') AS a
              FROM transform_upgrade_items),
      s AS (SELECT id, fct_upgrade(e, 'transform_upgrade_v4') AS u FROM transform_upgrade_items)
