@@ -222,7 +222,10 @@ labelset_load_catalog(LabelSet *ls)
 	ls->catalog_valid = true;
 }
 
-/* Does the label table have a valid lsh index on the embedding column? */
+/*
+ * Does the label table have a valid lsh index on the embedding column whose
+ * operator class orders by <#> (maximum inner product)?
+ */
 static bool
 labelset_has_lsh_index(LabelSet *ls)
 {
@@ -236,6 +239,10 @@ labelset_has_lsh_index(LabelSet *ls)
 							  "JOIN pg_catalog.pg_am a ON a.oid = c.relam "
 							  "JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid "
 							  "  AND t.attnum = i.indkey[0] "
+							  "JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[0] "
+							  "JOIN pg_catalog.pg_amop ao ON ao.amopfamily = oc.opcfamily "
+							  "  AND ao.amoppurpose = 'o' "
+							  "JOIN pg_catalog.pg_operator o ON o.oid = ao.amopopr AND o.oprname = '<#>' "
 							  "WHERE i.indrelid = $1 AND t.attname = $2 AND a.amname = 'lsh' "
 							  "  AND i.indisvalid AND i.indpred IS NULL",
 							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
