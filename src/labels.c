@@ -211,15 +211,22 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 		Oid			argtypes[3] = {labels_embedding_type(), INT4OID, TEXTOID};
 		SPIPlanPtr	plan;
 
-		sql = psprintf("SELECT li.idx, t.id::text, t.e, t.b FROM "
+		/*
+		 * The label index of each candidate by a look-up per candidate
+		 * (a subquery on the unique index), never a join that the planner
+		 * could turn into a scan of all C labels.
+		 */
+		sql = psprintf("SELECT (SELECT li.idx FROM %s.fct_label_index li "
+					   "        WHERE li.label_set = $3 AND li.label = t.id::text), "
+					   "       t.id::text, t.e, t.b FROM "
 					   "(SELECT %s AS id, %s AS e, %s AS b FROM %s "
-					   " ORDER BY %s OPERATOR(%s.<#>) $1 LIMIT $2) t "
-					   "LEFT JOIN %s.fct_label_index li ON li.label_set = $3 AND li.label = t.id::text",
+					   " ORDER BY %s OPERATOR(%s.<#>) $1 LIMIT $2) t",
+					   nsp,
 					   quote_identifier(ls->id_col), quote_identifier(ls->embedding_col),
 					   ls->bias_col ? psprintf("%s::float4", quote_identifier(ls->bias_col)) : "0::float4",
 					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ls->relid)),
 												  get_rel_name(ls->relid)),
-					   quote_identifier(ls->embedding_col), nsp, nsp);
+					   quote_identifier(ls->embedding_col), nsp);
 		plan = SPI_prepare(sql, 3, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the candidate query: %s",
