@@ -1,7 +1,7 @@
 -- Timings of the label look-up paths, as ratios against plain SQL (ORDER BY e <#> q LIMIT 10, a
 -- sequential scan) measured in the same session.  psql variables: labels, dim, queries, repeats.
 SET client_min_messages = warning;
-SELECT setseed(0.7);
+SELECT setseed(0.7) AS seeded \gset
 CREATE TABLE tm_labels (id int PRIMARY KEY, e embedding, b real);
 INSERT INTO tm_labels
 SELECT i, (SELECT array_agg(random() - 0.5) FROM generate_series(1, :dim) WHERE i > 0)::real[]::embedding, 0
