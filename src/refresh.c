@@ -22,9 +22,12 @@
  *	2. batches of REFRESH_BATCH rows are compared in C (no catalog access per
  *	   row: types, operators and plans are resolved once per call);
  *	3. the rows to write go to one set-based UPDATE per batch,
- *		 UPDATE tbl t SET col = u.e FROM unnest(keys, news, olds, forced) u
- *		 WHERE t.key = u.k AND t.col IS NOT DISTINCT FROM u.o
- *	   which writes a row only if it still holds the value that was compared.
+ *		 UPDATE tbl t SET col = u.e FROM unnest(keys, news, olds, forced, tids) u
+ *		 WHERE t.ctid = u.tid AND t.key = u.k AND t.col IS NOT DISTINCT FROM u.o
+ *	   which writes a row only if it still holds the value that was compared;
+ *	   the rows it did not find where the cursor read them (a concurrent
+ *	   UPDATE moved them) go through the same UPDATE without the ctid
+ *	   condition, found by key.
  *	   A concurrent writer that changed the row after the cursor read it wins
  *	   (under READ COMMITTED the UPDATE rechecks the condition on the newest
  *	   row version); such rows are counted as skipped and reported.  A writer
@@ -578,27 +581,152 @@ refresh_log_append(RefreshTarget *t, TimestampTz started, RefreshCounts *c,
 		elog(ERROR, "could not write fct_refresh_log: %s", SPI_result_code_string(rc));
 }
 
-/* The set-based, conditional UPDATE of one batch (see the file header). */
+/* The rows of one batch that are to be written. */
+typedef struct RefreshBatch
+{
+	int			n;
+	Datum	   *tids;			/* where the cursor read each row */
+	Datum	   *keys;
+	Datum	   *news;
+	Datum	   *olds;			/* the values compared (NULL: oldnulls) */
+	bool	   *oldnulls;
+	Datum	   *forced;			/* bool: written only because of a full pass */
+	bool	   *done;			/* written */
+	int		   *pick;			/* scratch: the entries one UPDATE gets */
+	Datum	   *scratch;		/* scratch: their values */
+	bool	   *scratchnulls;
+} RefreshBatch;
+
+/*
+ * The set-based, conditional UPDATE of a batch (see the file header).  by_tid
+ * finds the rows where the cursor read them (a TID scan, no index probe);
+ * the key and value conditions still hold it to the row and the value that
+ * were compared.  A row that has moved since (a concurrent UPDATE of any
+ * column) is not found that way, so the rows that the first form did not
+ * write go through the second, by key, which writes them if their value is
+ * still the one compared.
+ */
 static SPIPlanPtr
-refresh_prepare_update(RefreshTarget *t)
+refresh_prepare_update(RefreshTarget *t, bool by_tid)
 {
 	char	   *q;
-	Oid			argtypes[4];
+	Oid			argtypes[5];
 	SPIPlanPtr	plan;
 
 	argtypes[0] = t->keyarraytype;
 	argtypes[1] = t->embarraytype;
 	argtypes[2] = t->embarraytype;
 	argtypes[3] = BOOLARRAYOID;
-	q = psprintf("WITH w AS (UPDATE %s AS t SET %s = u.e"
-				 " FROM unnest($1, $2, $3, $4) AS u(k, e, o, f)"
-				 " WHERE t.%s = u.k AND t.%s IS NOT DISTINCT FROM u.o RETURNING u.f)"
-				 " SELECT count(*) FILTER (WHERE NOT w.f), count(*) FILTER (WHERE w.f) FROM w",
-				 t->qualname, t->qcol, t->qkey, t->qcol);
-	plan = SPI_prepare(q, 4, argtypes);
+	argtypes[4] = TIDARRAYOID;
+	q = psprintf("UPDATE %s AS t SET %s = u.e"
+				 " FROM unnest($1, $2, $3, $4, $5) WITH ORDINALITY AS u(k, e, o, f, tid, n)"
+				 " WHERE %s t.%s = u.k AND t.%s IS NOT DISTINCT FROM u.o"
+				 " RETURNING u.n, u.f",
+				 t->qualname, t->qcol, by_tid ? "t.ctid = u.tid AND" : "",
+				 t->qkey, t->qcol);
+	plan = SPI_prepare(q, 5, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 	return plan;
+}
+
+static ArrayType *
+refresh_array(RefreshBatch *b, int m, Datum *from, bool *nulls, Oid type,
+			  int16 len, bool byval, char align)
+{
+	int			dims[1] = {m};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < m; i++)
+	{
+		b->scratch[i] = from[b->pick[i]];
+		b->scratchnulls[i] = nulls ? nulls[b->pick[i]] : false;
+	}
+	return construct_md_array(b->scratch, b->scratchnulls, 1, dims, lbs,
+							  type, len, byval, align);
+}
+
+/* Run one form of the UPDATE on the m entries b->pick[0..m-1]. */
+static void
+refresh_update(RefreshTarget *t, SPIPlanPtr plan, RefreshBatch *b, int m,
+			   RefreshCounts *c, MemoryContext cxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
+	Datum		args[5];
+	int			rc;
+
+	args[0] = PointerGetDatum(refresh_array(b, m, b->keys, NULL, t->keytype,
+											t->keylen, t->keybyval, t->keyalign));
+	args[1] = PointerGetDatum(refresh_array(b, m, b->news, NULL, t->embtype,
+											-1, false, TYPALIGN_INT));
+	args[2] = PointerGetDatum(refresh_array(b, m, b->olds, b->oldnulls, t->embtype,
+											-1, false, TYPALIGN_INT));
+	args[3] = PointerGetDatum(refresh_array(b, m, b->forced, NULL, BOOLOID,
+											1, true, TYPALIGN_CHAR));
+	args[4] = PointerGetDatum(refresh_array(b, m, b->tids, NULL, TIDOID,
+											sizeof(ItemPointerData), false,
+											TYPALIGN_SHORT));
+	MemoryContextSwitchTo(oldcxt);
+
+	rc = SPI_execute_plan(plan, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "fct_refresh: batch update failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		ord = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+		bool		f = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 2, &isnull));
+		int			j = b->pick[ord - 1];
+
+		if (b->done[j])
+			continue;			/* cannot happen: one row per entry */
+		b->done[j] = true;
+		if (f)
+			c->forced++;
+		else
+			c->updated++;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * Write a batch: by tid, then by key what that did not write.  What is still
+ * not written changed since the cursor read it, vanished, or was skipped by
+ * a BEFORE UPDATE trigger: it is counted as skipped.
+ */
+static void
+refresh_write_batch(RefreshTarget *t, SPIPlanPtr by_tid, SPIPlanPtr by_key,
+					RefreshBatch *b, RefreshCounts *c, MemoryContext cxt)
+{
+	int			m = 0;
+
+	for (int i = 0; i < b->n; i++)
+	{
+		b->done[i] = false;
+		b->pick[i] = i;
+	}
+	if (by_tid)
+	{
+		refresh_update(t, by_tid, b, b->n, c, cxt);
+		for (int i = 0; i < b->n; i++)
+			if (!b->done[i])
+				b->pick[m++] = i;
+	}
+	else
+		m = b->n;
+	if (m == 0)
+		return;
+	refresh_update(t, by_key, b, m, c, cxt);
+	for (int i = 0; i < b->n; i++)
+	{
+		if (!b->done[i])
+		{
+			c->conflicts++;
+			c->skipped++;
+		}
+	}
 }
 
 PG_FUNCTION_INFO_V1(fct_refresh);
@@ -619,14 +747,13 @@ fct_refresh(PG_FUNCTION_ARGS)
 	int64		sample_size = 0;
 	char	   *readq;
 	Portal		portal;
-	SPIPlanPtr	updplan;
+	SPIPlanPtr	by_tid;
+	SPIPlanPtr	by_key;
+	bool		use_tid;
+	ItemPointerData no_tid;
+	RefreshBatch b;
 	MemoryContext batchcxt;
 	MemoryContext spicxt;
-	Datum	   *keys;
-	Datum	   *news;
-	Datum	   *olds;
-	bool	   *oldnulls;
-	Datum	   *forcedflags;
 	Datum		result[5];
 	bool		resnulls[5] = {false};
 
@@ -674,18 +801,34 @@ fct_refresh(PG_FUNCTION_ARGS)
 	full_pass = refresh_is_full_pass(&t, full_every);
 	if (has_target_skip)
 		threshold = refresh_estimate_threshold(&t, target_skip, &sample_size);
-	updplan = refresh_prepare_update(&t);
+	by_key = refresh_prepare_update(&t, false);
+
+	/*
+	 * tids identify rows within one relation only, not through partitions;
+	 * and reading ctid needs SELECT on the whole table, where a plain UPDATE
+	 * needs SELECT on the key and the column only.
+	 */
+	use_tid = get_rel_relkind(t.relid) == RELKIND_RELATION &&
+		pg_class_aclcheck(t.relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+	by_tid = use_tid ? refresh_prepare_update(&t, true) : NULL;
+	ItemPointerSetInvalid(&no_tid);
 
 	batchcxt = AllocSetContextCreate(spicxt, "fct_refresh batch",
 									 ALLOCSET_DEFAULT_SIZES);
-	keys = palloc(sizeof(Datum) * REFRESH_BATCH);
-	news = palloc(sizeof(Datum) * REFRESH_BATCH);
-	olds = palloc(sizeof(Datum) * REFRESH_BATCH);
-	oldnulls = palloc(sizeof(bool) * REFRESH_BATCH);
-	forcedflags = palloc(sizeof(Datum) * REFRESH_BATCH);
+	b.tids = palloc(sizeof(Datum) * REFRESH_BATCH);
+	b.keys = palloc(sizeof(Datum) * REFRESH_BATCH);
+	b.news = palloc(sizeof(Datum) * REFRESH_BATCH);
+	b.olds = palloc(sizeof(Datum) * REFRESH_BATCH);
+	b.oldnulls = palloc(sizeof(bool) * REFRESH_BATCH);
+	b.forced = palloc(sizeof(Datum) * REFRESH_BATCH);
+	b.done = palloc(sizeof(bool) * REFRESH_BATCH);
+	b.pick = palloc(sizeof(int) * REFRESH_BATCH);
+	b.scratch = palloc(sizeof(Datum) * REFRESH_BATCH);
+	b.scratchnulls = palloc(sizeof(bool) * REFRESH_BATCH);
 
-	readq = psprintf("SELECT t.%s, s.e, t.%s FROM (%s) AS s(k, e) LEFT JOIN %s AS t ON t.%s = s.k",
-					 t.qkey, t.qcol, t.source, t.qualname, t.qkey);
+	readq = psprintf("SELECT t.%s, s.e, t.%s, %s FROM (%s) AS s(k, e) LEFT JOIN %s AS t ON t.%s = s.k",
+					 t.qkey, t.qcol, use_tid ? "t.ctid" : "NULL::tid",
+					 t.source, t.qualname, t.qkey);
 	portal = SPI_cursor_open_with_args(NULL, readq, 0, NULL, NULL, NULL, false, 0);
 
 	for (;;)
@@ -693,7 +836,6 @@ fct_refresh(PG_FUNCTION_ARGS)
 		SPITupleTable *tt;
 		uint64		n;
 		int			nw = 0;
-		int64		nforced = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, REFRESH_BATCH);
@@ -750,60 +892,22 @@ fct_refresh(PG_FUNCTION_ARGS)
 				oldd = PointerGetDatum(stored);
 				newd = PointerGetDatum(fresh);
 			}
-			keys[nw] = key;
-			news[nw] = newd;
-			olds[nw] = oldd;
-			oldnulls[nw] = oldnull;
-			forcedflags[nw] = BoolGetDatum(force);
-			nforced += force;
+			/* without tids, the by-key UPDATE ignores this placeholder */
+			b.tids[nw] = use_tid ? SPI_getbinval(tup, tt->tupdesc, 4, &keynull) :
+				PointerGetDatum(&no_tid);
+			b.keys[nw] = key;
+			b.news[nw] = newd;
+			b.olds[nw] = oldd;
+			b.oldnulls[nw] = oldnull;
+			b.forced[nw] = BoolGetDatum(force);
 			nw++;
 		}
 
+		MemoryContextSwitchTo(spicxt);
 		if (nw > 0)
 		{
-			int			dims[1] = {nw};
-			int			lbs[1] = {1};
-			Datum		args[4];
-			int			rc;
-			bool		isnull;
-			int64		wrote_updated;
-			int64		wrote_forced;
-
-			args[0] = PointerGetDatum(construct_md_array(keys, NULL, 1, dims, lbs,
-														 t.keytype, t.keylen,
-														 t.keybyval, t.keyalign));
-			args[1] = PointerGetDatum(construct_md_array(news, NULL, 1, dims, lbs,
-														 t.embtype, -1, false,
-														 TYPALIGN_INT));
-			args[2] = PointerGetDatum(construct_md_array(olds, oldnulls, 1, dims, lbs,
-														 t.embtype, -1, false,
-														 TYPALIGN_INT));
-			args[3] = PointerGetDatum(construct_md_array(forcedflags, NULL, 1, dims, lbs,
-														 BOOLOID, 1, true,
-														 TYPALIGN_CHAR));
-			MemoryContextSwitchTo(spicxt);
-
-			rc = SPI_execute_plan(updplan, args, NULL, false, 0);
-			if (rc != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "fct_refresh: batch update failed: %s",
-					 SPI_result_code_string(rc));
-			wrote_updated = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull));
-			wrote_forced = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-													   SPI_tuptable->tupdesc, 2, &isnull));
-			SPI_freetuptable(SPI_tuptable);
-
-			/*
-			 * Rows that were not written changed (or vanished) since the
-			 * cursor read them, or a BEFORE trigger skipped them: skipped.
-			 */
-			c.updated += wrote_updated;
-			c.forced += wrote_forced;
-			if (wrote_updated + wrote_forced < nw)
-			{
-				c.conflicts += nw - (wrote_updated + wrote_forced);
-				c.skipped += nw - (wrote_updated + wrote_forced);
-			}
+			b.n = nw;
+			refresh_write_batch(&t, by_tid, by_key, &b, &c, batchcxt);
 		}
 		MemoryContextSwitchTo(spicxt);
 		MemoryContextReset(batchcxt);
