@@ -1,0 +1,1447 @@
+/*
+ * fit.c
+ *	  Fitting a transformation inside the database: fct_fit_transformation.
+ *
+ * The user gives a query returning pairs (old embedding with its
+ * side-information, new embedding of the same item).  The pairs are read
+ * through SPI with the caller's rights (the SQL function is not SECURITY
+ * DEFINER), copied into one float matrix, shuffled with a seeded generator and
+ * split into a training and a validation part.  Then one of two methods fits
+ * h(old, side) ~ new:
+ *
+ *	 linear  closed-form ridge regression on [old, side, 1]: the normal
+ *			 equations (X'X + lambda I) W' = X'Y, solved by LAPACK (Cholesky,
+ *			 sposv_, with an LU fallback, sgesv_).  The bias is not penalised.
+ *	 mlp	 the apple/ml-fct shape with small widths: an old branch
+ *			 Linear+ReLU, a side branch Linear+ReLU, their outputs
+ *			 concatenated, then a mixer MLP (Linear+ReLU ..., Linear); trained
+ *			 with Adam on the mean squared error in minibatches.  Every matrix
+ *			 product is one cblas_sgemm; with the serial OpenBLAS and a fixed
+ *			 seed the result is the same bit for bit on one machine.
+ *
+ * The inputs of the mlp are standardised (per coordinate, training mean and
+ * standard deviation) while training, and the standardisation is folded into
+ * the first layer of each branch at the end, so that the registered spec takes
+ * raw embeddings.  The result is registered through transform_register with
+ * origin 'fitted' and the training metrics, and the metrics are returned.
+ *
+ * Memory: the function holds the pairs matrix (n x (dim + side_dim + new_dim)
+ * float4) plus, for linear, the normal equations ((p+1)^2 + new_dim (p+1)
+ * floats, p = dim + side_dim), or, for mlp, the weights with their gradients
+ * and both Adam moments (4 floats per parameter) and the minibatch buffers.
+ * The total must stay within maintenance_work_mem; options.max_pairs caps the
+ * number of pairs read (the first ones the query returns).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include <cblas.h>
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "portability/instr_time.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/syscache.h"
+
+#include "embedding.h"
+#include "model.h"
+#include "transform.h"
+
+/*
+ * LAPACK, from the same OpenBLAS library.  It is Fortran compiled by
+ * gfortran: character arguments carry a hidden length after the others.
+ */
+extern void sposv_(const char *uplo, const int *n, const int *nrhs, float *a,
+				   const int *lda, float *b, const int *ldb, int *info,
+				   size_t uplo_len);
+extern void sgesv_(const int *n, const int *nrhs, float *a, const int *lda,
+				   int *ipiv, float *b, const int *ldb, int *info);
+
+#define FIT_MIN_TRAIN		2		/* fewest training pairs accepted */
+#define FIT_MAX_MIXER		8		/* most hidden layers in the mixer */
+#define FIT_MAX_WIDTH		16384	/* widest hidden layer accepted */
+#define FIT_FETCH			1000	/* rows per SPI fetch */
+
+typedef enum FitMethod
+{
+	FIT_LINEAR,
+	FIT_MLP
+} FitMethod;
+
+typedef struct FitOptions
+{
+	bool		use_side;
+	int			epochs;
+	double		lr;
+	int			batch_size;
+	int			old_hidden;
+	int			side_hidden;
+	int			n_mixer;		/* hidden layers of the mixer */
+	int			mixer_hidden[FIT_MAX_MIXER];
+	double		lambda;
+	double		val_fraction;
+	int64		seed;
+	int64		max_pairs;
+	bool		do_register;
+} FitOptions;
+
+/* The pairs, one row each: [old (dim) | side (sdim) | new (ndim)]. */
+typedef struct Pairs
+{
+	float4	   *data;
+	int64		n;
+	int64		cap;
+	int			dim;
+	int			sdim;			/* 0 when the side-information is not used */
+	int			ndim;
+	int			stride;
+	int			row_extra;		/* bytes held per pair besides the row (mlp's order) */
+	bool		truncated;		/* max_pairs stopped the read */
+} Pairs;
+
+#define PAIR_ROW(P, i)	((P)->data + (Size) (i) * (P)->stride)
+
+/* What fitting produced, for the spec and the metrics. */
+typedef struct FitResult
+{
+	StringInfoData spec;		/* the spec, as JSON text */
+	double		train_loss;
+	double		val_loss;		/* NaN when there is no validation split */
+	double		baseline_val_loss;	/* predicting the training mean */
+	double		seconds;		/* training time (excluding loading) */
+	double		pairs_per_second;	/* training pairs through one epoch */
+	double		seconds_per_epoch;
+	int			epochs;
+	int64		n_params;
+	StringInfoData history;		/* JSON arrays of per-epoch losses, or empty */
+} FitResult;
+
+/* ---------------------------------------------------------------- options */
+
+static void
+option_error(const char *key, const char *expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\" of fct_fit_transformation", key),
+			 errdetail("Expected %s.", expected)));
+}
+
+static double
+option_number(JsonbValue *v, const char *key, const char *expected)
+{
+	if (v->type != jbvNumeric)
+		option_error(key, expected);
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+											  NumericGetDatum(v->val.numeric)));
+}
+
+static int64
+option_integer(JsonbValue *v, const char *key, int64 lo, int64 hi)
+{
+	char		expected[128];
+	double		d;
+
+	snprintf(expected, sizeof(expected), "an integer between " INT64_FORMAT " and " INT64_FORMAT, lo, hi);
+	d = option_number(v, key, expected);
+	if (d != floor(d) || d < (double) lo || d > (double) hi)
+		option_error(key, expected);
+	return (int64) d;
+}
+
+static bool
+option_bool(JsonbValue *v, const char *key)
+{
+	if (v->type != jbvBool)
+		option_error(key, "true or false");
+	return v->val.boolean;
+}
+
+/* Options that only one method reads. */
+static const char *const linear_only[] = {"lambda", NULL};
+static const char *const mlp_only[] = {"epochs", "lr", "batch_size", "old_hidden",
+"side_hidden", "mixer_hidden", "seed", NULL};
+
+static bool
+in_list(const char *const *list, const char *key)
+{
+	for (; *list; list++)
+		if (strcmp(*list, key) == 0)
+			return true;
+	return false;
+}
+
+static void
+parse_options(Jsonb *jb, FitMethod method, FitOptions *o)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	int			depth = 0;
+
+	o->use_side = true;
+	o->epochs = 30;
+	o->lr = 1e-3;
+	o->batch_size = 128;
+	o->old_hidden = 128;
+	o->side_hidden = 32;
+	o->n_mixer = 1;
+	o->mixer_hidden[0] = 128;
+	o->lambda = 1e-3;
+	o->val_fraction = 0.1;
+	o->seed = 42;
+	o->max_pairs = 1000000;
+	o->do_register = true;
+
+	if (jb == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options of fct_fit_transformation must be a jsonb object")));
+
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_OBJECT)
+		{
+			depth++;
+			continue;
+		}
+		if (tok == WJB_END_OBJECT)
+		{
+			depth--;
+			continue;
+		}
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			if ((method == FIT_LINEAR && in_list(mlp_only, key)) ||
+				(method == FIT_MLP && in_list(linear_only, key)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" does not apply to method \"%s\"",
+								key, method == FIT_LINEAR ? "linear" : "mlp")));
+			continue;
+		}
+		if (tok != WJB_VALUE || depth != 1 || key == NULL)
+			continue;
+
+		if (strcmp(key, "use_side") == 0)
+			o->use_side = option_bool(&v, key);
+		else if (strcmp(key, "register") == 0)
+			o->do_register = option_bool(&v, key);
+		else if (strcmp(key, "epochs") == 0)
+			o->epochs = (int) option_integer(&v, key, 1, 100000);
+		else if (strcmp(key, "batch_size") == 0)
+			o->batch_size = (int) option_integer(&v, key, 1, 65536);
+		else if (strcmp(key, "old_hidden") == 0)
+			o->old_hidden = (int) option_integer(&v, key, 1, FIT_MAX_WIDTH);
+		else if (strcmp(key, "side_hidden") == 0)
+			o->side_hidden = (int) option_integer(&v, key, 1, FIT_MAX_WIDTH);
+		else if (strcmp(key, "seed") == 0)
+			o->seed = option_integer(&v, key, 0, INT64CONST(9007199254740991));
+		else if (strcmp(key, "max_pairs") == 0)
+			o->max_pairs = option_integer(&v, key, 1, INT64CONST(100000000));
+		else if (strcmp(key, "lr") == 0)
+		{
+			o->lr = option_number(&v, key, "a number between 0 and 1");
+			if (!(o->lr > 0 && o->lr <= 1))
+				option_error(key, "a number between 0 and 1");
+		}
+		else if (strcmp(key, "lambda") == 0)
+		{
+			o->lambda = option_number(&v, key, "a number >= 0");
+			if (!(o->lambda >= 0 && o->lambda < 1e30))
+				option_error(key, "a number >= 0");
+		}
+		else if (strcmp(key, "val_fraction") == 0)
+		{
+			o->val_fraction = option_number(&v, key, "a number in [0, 0.9]");
+			if (!(o->val_fraction >= 0 && o->val_fraction <= 0.9))
+				option_error(key, "a number in [0, 0.9]");
+		}
+		else if (strcmp(key, "mixer_hidden") == 0)
+		{
+			/* an array of widths ([] = a single linear mixer layer) */
+			if (v.type != jbvBinary)
+				option_error(key, "an array of widths, e.g. [128]");
+			{
+				JsonbIterator *ait = JsonbIteratorInit(v.val.binary.data);
+				JsonbValue	av;
+				JsonbIteratorToken atok;
+				int			n = 0;
+
+				atok = JsonbIteratorNext(&ait, &av, true);
+				if (atok != WJB_BEGIN_ARRAY)
+					option_error(key, "an array of widths, e.g. [128]");
+				while ((atok = JsonbIteratorNext(&ait, &av, true)) == WJB_ELEM)
+				{
+					if (n >= FIT_MAX_MIXER)
+						option_error(key, "at most 8 widths");
+					o->mixer_hidden[n++] = (int) option_integer(&av, key, 1, FIT_MAX_WIDTH);
+				}
+				o->n_mixer = n;
+			}
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option \"%s\" of fct_fit_transformation", key),
+					 errhint("Options are use_side, val_fraction, max_pairs and register; "
+							 "lambda for linear; epochs, lr, batch_size, old_hidden, "
+							 "side_hidden, mixer_hidden and seed for mlp.")));
+	}
+}
+
+/* ------------------------------------------------------------ memory bound */
+
+/* Bytes of everything but the pairs, for the method and shapes. */
+static Size
+model_bytes(FitMethod method, const FitOptions *o, int dim, int sdim, int ndim)
+{
+	double		floats;
+
+	if (method == FIT_LINEAR)
+	{
+		double		p1 = (double) dim + sdim + 1;
+
+		/* G and the right sides, each with a copy for the LU fallback; W; pivots */
+		floats = 2 * (p1 * p1 + (double) ndim * p1) + (double) ndim * p1 + p1 +
+			1024.0 * ndim;
+	}
+	else
+	{
+		double		params = 0,
+					acts = 0,
+					in;
+		int			i;
+
+		params += (double) o->old_hidden * (dim + 1);
+		acts += o->old_hidden;
+		in = o->old_hidden;
+		if (sdim > 0)
+		{
+			params += (double) o->side_hidden * (sdim + 1);
+			acts += o->side_hidden;
+			in += o->side_hidden;
+		}
+		for (i = 0; i < o->n_mixer; i++)
+		{
+			params += (double) o->mixer_hidden[i] * (in + 1);
+			acts += o->mixer_hidden[i];
+			in = o->mixer_hidden[i];
+		}
+		params += (double) ndim * (in + 1);
+		acts += ndim;
+		/* weights, gradients, two Adam moments; outputs and their gradients */
+		floats = 4 * params + 2 * acts * o->batch_size +
+			(double) o->batch_size * (dim + sdim + ndim) + 2.0 * (dim + sdim);
+	}
+	return (Size) Min(floats * sizeof(float4), (double) MaxAllocHugeSize);
+}
+
+static Size
+fit_limit_bytes(void)
+{
+	return (Size) maintenance_work_mem * 1024;
+}
+
+static void
+memory_error(int64 npairs, int stride, int row_extra, Size mbytes, Size limit)
+{
+	Size		rowbytes = (Size) stride * sizeof(float4) + row_extra;
+	int64		max_fit = (int64) ((limit > mbytes ? limit - mbytes : 0) / rowbytes);
+
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("fitting would hold more than maintenance_work_mem (%d kB)",
+					maintenance_work_mem),
+			 errdetail("%lld pairs of %d floats (and %d bytes of bookkeeping) take %lld kB, and the model "
+					   "(weights, gradients, Adam moments or normal equations, "
+					   "batch buffers) %lld kB.",
+					   (long long) npairs, stride, row_extra,
+					   (long long) ((Size) npairs * rowbytes / 1024),
+					   (long long) (mbytes / 1024)),
+			 errhint("Raise maintenance_work_mem, set options.max_pairs to at most "
+					 "%lld, or return fewer pairs from the query.",
+					 (long long) max_fit)));
+}
+
+/* ------------------------------------------------------------ reading pairs */
+
+static Oid
+embedding_type_oid(void)
+{
+	Oid			nsp = fct_extension_schema();
+	Oid			typid;
+
+	typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+							CStringGetDatum("embedding"),
+							ObjectIdGetDatum(nsp));
+	if (!OidIsValid(typid))
+		elog(ERROR, "type embedding of extension fct not found");
+	return typid;
+}
+
+static void
+check_columns(TupleDesc desc)
+{
+	Oid			typid = embedding_type_oid();
+	int			i;
+
+	if (desc->natts != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("pairs query must return 2 columns, not %d", desc->natts),
+				 errhint("Return (old embedding with its side-information, new "
+						 "embedding of the same item), e.g. SELECT e_old, e_new FROM t.")));
+	for (i = 0; i < 2; i++)
+	{
+		Oid			coltype = getBaseType(TupleDescAttr(desc, i)->atttypid);
+
+		if (coltype != typid)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d of the pairs query has type %s, not embedding",
+							i + 1, format_type_be(TupleDescAttr(desc, i)->atttypid)),
+					 errhint("Return (old embedding with its side-information, new "
+							 "embedding of the same item).")));
+	}
+}
+
+static void
+check_finite(const float4 *x, int n, int64 row, const char *what)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+		if (!isfinite(x[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
+					 errmsg("pairs query row %lld: the %s embedding holds a non-finite value",
+							(long long) row + 1, what)));
+}
+
+static void
+check_embedding(const Embedding *e, const FctModel *m, int64 row, const char *what,
+				bool check_side)
+{
+	if (e->model_id != m->id)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("pairs query row %lld: the %s embedding is from model \"%s\", not \"%s\"",
+						(long long) row + 1, what, model_display_name(e->model_id), m->name),
+				 errhint("The query returns (embedding of the from model, embedding of the "
+						 "to model), in that order.")));
+	if (e->dim != m->dim || (check_side && e->side_dim != m->side_dim))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("pairs query row %lld: the %s embedding has dimensions %d|%d, "
+						"model \"%s\" has %d|%d",
+						(long long) row + 1, what, e->dim, e->side_dim, m->name,
+						m->dim, m->side_dim)));
+}
+
+/*
+ * Run the pairs query through SPI (as the current user, read-only) and copy
+ * the rows into P, checking each one and the memory bound as rows arrive.
+ */
+static void
+read_pairs(const char *query, const FctModel *from, const FctModel *to,
+		   const FitOptions *o, Size mbytes, MemoryContext fitcxt, Pairs *P)
+{
+	Portal		portal;
+	MemoryContext rowcxt;
+	Size		limit = fit_limit_bytes();
+	bool		first = true;
+
+	P->n = 0;
+	P->cap = 0;
+	P->data = NULL;
+	P->truncated = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	portal = SPI_cursor_open_with_args(NULL, query, 0, NULL, NULL, NULL, true, 0);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "fct fit rows",
+								   ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		uint64		i;
+		MemoryContext old;
+
+		SPI_cursor_fetch(portal, true, FIT_FETCH);
+		if (first)
+		{
+			check_columns(SPI_tuptable->tupdesc);
+			first = false;
+		}
+		if (SPI_processed == 0)
+			break;
+
+		old = MemoryContextSwitchTo(rowcxt);
+		for (i = 0; i < SPI_processed && !P->truncated; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			bool		null1,
+						null2;
+			Datum		d1 = SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &null1);
+			Datum		d2 = SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &null2);
+			Embedding  *a,
+					   *b;
+			float4	   *row;
+
+			if (P->n >= o->max_pairs)
+			{
+				P->truncated = true;
+				break;
+			}
+			if (null1 || null2)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("pairs query row %lld has a null embedding",
+								(long long) P->n + 1),
+						 errhint("Filter the rows, e.g. WHERE e_old IS NOT NULL AND e_new IS NOT NULL.")));
+			a = DatumGetEmbeddingP(d1);
+			b = DatumGetEmbeddingP(d2);
+			check_embedding(a, from, P->n, "old", true);
+			check_embedding(b, to, P->n, "new", false);
+			check_finite(a->x, a->dim + (P->sdim > 0 ? a->side_dim : 0), P->n, "old");
+			check_finite(b->x, b->dim, P->n, "new");
+
+			if (P->n == P->cap)
+			{
+				Size		rowbytes = (Size) P->stride * sizeof(float4) + P->row_extra;
+				int64		newcap = P->cap == 0 ? 1024 : P->cap * 2;
+
+				if (newcap > o->max_pairs)
+					newcap = o->max_pairs;
+				if ((Size) (P->n + 1) * rowbytes + mbytes > limit)
+					memory_error(P->n + 1, P->stride, P->row_extra, mbytes, limit);
+				/* never reserve more than the limit lets us fill */
+				if ((Size) newcap * rowbytes + mbytes > limit)
+					newcap = (int64) ((limit - mbytes) / rowbytes);
+				if (P->data == NULL)
+					P->data = MemoryContextAllocHuge(fitcxt, (Size) newcap * rowbytes);
+				else
+					P->data = repalloc_huge(P->data, (Size) newcap * rowbytes);
+				P->cap = newcap;
+			}
+			row = PAIR_ROW(P, P->n);
+			memcpy(row, EMBEDDING_VEC(a), sizeof(float4) * P->dim);
+			if (P->sdim > 0)
+				memcpy(row + P->dim, EMBEDDING_SIDE(a), sizeof(float4) * P->sdim);
+			memcpy(row + P->dim + P->sdim, EMBEDDING_VEC(b), sizeof(float4) * P->ndim);
+			P->n++;
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+		if (P->truncated)
+			break;
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/* Fisher-Yates on the rows themselves, so both splits are contiguous. */
+static void
+shuffle_rows(Pairs *P, pg_prng_state *rng)
+{
+	float4	   *tmp = palloc(sizeof(float4) * P->stride);
+	int64		i;
+
+	for (i = P->n - 1; i > 0; i--)
+	{
+		int64		j = (int64) pg_prng_uint64_range(rng, 0, (uint64) i);
+
+		if (j != i)
+		{
+			memcpy(tmp, PAIR_ROW(P, i), sizeof(float4) * P->stride);
+			memcpy(PAIR_ROW(P, i), PAIR_ROW(P, j), sizeof(float4) * P->stride);
+			memcpy(PAIR_ROW(P, j), tmp, sizeof(float4) * P->stride);
+		}
+	}
+	pfree(tmp);
+}
+
+/* ------------------------------------------------------------ JSON helpers */
+
+static void
+append_floats(StringInfo s, const float4 *x, int n)
+{
+	int			i;
+
+	appendStringInfoChar(s, '[');
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(s, ',');
+		/* 9 significant digits: a float4 reads back bit for bit */
+		appendStringInfo(s, "%.9g", (double) x[i]);
+	}
+	appendStringInfoChar(s, ']');
+}
+
+static void
+append_layer(StringInfo s, const float4 *w, const float4 *b, int out, int in,
+			 bool relu)
+{
+	int			r;
+
+	appendStringInfoString(s, "{\"weight\":[");
+	for (r = 0; r < out; r++)
+	{
+		if (r > 0)
+			appendStringInfoChar(s, ',');
+		append_floats(s, w + (Size) r * in, in);
+		CHECK_FOR_INTERRUPTS();
+	}
+	appendStringInfoString(s, "],\"bias\":");
+	append_floats(s, b, out);
+	appendStringInfo(s, ",\"activation\":\"%s\"}", relu ? "relu" : "none");
+}
+
+static void
+append_double(StringInfo s, double d)
+{
+	if (isnan(d) || isinf(d))
+		appendStringInfoString(s, "null");
+	else
+		appendStringInfo(s, "%.17g", d);
+}
+
+/* ------------------------------------------------------------ losses */
+
+/* Mean squared error (over pairs and coordinates) of predicting the training mean. */
+static double
+baseline_loss(const Pairs *P, int64 val_n)
+{
+	int			off = P->dim + P->sdim;
+	double	   *mean;
+	double		sum = 0;
+	int64		i;
+	int			j;
+
+	if (val_n == 0)
+		return NAN;
+	mean = palloc0(sizeof(double) * P->ndim);
+	for (i = val_n; i < P->n; i++)
+		for (j = 0; j < P->ndim; j++)
+			mean[j] += PAIR_ROW(P, i)[off + j];
+	for (j = 0; j < P->ndim; j++)
+		mean[j] /= (double) (P->n - val_n);
+	for (i = 0; i < val_n; i++)
+		for (j = 0; j < P->ndim; j++)
+		{
+			double		d = PAIR_ROW(P, i)[off + j] - mean[j];
+
+			sum += d * d;
+		}
+	pfree(mean);
+	return sum / ((double) val_n * P->ndim);
+}
+
+/* ------------------------------------------------------------ linear */
+
+/*
+ * Ridge regression: minimise |X W' + 1 b' - Y|^2 + lambda |W|^2 over the
+ * training rows, X = [old, side].  With G = [X 1]'[X 1] + lambda diag(1..1, 0)
+ * and R = [X 1]'Y, the solution solves G [W b]' = R.  G is symmetric, so its
+ * row-major and column-major layouts agree; R is built transposed (new_dim x
+ * (p+1), row-major), which is the column-major (p+1) x new_dim that LAPACK
+ * wants, and the solution comes back in that layout: row j = [W_j, b_j].
+ */
+static void
+fit_linear(Pairs *P, int64 val_n, const FitOptions *o, FitResult *res)
+{
+	int			p = P->dim + P->sdim;
+	int			p1 = p + 1;
+	int			nd = P->ndim;
+	int64		ntr = P->n - val_n;
+	const float4 *X = PAIR_ROW(P, val_n);
+	const float4 *Y = X + p;
+	float4	   *G = palloc_extended(sizeof(float4) * (Size) p1 * p1, MCXT_ALLOC_HUGE);
+	float4	   *Gcopy;
+	float4	   *R = palloc_extended(sizeof(float4) * (Size) nd * p1, MCXT_ALLOC_HUGE);
+	float4	   *Rcopy;
+	double	   *colsum = palloc0(sizeof(double) * (p1 + nd));
+	int			info = 0;
+	int			i,
+				j;
+	int64		r;
+	instr_time	start,
+				dur;
+	float4	   *pred;
+	float4	   *W,
+			   *bias;
+	const int	chunk = 1024;
+	double		sse;
+
+	INSTR_TIME_SET_CURRENT(start);
+
+	/* G = X'X in the top-left p x p block (ldc = p1), R = Y'X (ldc = p1) */
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p, p, (int) ntr,
+				1.0f, X, P->stride, X, P->stride, 0.0f, G, p1);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nd, p, (int) ntr,
+				1.0f, Y, P->stride, X, P->stride, 0.0f, R, p1);
+	for (r = 0; r < ntr; r++)
+	{
+		const float4 *row = X + (Size) r * P->stride;
+
+		for (j = 0; j < p + nd; j++)
+			colsum[j] += row[j];
+		if ((r & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	for (i = 0; i < p; i++)
+	{
+		G[(Size) i * p1 + p] = (float4) colsum[i];
+		G[(Size) p * p1 + i] = (float4) colsum[i];
+		G[(Size) i * p1 + i] += (float4) o->lambda;
+	}
+	G[(Size) p * p1 + p] = (float4) ntr;
+	for (j = 0; j < nd; j++)
+		R[(Size) j * p1 + p] = (float4) colsum[p + j];
+
+	/* Cholesky first; when G is not positive definite (lambda 0, rank-deficient X), LU */
+	Gcopy = palloc_extended(sizeof(float4) * (Size) p1 * p1, MCXT_ALLOC_HUGE);
+	Rcopy = palloc_extended(sizeof(float4) * (Size) nd * p1, MCXT_ALLOC_HUGE);
+	memcpy(Gcopy, G, sizeof(float4) * (Size) p1 * p1);
+	memcpy(Rcopy, R, sizeof(float4) * (Size) nd * p1);
+	sposv_("U", &p1, &nd, G, &p1, R, &p1, &info, 1);
+	if (info > 0)
+	{
+		int		   *ipiv = palloc(sizeof(int) * p1);
+
+		memcpy(G, Gcopy, sizeof(float4) * (Size) p1 * p1);
+		memcpy(R, Rcopy, sizeof(float4) * (Size) nd * p1);
+		sgesv_(&p1, &nd, G, &p1, ipiv, R, &p1, &info);
+		if (info > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("the normal equations of the linear fit are singular"),
+					 errdetail("%lld training pairs for %d coefficients per output, ridge lambda %g.",
+							   (long long) ntr, p1, o->lambda),
+					 errhint("Set options.lambda > 0, or give more (and more varied) pairs.")));
+		pfree(ipiv);
+	}
+	if (info < 0)
+		elog(ERROR, "LAPACK argument %d was invalid", -info);
+	pfree(Gcopy);
+	pfree(Rcopy);
+
+	/* W (nd x p) and bias (nd) out of R's rows [W_j, b_j] */
+	W = palloc_extended(sizeof(float4) * (Size) nd * p, MCXT_ALLOC_HUGE);
+	bias = palloc(sizeof(float4) * nd);
+	for (j = 0; j < nd; j++)
+	{
+		memcpy(W + (Size) j * p, R + (Size) j * p1, sizeof(float4) * p);
+		bias[j] = R[(Size) j * p1 + p];
+	}
+	for (i = 0; i < nd * p; i++)
+		if (!isfinite(W[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
+					 errmsg("the linear fit produced non-finite weights"),
+					 errhint("Set options.lambda > 0.")));
+
+	INSTR_TIME_SET_CURRENT(dur);
+	INSTR_TIME_SUBTRACT(dur, start);
+	res->seconds = INSTR_TIME_GET_DOUBLE(dur);
+	res->epochs = 0;
+	res->seconds_per_epoch = NAN;
+	res->pairs_per_second = res->seconds > 0 ? ntr / res->seconds : NAN;
+	res->n_params = (int64) nd * p1;
+
+	/* losses, in chunks so that the prediction buffer stays small */
+	pred = palloc(sizeof(float4) * chunk * nd);
+	for (i = 0; i < 2; i++)
+	{
+		int64		lo = i == 0 ? val_n : 0;
+		int64		hi = i == 0 ? P->n : val_n;
+
+		sse = 0;
+		for (r = lo; r < hi; r += chunk)
+		{
+			int			m = (int) Min(chunk, hi - r);
+			int			k,
+						c;
+
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nd, p,
+						1.0f, PAIR_ROW(P, r), P->stride, W, p, 0.0f, pred, nd);
+			for (k = 0; k < m; k++)
+				for (c = 0; c < nd; c++)
+				{
+					double		d = (double) pred[k * nd + c] + bias[c] -
+						PAIR_ROW(P, r + k)[p + c];
+
+					sse += d * d;
+				}
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (i == 0)
+			res->train_loss = sse / ((double) ntr * nd);
+		else
+			res->val_loss = hi > 0 ? sse / ((double) hi * nd) : NAN;
+	}
+
+	/* the spec: identity branches, one linear mixer layer */
+	initStringInfo(&res->spec);
+	appendStringInfoString(&res->spec, P->sdim > 0 ? "{" : "{\"side\":null,");
+	appendStringInfoString(&res->spec, "\"mixer\":[");
+	append_layer(&res->spec, W, bias, nd, p, false);
+	appendStringInfoString(&res->spec, "]}");
+	initStringInfo(&res->history);
+}
+
+/* ------------------------------------------------------------ mlp */
+
+typedef struct Layer
+{
+	int			in;
+	int			out;
+	bool		relu;			/* ReLU on the output */
+	bool		in_relu;		/* the input is a ReLU output (mask its gradient) */
+	float4	   *w;				/* out x in, row-major, in the parameter block */
+	float4	   *b;
+	float4	   *gw;				/* gradients, in the gradient block */
+	float4	   *gb;
+	const float4 *x;			/* input rows, leading dimension ldx */
+	int			ldx;
+	float4	   *y;				/* output rows, leading dimension ldy */
+	int			ldy;
+	float4	   *dy;				/* gradient of the output, same layout as y */
+	float4	   *dx;				/* gradient of the input (NULL: not needed) */
+} Layer;
+
+typedef struct Net
+{
+	int			nlayers;
+	Layer		layers[FIT_MAX_MIXER + 3];
+	int			n_branch;		/* layers before the mixer (1 or 2) */
+	int			side_layer;		/* index of the side layer, -1 when unused */
+	Size		nparams;
+	float4	   *params;
+	float4	   *grads;
+	float4	   *m;
+	float4	   *v;
+	float4	   *z;				/* concatenated branch outputs, B x zc */
+	float4	   *dz;
+	int			zc;
+	int			batch;			/* rows the buffers hold */
+} Net;
+
+static void
+layer_forward(Layer *L, int B)
+{
+	int			r,
+				j;
+
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, L->out, L->in,
+				1.0f, L->x, L->ldx, L->w, L->in, 0.0f, L->y, L->ldy);
+	for (r = 0; r < B; r++)
+	{
+		float4	   *row = L->y + (Size) r * L->ldy;
+
+		for (j = 0; j < L->out; j++)
+		{
+			float4		t = row[j] + L->b[j];
+
+			row[j] = (L->relu && t < 0.0f) ? 0.0f : t;
+		}
+	}
+}
+
+static void
+layer_backward(Layer *L, int B)
+{
+	int			r,
+				j;
+
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->out, L->in, B,
+				1.0f, L->dy, L->ldy, L->x, L->ldx, 0.0f, L->gw, L->in);
+	memset(L->gb, 0, sizeof(float4) * L->out);
+	for (r = 0; r < B; r++)
+	{
+		const float4 *row = L->dy + (Size) r * L->ldy;
+
+		for (j = 0; j < L->out; j++)
+			L->gb[j] += row[j];
+	}
+	if (L->dx == NULL)
+		return;
+	/* dx has the layout of x when x is a buffer of ours (ld = ldx) */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, L->in, L->out,
+				1.0f, L->dy, L->ldy, L->w, L->in, 0.0f, L->dx, L->ldx);
+	if (L->in_relu)
+		for (r = 0; r < B; r++)
+		{
+			const float4 *xr = L->x + (Size) r * L->ldx;
+			float4	   *dr = L->dx + (Size) r * L->ldx;
+
+			for (j = 0; j < L->in; j++)
+				if (xr[j] <= 0.0f)
+					dr[j] = 0.0f;
+		}
+}
+
+/* Lay out the layers, their parameters and buffers; initialise like torch's nn.Linear. */
+static void
+net_build(Net *N, const Pairs *P, const FitOptions *o, pg_prng_state *rng)
+{
+	int			widths[FIT_MAX_MIXER + 1];
+	int			nw = 0;
+	int			i,
+				in;
+	Size		off;
+	int			B = o->batch_size;
+
+	memset(N, 0, sizeof(Net));
+	N->batch = B;
+	N->zc = o->old_hidden + (P->sdim > 0 ? o->side_hidden : 0);
+	N->z = palloc_extended(sizeof(float4) * (Size) B * N->zc, MCXT_ALLOC_HUGE);
+	N->dz = palloc_extended(sizeof(float4) * (Size) B * N->zc, MCXT_ALLOC_HUGE);
+
+	/* old branch: writes the first old_hidden columns of z */
+	N->layers[0] = (Layer)
+	{
+		.in = P->dim,.out = o->old_hidden,.relu = true,.ldx = P->stride,
+			.y = N->z,.dy = N->dz,.ldy = N->zc
+	};
+	N->nlayers = 1;
+	N->side_layer = -1;
+	if (P->sdim > 0)
+	{
+		N->side_layer = 1;
+		N->layers[1] = (Layer)
+		{
+			.in = P->sdim,.out = o->side_hidden,.relu = true,.ldx = P->stride,
+				.y = N->z + o->old_hidden,.dy = N->dz + o->old_hidden,.ldy = N->zc
+		};
+		N->nlayers = 2;
+	}
+	N->n_branch = N->nlayers;
+
+	/* the mixer */
+	for (i = 0; i < o->n_mixer; i++)
+		widths[nw++] = o->mixer_hidden[i];
+	widths[nw++] = P->ndim;
+	in = N->zc;
+	for (i = 0; i < nw; i++)
+	{
+		Layer	   *L = &N->layers[N->nlayers];
+		Layer	   *prev = i > 0 ? &N->layers[N->nlayers - 1] : NULL;
+
+		L->in = in;
+		L->out = widths[i];
+		L->relu = i < nw - 1;
+		L->in_relu = true;
+		L->x = prev ? prev->y : N->z;
+		L->ldx = in;
+		L->dx = prev ? prev->dy : N->dz;
+		L->y = palloc_extended(sizeof(float4) * (Size) B * L->out, MCXT_ALLOC_HUGE);
+		L->dy = palloc_extended(sizeof(float4) * (Size) B * L->out, MCXT_ALLOC_HUGE);
+		L->ldy = L->out;
+		in = L->out;
+		N->nlayers++;
+	}
+
+	/* one block each for parameters, gradients and the Adam moments */
+	N->nparams = 0;
+	for (i = 0; i < N->nlayers; i++)
+		N->nparams += (Size) N->layers[i].out * (N->layers[i].in + 1);
+	N->params = palloc_extended(sizeof(float4) * N->nparams, MCXT_ALLOC_HUGE);
+	N->grads = palloc_extended(sizeof(float4) * N->nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	N->m = palloc_extended(sizeof(float4) * N->nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	N->v = palloc_extended(sizeof(float4) * N->nparams, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	off = 0;
+	for (i = 0; i < N->nlayers; i++)
+	{
+		Layer	   *L = &N->layers[i];
+		Size		nw_l = (Size) L->out * L->in;
+		double		bound = 1.0 / sqrt((double) L->in);
+		Size		k;
+
+		L->w = N->params + off;
+		L->gw = N->grads + off;
+		L->b = L->w + nw_l;
+		L->gb = L->gw + nw_l;
+		for (k = 0; k < nw_l + L->out; k++)
+			L->w[k] = (float4) ((2.0 * pg_prng_double(rng) - 1.0) * bound);
+		off += nw_l + L->out;
+	}
+}
+
+/* Forward B rows starting at rows (leading dimension P->stride); returns the prediction. */
+static float4 *
+net_forward(Net *N, const Pairs *P, const float4 *rows, int B)
+{
+	int			i;
+
+	N->layers[0].x = rows;
+	if (N->side_layer >= 0)
+		N->layers[N->side_layer].x = rows + P->dim;
+	for (i = 0; i < N->nlayers; i++)
+		layer_forward(&N->layers[i], B);
+	return N->layers[N->nlayers - 1].y;
+}
+
+/* Sum of squared errors of the prediction for B rows; optionally the loss gradient. */
+static double
+net_sse(Net *N, const Pairs *P, const float4 *rows, int B, float4 *grad, float4 scale)
+{
+	Layer	   *last = &N->layers[N->nlayers - 1];
+	const float4 *pred = last->y;
+	int			off = P->dim + P->sdim;
+	double		sse = 0;
+	int			r,
+				j;
+
+	for (r = 0; r < B; r++)
+	{
+		const float4 *t = rows + (Size) r * P->stride + off;
+		const float4 *y = pred + (Size) r * P->ndim;
+
+		for (j = 0; j < P->ndim; j++)
+		{
+			float4		d = y[j] - t[j];
+
+			sse += (double) d * d;
+			if (grad)
+				grad[(Size) r * P->ndim + j] = scale * d;
+		}
+	}
+	return sse;
+}
+
+/* Mean squared error over rows [lo, hi), in batches. */
+static double
+net_loss(Net *N, const Pairs *P, int64 lo, int64 hi)
+{
+	double		sse = 0;
+	int64		r;
+
+	if (hi <= lo)
+		return NAN;
+	for (r = lo; r < hi; r += N->batch)
+	{
+		int			B = (int) Min(N->batch, hi - r);
+
+		net_forward(N, P, PAIR_ROW(P, r), B);
+		sse += net_sse(N, P, PAIR_ROW(P, r), B, NULL, 0);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return sse / ((double) (hi - lo) * P->ndim);
+}
+
+static void
+divergence_error(double loss, int epoch, const FitOptions *o)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FLOATING_POINT_EXCEPTION),
+			 errmsg("the mlp fit diverged at epoch %d (loss %g)", epoch, loss),
+			 errhint("Lower options.lr (now %g).", o->lr)));
+}
+
+static void
+fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
+		FitResult *res)
+{
+	int			p = P->dim + P->sdim;
+	int64		ntr = P->n - val_n;
+	double	   *mu = palloc0(sizeof(double) * p);
+	double	   *sd = palloc0(sizeof(double) * p);
+	int64	   *order = palloc_extended(sizeof(int64) * ntr, MCXT_ALLOC_HUGE);
+	float4	   *batch;
+	Net			N;
+	int64		r;
+	int			j,
+				epoch;
+	int64		step = 0;
+	const float b1 = 0.9f,
+				b2 = 0.999f,
+				eps = 1e-8f;
+	double		train_seconds = 0;
+	StringInfoData thist,
+				vhist;
+
+	/*
+	 * Standardise the inputs with the training rows' statistics (in place;
+	 * folded back into the first layers at the end).
+	 */
+	for (r = val_n; r < P->n; r++)
+		for (j = 0; j < p; j++)
+			mu[j] += PAIR_ROW(P, r)[j];
+	for (j = 0; j < p; j++)
+		mu[j] /= (double) ntr;
+	for (r = val_n; r < P->n; r++)
+		for (j = 0; j < p; j++)
+		{
+			double		d = PAIR_ROW(P, r)[j] - mu[j];
+
+			sd[j] += d * d;
+		}
+	for (j = 0; j < p; j++)
+	{
+		sd[j] = sqrt(sd[j] / (double) ntr);
+		if (!(sd[j] > 1e-12))
+			sd[j] = 1.0;		/* a constant coordinate: centre it only */
+	}
+	for (r = 0; r < P->n; r++)
+	{
+		float4	   *row = PAIR_ROW(P, r);
+
+		for (j = 0; j < p; j++)
+			row[j] = (float4) ((row[j] - mu[j]) / sd[j]);
+	}
+
+	net_build(&N, P, o, rng);
+	batch = palloc_extended(sizeof(float4) * (Size) o->batch_size * P->stride, MCXT_ALLOC_HUGE);
+	for (r = 0; r < ntr; r++)
+		order[r] = val_n + r;
+
+	initStringInfo(&thist);
+	initStringInfo(&vhist);
+	for (epoch = 1; epoch <= o->epochs; epoch++)
+	{
+		instr_time	start,
+					dur;
+		double		sse = 0,
+					val;
+
+		INSTR_TIME_SET_CURRENT(start);
+		/* a fresh order of the training rows each epoch */
+		for (r = ntr - 1; r > 0; r--)
+		{
+			int64		k = (int64) pg_prng_uint64_range(rng, 0, (uint64) r);
+			int64		t = order[r];
+
+			order[r] = order[k];
+			order[k] = t;
+		}
+		for (r = 0; r < ntr; r += o->batch_size)
+		{
+			int			B = (int) Min(o->batch_size, ntr - r);
+			int			k;
+			Layer	   *last = &N.layers[N.nlayers - 1];
+			float		bc1,
+						bc2,
+						step_size,
+						sbc2;
+			Size		i;
+
+			CHECK_FOR_INTERRUPTS();
+			for (k = 0; k < B; k++)
+				memcpy(batch + (Size) k * P->stride, PAIR_ROW(P, order[r + k]),
+					   sizeof(float4) * P->stride);
+			net_forward(&N, P, batch, B);
+			sse += net_sse(&N, P, batch, B, last->dy,
+						   2.0f / ((float4) B * (float4) P->ndim));
+			/* the branches' layers have dx NULL: no input gradient needed */
+			for (k = N.nlayers - 1; k >= 0; k--)
+				layer_backward(&N.layers[k], B);
+
+			/* Adam, as torch.optim.Adam computes it */
+			step++;
+			bc1 = 1.0f - powf(b1, (float) step);
+			bc2 = 1.0f - powf(b2, (float) step);
+			sbc2 = sqrtf(bc2);
+			step_size = (float) o->lr / bc1;
+			for (i = 0; i < N.nparams; i++)
+			{
+				float		g = N.grads[i];
+				float		mi = b1 * N.m[i] + (1.0f - b1) * g;
+				float		vi = b2 * N.v[i] + (1.0f - b2) * g * g;
+
+				N.m[i] = mi;
+				N.v[i] = vi;
+				N.params[i] -= step_size * mi / (sqrtf(vi) / sbc2 + eps);
+			}
+		}
+		INSTR_TIME_SET_CURRENT(dur);
+		INSTR_TIME_SUBTRACT(dur, start);
+		train_seconds += INSTR_TIME_GET_DOUBLE(dur);
+
+		sse /= (double) ntr * P->ndim;
+		if (!isfinite(sse))
+			divergence_error(sse, epoch, o);
+		val = net_loss(&N, P, 0, val_n);
+		appendStringInfoString(&thist, epoch > 1 ? "," : "[");
+		append_double(&thist, sse);
+		appendStringInfoString(&vhist, epoch > 1 ? "," : "[");
+		append_double(&vhist, val);
+	}
+	appendStringInfoChar(&thist, ']');
+	appendStringInfoChar(&vhist, ']');
+
+	res->train_loss = net_loss(&N, P, val_n, P->n);
+	res->val_loss = net_loss(&N, P, 0, val_n);
+	if (!isfinite(res->train_loss))
+		divergence_error(res->train_loss, o->epochs, o);
+	res->epochs = o->epochs;
+	res->seconds = train_seconds;
+	res->seconds_per_epoch = train_seconds / o->epochs;
+	res->pairs_per_second = train_seconds > 0 ? (double) ntr * o->epochs / train_seconds : NAN;
+	res->n_params = (int64) N.nparams;
+	initStringInfo(&res->history);
+	appendStringInfo(&res->history, "\"train_loss_history\":%s,\"val_loss_history\":%s,",
+					 thist.data, vhist.data);
+
+	/* fold the standardisation into the branches' first layers: W' = W / sd, b' = b - W' mu */
+	for (j = 0; j < N.n_branch; j++)
+	{
+		Layer	   *L = &N.layers[j];
+		int			base = (j == 0) ? 0 : P->dim;
+		int			o_,
+					i;
+
+		for (o_ = 0; o_ < L->out; o_++)
+		{
+			float4	   *w = L->w + (Size) o_ * L->in;
+			double		shift = 0;
+
+			for (i = 0; i < L->in; i++)
+			{
+				w[i] = (float4) (w[i] / sd[base + i]);
+				shift += (double) w[i] * mu[base + i];
+			}
+			L->b[o_] = (float4) (L->b[o_] - shift);
+		}
+	}
+
+	initStringInfo(&res->spec);
+	appendStringInfoString(&res->spec, "{\"old\":[");
+	append_layer(&res->spec, N.layers[0].w, N.layers[0].b, N.layers[0].out,
+				 N.layers[0].in, true);
+	appendStringInfoString(&res->spec, "],\"side\":");
+	if (N.side_layer >= 0)
+	{
+		Layer	   *L = &N.layers[N.side_layer];
+
+		appendStringInfoChar(&res->spec, '[');
+		append_layer(&res->spec, L->w, L->b, L->out, L->in, true);
+		appendStringInfoChar(&res->spec, ']');
+	}
+	else
+		appendStringInfoString(&res->spec, "null");
+	appendStringInfoString(&res->spec, ",\"mixer\":[");
+	for (j = N.n_branch; j < N.nlayers; j++)
+	{
+		Layer	   *L = &N.layers[j];
+
+		if (j > N.n_branch)
+			appendStringInfoChar(&res->spec, ',');
+		append_layer(&res->spec, L->w, L->b, L->out, L->in, L->relu);
+	}
+	appendStringInfoString(&res->spec, "]}");
+}
+
+/* ------------------------------------------------------------ entry point */
+
+/* Fail before reading and training when the caller could not register the result. */
+static void
+check_register_privilege(void)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, JSONBOID};
+	List	   *name = list_make2(makeString(get_namespace_name(fct_extension_schema())),
+								  makeString("fct_register_transformation"));
+	Oid			fn = LookupFuncName(name, 3, argtypes, false);
+
+	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to register a transformation"),
+				 errdetail("fct_fit_transformation registers its result, which needs EXECUTE on fct_register_transformation."),
+				 errhint("Ask the extension's owner for that grant, or pass options {\"register\": false}.")));
+}
+
+PG_FUNCTION_INFO_V1(fct_fit_transformation);
+Datum
+fct_fit_transformation(PG_FUNCTION_ARGS)
+{
+	char	   *from_name,
+			   *to_name,
+			   *query,
+			   *method_name;
+	Jsonb	   *options;
+	const FctModel *fromp,
+			   *top;
+	FctModel	from,
+				to;
+	FitMethod	method;
+	FitOptions	o;
+	Pairs		P;
+	MemoryContext fitcxt,
+				oldcxt;
+	pg_prng_state rng;
+	int64		val_n;
+	FitResult	res;
+	Size		mbytes;
+	char	   *extra;
+	StringInfoData metrics;
+	Jsonb	   *spec;
+	Jsonb	   *metrics_jb;
+	instr_time	t0,
+				t1;
+
+	for (int i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("from_model, to_model, pairs_query and method must not be null")));
+	from_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	to_name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	query = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	method_name = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	options = PG_ARGISNULL(4) ? NULL : PG_GETARG_JSONB_P(4);
+
+	if (strcmp(method_name, "linear") == 0)
+		method = FIT_LINEAR;
+	else if (strcmp(method_name, "mlp") == 0)
+		method = FIT_MLP;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown fitting method \"%s\"", method_name),
+				 errhint("The methods are \"linear\" (closed-form ridge) and \"mlp\".")));
+	parse_options(options, method, &o);
+
+	/* copies: the cache entries live only until the end of the transaction */
+	fromp = model_by_name(from_name);
+	from = *fromp;
+	top = model_by_name(to_name);
+	to = *top;
+	if (from.id == to.id)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot fit a transformation from model \"%s\" to itself", from.name)));
+	if (o.do_register)
+	{
+		check_register_privilege();
+		if (transform_path(from.id, to.id) != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("a path from model \"%s\" to model \"%s\" already exists",
+							from.name, to.name),
+					 errhint("Transformations are immutable: register a new target model, "
+							 "or pass options {\"register\": false} to fit without registering.")));
+	}
+
+	P.dim = from.dim;
+	P.sdim = o.use_side ? from.side_dim : 0;
+	P.ndim = to.dim;
+	P.stride = P.dim + P.sdim + P.ndim;
+	P.row_extra = method == FIT_MLP ? sizeof(int64) : 0;
+
+	mbytes = model_bytes(method, &o, P.dim, P.sdim, P.ndim);
+	if (mbytes > fit_limit_bytes())
+		memory_error(0, P.stride, P.row_extra, mbytes, fit_limit_bytes());
+
+	fitcxt = AllocSetContextCreate(CurrentMemoryContext, "fct fit",
+								   ALLOCSET_DEFAULT_SIZES);
+	INSTR_TIME_SET_CURRENT(t0);
+	read_pairs(query, &from, &to, &o, mbytes, fitcxt, &P);
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+
+	oldcxt = MemoryContextSwitchTo(fitcxt);
+
+	/* the split: a validation share of the rows, at least one when asked for */
+	val_n = 0;
+	if (o.val_fraction > 0 && P.n > 0)
+		val_n = Max(1, (int64) floor(P.n * o.val_fraction + 0.5));
+	if (P.n - val_n < FIT_MIN_TRAIN)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("too few pairs to fit a transformation: %lld", (long long) P.n),
+				 errdetail("%lld go to validation (val_fraction %g), leaving %lld for "
+						   "training; at least %d are needed.",
+						   (long long) val_n, o.val_fraction,
+						   (long long) (P.n - val_n), FIT_MIN_TRAIN),
+				 errhint("Return more pairs from the query, or lower options.val_fraction.")));
+
+	pg_prng_seed(&rng, (uint64) o.seed);
+	shuffle_rows(&P, &rng);
+	res.baseline_val_loss = baseline_loss(&P, val_n);
+	if (method == FIT_LINEAR)
+		fit_linear(&P, val_n, &o, &res);
+	else
+		fit_mlp(&P, val_n, &o, &rng, &res);
+
+	/* the metrics: stored with the transformation and returned */
+	initStringInfo(&metrics);
+	appendStringInfo(&metrics, "{\"method\":\"%s\",\"from_model\":", method_name);
+	escape_json(&metrics, from.name);
+	appendStringInfoString(&metrics, ",\"to_model\":");
+	escape_json(&metrics, to.name);
+	appendStringInfo(&metrics, ",\"use_side\":%s,\"n_pairs\":%lld,\"n_train\":%lld,"
+					 "\"n_val\":%lld,\"pairs_truncated\":%s,\"n_params\":%lld,",
+					 P.sdim > 0 ? "true" : "false", (long long) P.n,
+					 (long long) (P.n - val_n), (long long) val_n,
+					 P.truncated ? "true" : "false", (long long) res.n_params);
+	appendStringInfoString(&metrics, "\"train_loss\":");
+	append_double(&metrics, res.train_loss);
+	appendStringInfoString(&metrics, ",\"val_loss\":");
+	append_double(&metrics, res.val_loss);
+	appendStringInfoString(&metrics, ",\"baseline_val_loss\":");
+	append_double(&metrics, res.baseline_val_loss);
+	appendStringInfoChar(&metrics, ',');
+	appendStringInfoString(&metrics, res.history.data);
+	appendStringInfo(&metrics, "\"epochs\":%d,\"seconds_loading\":", res.epochs);
+	append_double(&metrics, INSTR_TIME_GET_DOUBLE(t1));
+	appendStringInfoString(&metrics, ",\"seconds_training\":");
+	append_double(&metrics, res.seconds);
+	appendStringInfoString(&metrics, ",\"seconds_per_epoch\":");
+	append_double(&metrics, res.seconds_per_epoch);
+	appendStringInfoString(&metrics, ",\"pairs_per_second\":");
+	append_double(&metrics, res.pairs_per_second);
+	appendStringInfoString(&metrics, ",\"options\":{");
+	if (method == FIT_LINEAR)
+		appendStringInfo(&metrics, "\"lambda\":%.17g,", o.lambda);
+	else
+	{
+		int			i;
+
+		appendStringInfo(&metrics, "\"epochs\":%d,\"lr\":%.17g,\"batch_size\":%d,"
+						 "\"old_hidden\":%d,\"side_hidden\":%d,\"mixer_hidden\":[",
+						 o.epochs, o.lr, o.batch_size, o.old_hidden, o.side_hidden);
+		for (i = 0; i < o.n_mixer; i++)
+			appendStringInfo(&metrics, "%s%d", i ? "," : "", o.mixer_hidden[i]);
+		appendStringInfo(&metrics, "],\"seed\":%lld,", (long long) o.seed);
+	}
+	appendStringInfo(&metrics, "\"use_side\":%s,\"val_fraction\":%.17g,\"max_pairs\":%lld}}",
+					 o.use_side ? "true" : "false", o.val_fraction,
+					 (long long) o.max_pairs);
+
+	MemoryContextSwitchTo(oldcxt);
+	spec = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.spec.data)));
+	metrics_jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
+	if (o.do_register)
+		extra = psprintf("{\"transformation_id\":%d}",
+						 transform_register(from.id, to.id, spec, "fitted", metrics_jb));
+	else
+		/* not registered: return the spec with the metrics, for inspection or export */
+		extra = psprintf("{\"spec\":%s}", res.spec.data);
+	MemoryContextDelete(fitcxt);
+
+	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(metrics_jb),
+										DirectFunctionCall1(jsonb_in, CStringGetDatum(extra))));
+}
