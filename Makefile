@@ -35,3 +35,6 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
 
 $(OBJS): $(HEADERS)
+
+# fit.c's elementwise training loops (bias, ReLU, Adam's square roots) vectorise only with these.
+src/fit.o: CFLAGS += -fno-math-errno -fvect-cost-model=dynamic

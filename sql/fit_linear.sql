@@ -2,7 +2,7 @@
 --
 -- Four pairs whose features [old1, old2, side, 1] are orthogonal columns of
 -- squared norm 4, so X'X = 4 I (and + lambda on the weights): the Cholesky
--- factor is 2 I (or 4 I for lambda 12) and every step of the solve is exact
+-- factor is diagonal (2, or 4 on the weights for lambda 12) and every step is exact
 -- in float4.  The targets are new = W [old; side] + b with
 --   W = [[1, 2, 3], [-1, 0, 2]],  b = [0.5, -1]
 -- so with lambda 0 the fit must return W and b bit for bit, with lambda 12 it
@@ -50,3 +50,28 @@ SELECT r->'n_train' AS n_train, r->'n_val' AS n_val,
 FROM fct_fit_transformation('fit_linear_old', 'fit_linear_new',
 	'SELECT e_old, e_new FROM fit_linear_pairs, generate_series(1, 10)', 'linear',
 	'{"lambda": 0, "val_fraction": 0.2, "register": false}') AS r;
+
+-- registered: fct_upgrade maps every old embedding onto its new one exactly,
+-- and the catalog records the origin and the metrics
+SELECT r->'transformation_id' IS NOT NULL AS has_id, r->'train_loss' AS train_loss
+FROM fct_fit_transformation('fit_linear_old', 'fit_linear_new',
+	'SELECT e_old, e_new FROM fit_linear_pairs', 'linear',
+	'{"lambda": 0, "val_fraction": 0}') AS r;
+SELECT id, fct_upgrade(e_old, 'fit_linear_new') AS upgraded,
+	   fct_upgrade(e_old, 'fit_linear_new') = e_new AS exact
+FROM fit_linear_pairs ORDER BY id;
+SELECT t.origin, t.architecture, t.metrics->>'method' AS method,
+	   t.metrics->>'n_pairs' AS n_pairs, t.metrics->'options' AS options
+FROM fct_transformations t
+JOIN fct_models f ON f.id = t.from_model
+JOIN fct_models n ON n.id = t.to_model
+WHERE f.name = 'fit_linear_old' AND n.name = 'fit_linear_new';
+
+-- a transformation is immutable: fitting the same pair again is refused
+-- before any work
+\set VERBOSITY sqlstate
+SELECT fct_fit_transformation('fit_linear_old', 'fit_linear_new',
+	'SELECT e_old, e_new FROM fit_linear_pairs', 'linear', '{"val_fraction": 0}');
+\set VERBOSITY default
+SELECT fct_fit_transformation('fit_linear_old', 'fit_linear_new',
+	'SELECT e_old, e_new FROM fit_linear_pairs', 'linear', '{"val_fraction": 0}');

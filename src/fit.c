@@ -116,7 +116,12 @@ typedef struct Pairs
 /* What fitting produced, for the spec and the metrics. */
 typedef struct FitResult
 {
-	StringInfoData spec;		/* the spec, as JSON text */
+	/* the fitted layers, in transform.h's terms (branches absent = identity) */
+	bool		use_side;
+	int			n_old;
+	int			n_side;
+	int			n_mixer;
+	TransformLayer layers[FIT_MAX_MIXER + 3];
 	double		train_loss;
 	double		val_loss;		/* NaN when there is no validation split */
 	double		baseline_val_loss;	/* predicting the training mean */
@@ -361,11 +366,25 @@ fit_limit_bytes(void)
 }
 
 static void
-memory_error(int64 npairs, int stride, int row_extra, Size mbytes, Size limit)
+memory_error(FitMethod method, int stride_in, int64 npairs, int stride,
+			 int row_extra, Size mbytes, Size limit)
 {
 	Size		rowbytes = (Size) stride * sizeof(float4) + row_extra;
 	int64		max_fit = (int64) ((limit > mbytes ? limit - mbytes : 0) / rowbytes);
 
+	if (npairs == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("fitting would hold more than maintenance_work_mem (%d kB)",
+						maintenance_work_mem),
+				 errdetail("The model alone (weights, gradients, Adam moments or normal "
+						   "equations, batch buffers) takes %lld kB, before any pair.",
+						   (long long) (mbytes / 1024)),
+				 method == FIT_LINEAR ?
+				 errhint("Raise maintenance_work_mem: the normal equations of %d inputs "
+						 "take (%d + 1)^2 floats, twice.", stride_in, stride_in) :
+				 errhint("Raise maintenance_work_mem, or choose smaller hidden widths "
+						 "or batch_size.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 			 errmsg("fitting would hold more than maintenance_work_mem (%d kB)",
@@ -462,7 +481,8 @@ check_embedding(const Embedding *e, const FctModel *m, int64 row, const char *wh
  */
 static void
 read_pairs(const char *query, const FctModel *from, const FctModel *to,
-		   const FitOptions *o, Size mbytes, MemoryContext fitcxt, Pairs *P)
+		   FitMethod method, const FitOptions *o, Size mbytes,
+		   MemoryContext fitcxt, Pairs *P)
 {
 	Portal		portal;
 	MemoryContext rowcxt;
@@ -533,7 +553,8 @@ read_pairs(const char *query, const FctModel *from, const FctModel *to,
 				if (newcap > o->max_pairs)
 					newcap = o->max_pairs;
 				if ((Size) (P->n + 1) * rowbytes + mbytes > limit)
-					memory_error(P->n + 1, P->stride, P->row_extra, mbytes, limit);
+					memory_error(method, P->dim + P->sdim, P->n + 1, P->stride,
+								 P->row_extra, mbytes, limit);
 				/* never reserve more than the limit lets us fill */
 				if ((Size) newcap * rowbytes + mbytes > limit)
 					newcap = (int64) ((limit - mbytes) / rowbytes);
@@ -601,22 +622,21 @@ append_floats(StringInfo s, const float4 *x, int n)
 }
 
 static void
-append_layer(StringInfo s, const float4 *w, const float4 *b, int out, int in,
-			 bool relu)
+append_layer(StringInfo s, const TransformLayer *L)
 {
 	int			r;
 
 	appendStringInfoString(s, "{\"weight\":[");
-	for (r = 0; r < out; r++)
+	for (r = 0; r < L->out_dim; r++)
 	{
 		if (r > 0)
 			appendStringInfoChar(s, ',');
-		append_floats(s, w + (Size) r * in, in);
+		append_floats(s, L->weight + (Size) r * L->in_dim, L->in_dim);
 		CHECK_FOR_INTERRUPTS();
 	}
 	appendStringInfoString(s, "],\"bias\":");
-	append_floats(s, b, out);
-	appendStringInfo(s, ",\"activation\":\"%s\"}", relu ? "relu" : "none");
+	append_floats(s, L->bias, L->out_dim);
+	appendStringInfo(s, ",\"activation\":\"%s\"}", L->relu ? "relu" : "none");
 }
 
 static void
@@ -803,12 +823,15 @@ fit_linear(Pairs *P, int64 val_n, const FitOptions *o, FitResult *res)
 			res->val_loss = hi > 0 ? sse / ((double) hi * nd) : NAN;
 	}
 
-	/* the spec: identity branches, one linear mixer layer */
-	initStringInfo(&res->spec);
-	appendStringInfoString(&res->spec, P->sdim > 0 ? "{" : "{\"side\":null,");
-	appendStringInfoString(&res->spec, "\"mixer\":[");
-	append_layer(&res->spec, W, bias, nd, p, false);
-	appendStringInfoString(&res->spec, "]}");
+	/* identity branches (side absent or null), one linear mixer layer */
+	res->use_side = P->sdim > 0;
+	res->n_old = 0;
+	res->n_side = 0;
+	res->n_mixer = 1;
+	res->layers[0] = (TransformLayer)
+	{
+		.in_dim = p,.out_dim = nd,.relu = false,.weight = W,.bias = bias
+	};
 	initStringInfo(&res->history);
 }
 
@@ -849,43 +872,68 @@ typedef struct Net
 	int			batch;			/* rows the buffers hold */
 } Net;
 
+/*
+ * The elementwise loops are small functions of restrict parameters, one simple
+ * statement each, so that the compiler vectorises them without alias checks
+ * (and without branches on the ReLU's sign, which the data make
+ * unpredictable); the Makefile adds -fno-math-errno and the dynamic vector
+ * cost model for this file.
+ */
+
+/* row = max(row + b, 0) */
+static void
+add_bias_relu(float4 *restrict row, const float4 *restrict b, int n)
+{
+	for (int j = 0; j < n; j++)
+	{
+		float4		t = row[j] + b[j];
+
+		row[j] = t > 0.0f ? t : 0.0f;
+	}
+}
+
+/* row += b */
+static void
+add_bias(float4 *restrict row, const float4 *restrict b, int n)
+{
+	for (int j = 0; j < n; j++)
+		row[j] += b[j];
+}
+
+/* dx = 0 where the ReLU was off (x <= 0) */
+static void
+mask_relu(float4 *restrict dx, const float4 *restrict x, int n)
+{
+	for (int j = 0; j < n; j++)
+		dx[j] = x[j] > 0.0f ? dx[j] : 0.0f;
+}
+
 static void
 layer_forward(Layer *L, int B)
 {
-	int			r,
-				j;
+	int			r;
 
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, L->out, L->in,
 				1.0f, L->x, L->ldx, L->w, L->in, 0.0f, L->y, L->ldy);
 	for (r = 0; r < B; r++)
 	{
-		float4	   *row = L->y + (Size) r * L->ldy;
-
-		for (j = 0; j < L->out; j++)
-		{
-			float4		t = row[j] + L->b[j];
-
-			row[j] = (L->relu && t < 0.0f) ? 0.0f : t;
-		}
+		if (L->relu)
+			add_bias_relu(L->y + (Size) r * L->ldy, L->b, L->out);
+		else
+			add_bias(L->y + (Size) r * L->ldy, L->b, L->out);
 	}
 }
 
 static void
 layer_backward(Layer *L, int B)
 {
-	int			r,
-				j;
+	int			r;
 
 	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L->out, L->in, B,
 				1.0f, L->dy, L->ldy, L->x, L->ldx, 0.0f, L->gw, L->in);
 	memset(L->gb, 0, sizeof(float4) * L->out);
 	for (r = 0; r < B; r++)
-	{
-		const float4 *row = L->dy + (Size) r * L->ldy;
-
-		for (j = 0; j < L->out; j++)
-			L->gb[j] += row[j];
-	}
+		add_bias(L->gb, L->dy + (Size) r * L->ldy, L->out);
 	if (L->dx == NULL)
 		return;
 	/* dx has the layout of x when x is a buffer of ours (ld = ldx) */
@@ -893,14 +941,39 @@ layer_backward(Layer *L, int B)
 				1.0f, L->dy, L->ldy, L->w, L->in, 0.0f, L->dx, L->ldx);
 	if (L->in_relu)
 		for (r = 0; r < B; r++)
-		{
-			const float4 *xr = L->x + (Size) r * L->ldx;
-			float4	   *dr = L->dx + (Size) r * L->ldx;
+			mask_relu(L->dx + (Size) r * L->ldx, L->x + (Size) r * L->ldx, L->in);
+}
 
-			for (j = 0; j < L->in; j++)
-				if (xr[j] <= 0.0f)
-					dr[j] = 0.0f;
-		}
+/* One step of Adam over every parameter, as torch.optim.Adam computes it. */
+static void
+adam_update(float4 *restrict p, const float4 *restrict g, float4 *restrict m,
+			float4 *restrict v, Size n, float step_size, float sbc2)
+{
+	const float b1 = 0.9f,
+				b2 = 0.999f,
+				eps = 1e-8f;
+
+	for (Size i = 0; i < n; i++)
+	{
+		float		mi = b1 * m[i] + (1.0f - b1) * g[i];
+		float		vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+
+		m[i] = mi;
+		v[i] = vi;
+		p[i] -= step_size * mi / (sqrtf(vi) / sbc2 + eps);
+	}
+}
+
+static void
+adam_step(Net *N, float lr, int64 step)
+{
+	const float b1 = 0.9f,
+				b2 = 0.999f;
+	float		bc1 = 1.0f - powf(b1, (float) step);
+	float		sbc2 = sqrtf(1.0f - powf(b2, (float) step));
+	float		step_size = lr / bc1;
+
+	adam_update(N->params, N->grads, N->m, N->v, N->nparams, step_size, sbc2);
 }
 
 /* Lay out the layers, their parameters and buffers; initialise like torch's nn.Linear. */
@@ -1076,9 +1149,6 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 	int			j,
 				epoch;
 	int64		step = 0;
-	const float b1 = 0.9f,
-				b2 = 0.999f,
-				eps = 1e-8f;
 	double		train_seconds = 0;
 	StringInfoData thist,
 				vhist;
@@ -1142,11 +1212,6 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 			int			B = (int) Min(o->batch_size, ntr - r);
 			int			k;
 			Layer	   *last = &N.layers[N.nlayers - 1];
-			float		bc1,
-						bc2,
-						step_size,
-						sbc2;
-			Size		i;
 
 			CHECK_FOR_INTERRUPTS();
 			for (k = 0; k < B; k++)
@@ -1159,22 +1224,7 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 			for (k = N.nlayers - 1; k >= 0; k--)
 				layer_backward(&N.layers[k], B);
 
-			/* Adam, as torch.optim.Adam computes it */
-			step++;
-			bc1 = 1.0f - powf(b1, (float) step);
-			bc2 = 1.0f - powf(b2, (float) step);
-			sbc2 = sqrtf(bc2);
-			step_size = (float) o->lr / bc1;
-			for (i = 0; i < N.nparams; i++)
-			{
-				float		g = N.grads[i];
-				float		mi = b1 * N.m[i] + (1.0f - b1) * g;
-				float		vi = b2 * N.v[i] + (1.0f - b2) * g * g;
-
-				N.m[i] = mi;
-				N.v[i] = vi;
-				N.params[i] -= step_size * mi / (sqrtf(vi) / sbc2 + eps);
-			}
+			adam_step(&N, (float) o->lr, ++step);
 		}
 		INSTR_TIME_SET_CURRENT(dur);
 		INSTR_TIME_SUBTRACT(dur, start);
@@ -1227,31 +1277,61 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 		}
 	}
 
-	initStringInfo(&res->spec);
-	appendStringInfoString(&res->spec, "{\"old\":[");
-	append_layer(&res->spec, N.layers[0].w, N.layers[0].b, N.layers[0].out,
-				 N.layers[0].in, true);
-	appendStringInfoString(&res->spec, "],\"side\":");
-	if (N.side_layer >= 0)
+	res->use_side = N.side_layer >= 0;
+	res->n_old = 1;
+	res->n_side = N.side_layer >= 0 ? 1 : 0;
+	res->n_mixer = N.nlayers - N.n_branch;
+	for (j = 0; j < N.nlayers; j++)
+		res->layers[j] = (TransformLayer)
 	{
-		Layer	   *L = &N.layers[N.side_layer];
+		.in_dim = N.layers[j].in,.out_dim = N.layers[j].out,
+			.relu = N.layers[j].relu,.weight = N.layers[j].w,.bias = N.layers[j].b
+	};
+}
 
-		appendStringInfoChar(&res->spec, '[');
-		append_layer(&res->spec, L->w, L->b, L->out, L->in, true);
-		appendStringInfoChar(&res->spec, ']');
-	}
-	else
-		appendStringInfoString(&res->spec, "null");
-	appendStringInfoString(&res->spec, ",\"mixer\":[");
-	for (j = N.n_branch; j < N.nlayers; j++)
+/* The spec (the import format of fct_register_transformation) as JSON text. */
+static char *
+spec_text(const FitResult *res)
+{
+	StringInfoData s;
+	int			k = 0;
+	int			i;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '{');
+	if (res->n_old > 0)
 	{
-		Layer	   *L = &N.layers[j];
-
-		if (j > N.n_branch)
-			appendStringInfoChar(&res->spec, ',');
-		append_layer(&res->spec, L->w, L->b, L->out, L->in, L->relu);
+		appendStringInfoString(&s, "\"old\":[");
+		for (i = 0; i < res->n_old; i++, k++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&s, ',');
+			append_layer(&s, &res->layers[k]);
+		}
+		appendStringInfoString(&s, "],");
 	}
-	appendStringInfoString(&res->spec, "]}");
+	if (!res->use_side)
+		appendStringInfoString(&s, "\"side\":null,");
+	else if (res->n_side > 0)
+	{
+		appendStringInfoString(&s, "\"side\":[");
+		for (i = 0; i < res->n_side; i++, k++)
+		{
+			if (i > 0)
+				appendStringInfoChar(&s, ',');
+			append_layer(&s, &res->layers[k]);
+		}
+		appendStringInfoString(&s, "],");
+	}
+	appendStringInfoString(&s, "\"mixer\":[");
+	for (i = 0; i < res->n_mixer; i++, k++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&s, ',');
+		append_layer(&s, &res->layers[k]);
+	}
+	appendStringInfoString(&s, "]}");
+	return s.data;
 }
 
 /* ------------------------------------------------------------ entry point */
@@ -1297,7 +1377,6 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 	Size		mbytes;
 	char	   *extra;
 	StringInfoData metrics;
-	Jsonb	   *spec;
 	Jsonb	   *metrics_jb;
 	instr_time	t0,
 				t1;
@@ -1353,12 +1432,13 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 
 	mbytes = model_bytes(method, &o, P.dim, P.sdim, P.ndim);
 	if (mbytes > fit_limit_bytes())
-		memory_error(0, P.stride, P.row_extra, mbytes, fit_limit_bytes());
+		memory_error(method, P.dim + P.sdim, 0, P.stride, P.row_extra, mbytes,
+					 fit_limit_bytes());
 
 	fitcxt = AllocSetContextCreate(CurrentMemoryContext, "fct fit",
 								   ALLOCSET_DEFAULT_SIZES);
 	INSTR_TIME_SET_CURRENT(t0);
-	read_pairs(query, &from, &to, &o, mbytes, fitcxt, &P);
+	read_pairs(query, &from, &to, method, &o, mbytes, fitcxt, &P);
 	INSTR_TIME_SET_CURRENT(t1);
 	INSTR_TIME_SUBTRACT(t1, t0);
 
@@ -1432,14 +1512,25 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 					 (long long) o.max_pairs);
 
 	MemoryContextSwitchTo(oldcxt);
-	spec = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.spec.data)));
 	metrics_jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
 	if (o.do_register)
+	{
+		/* the layers go to the catalog as they are: no jsonb round trip */
+		TransformNet *net = palloc0(sizeof(TransformNet));
+
+		net->from_model = from.id;
+		net->to_model = to.id;
+		net->use_side = res.use_side;
+		net->n_old = res.n_old;
+		net->n_side = res.n_side;
+		net->n_mixer = res.n_mixer;
+		net->layers = res.layers;
 		extra = psprintf("{\"transformation_id\":%d}",
-						 transform_register(from.id, to.id, spec, "fitted", metrics_jb));
+						 transform_register_net(net, "fitted", metrics_jb));
+	}
 	else
 		/* not registered: return the spec with the metrics, for inspection or export */
-		extra = psprintf("{\"spec\":%s}", res.spec.data);
+		extra = psprintf("{\"spec\":%s}", spec_text(&res));
 	MemoryContextDelete(fitcxt);
 
 	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(metrics_jb),
