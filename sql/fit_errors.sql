@@ -94,6 +94,12 @@ SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_err
 	'SELECT e_old, CASE WHEN id = 7 THEN fct_embedding(array_fill(0::real, ARRAY[1000]), NULL, ''fit_errors_wide'') ELSE e_new END FROM fit_errors_pairs ORDER BY id',
 	'linear', '{"register": false}')$$);
 
+-- wrong dimensions: an old embedding without its side-information, when the
+-- fit uses it
+SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+	'SELECT fct_embedding(fct_vector(e_old), NULL, ''fit_errors_old''), e_new FROM fit_errors_pairs',
+	'linear', '{"register": false}')$$);
+
 -- a null embedding
 SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, CASE WHEN id = 3 THEN NULL ELSE e_new END FROM fit_errors_pairs ORDER BY id',

@@ -39,6 +39,12 @@ FROM fct_fit_transformation('fit_linear_old', 'fit_linear_new',
 	'SELECT e_old, e_new FROM fit_linear_pairs', 'linear',
 	'{"lambda": 0, "val_fraction": 0, "use_side": false, "register": false}') AS r;
 
+-- without the side-information, old embeddings that carry none are accepted
+SELECT r->'spec' AS spec, r->'train_loss' AS train_loss
+FROM fct_fit_transformation('fit_linear_old', 'fit_linear_new',
+	'SELECT fct_embedding(fct_vector(e_old), NULL, ''fit_linear_old''), e_new FROM fit_linear_pairs',
+	'linear', '{"lambda": 0, "val_fraction": 0, "use_side": false, "register": false}') AS r;
+
 -- the same rows ten times over (the solution does not change) with a
 -- validation split of 20%: the held-out loss is reported, and is zero but for
 -- float4 rounding (the training rows are no longer balanced, so the normal

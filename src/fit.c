@@ -22,8 +22,10 @@
  * The inputs of the mlp are standardised (per coordinate, training mean and
  * standard deviation) while training, and the standardisation is folded into
  * the first layer of each branch at the end, so that the registered spec takes
- * raw embeddings.  The result is registered through transform_register with
- * origin 'fitted' and the training metrics, and the metrics are returned.
+ * raw embeddings.  The layers are registered as they are (transform.h's
+ * transform_register_net, no jsonb round trip) with origin 'fitted' and the
+ * training metrics, and the metrics are returned; with {"register": false}
+ * nothing is registered and the spec is returned with the metrics.
  *
  * Memory: the function holds the pairs matrix (n x (dim + side_dim + new_dim)
  * float4) plus, for linear, the normal equations ((p+1)^2 + new_dim (p+1)
@@ -540,7 +542,8 @@ read_pairs(const char *query, const FctModel *from, const FctModel *to,
 						 errhint("Filter the rows, e.g. WHERE e_old IS NOT NULL AND e_new IS NOT NULL.")));
 			a = DatumGetEmbeddingP(d1);
 			b = DatumGetEmbeddingP(d2);
-			check_embedding(a, from, P->n, "old", true);
+			/* without the side-information, old embeddings need not carry it */
+			check_embedding(a, from, P->n, "old", P->sdim > 0);
 			check_embedding(b, to, P->n, "new", false);
 			check_finite(a->x, a->dim + (P->sdim > 0 ? a->side_dim : 0), P->n, "old");
 			check_finite(b->x, b->dim, P->n, "new");
