@@ -11,10 +11,15 @@ CREATE INDEX labels_lsh_cos ON labels_lsh_t USING lsh (e embedding_cosine_ops);
 ANALYZE labels_lsh_t;
 SELECT fct_create_label_set('labels_lsh_s', 'labels_lsh_t', 'id', 'e', 'b');
 CREATE TABLE labels_lsh_q AS SELECT id AS qid, e AS q FROM labels_lsh_t WHERE id % 250 = 0;
+-- index scans during n_calls look-ups: the difference of the backend's
+-- pending counter before and after, read inside one call (the counter also
+-- holds earlier transactions' scans until the backend reports them)
 CREATE FUNCTION labels_lsh_scans(idx regclass, n_calls int, k int) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+	before bigint := pg_stat_get_xact_numscans(idx);
 BEGIN
 	PERFORM count(*) FROM labels_lsh_q, LATERAL fct_top_labels('labels_lsh_s', q, k) LIMIT n_calls;
-	RETURN pg_stat_get_xact_numscans(idx);
+	RETURN pg_stat_get_xact_numscans(idx) - before;
 END $$;
 SET fct.label_candidates = 100;
 
