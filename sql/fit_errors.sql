@@ -39,6 +39,12 @@ SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_err
 SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_old',
 	'SELECT e_old, e_old FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
 
+-- a target whose side-information dimension is neither the source's nor 0:
+-- refused before the query runs (it would divide by zero)
+SELECT fct_register_model('fit_errors_side3', 2, 3) > 0 AS registered;
+SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_side3',
+	'SELECT 1 / 0', 'linear')$$);
+
 -- nulls among the arguments
 SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	NULL, 'linear', '{"register": false}')$$);

@@ -98,3 +98,13 @@ FROM err, reported;
 SELECT t.origin, t.architecture, t.metrics->'val_loss' = r->'val_loss' AS metrics_stored
 FROM fct_transformations t, fit_mlp_registered
 WHERE t.id = (r->>'transformation_id')::int;
+
+-- a source model without side-information: no side branch, side null
+SELECT fct_register_model('fit_mlp_plain', 4) > 0 AS registered;
+SELECT r->'use_side' AS use_side, r->'spec'->'side' AS side,
+	   jsonb_array_length(r->'spec'->'old') AS old_layers,
+	   (r->>'val_loss')::float8 < (r->>'baseline_val_loss')::float8 AS learned
+FROM fct_fit_transformation('fit_mlp_plain', 'fit_mlp_new',
+	'SELECT fct_embedding(fct_vector(e_old), NULL, ''fit_mlp_plain''), e_new FROM fit_mlp_pairs ORDER BY i',
+	'mlp', '{"epochs": 30, "lr": 0.01, "batch_size": 32, "old_hidden": 16,
+	  "mixer_hidden": [], "register": false}') AS r;

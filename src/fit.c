@@ -41,14 +41,11 @@
 #include <cblas.h>
 
 #include "access/htup_details.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "parser/parse_func.h"
 #include "portability/instr_time.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -1339,23 +1336,6 @@ spec_text(const FitResult *res)
 
 /* ------------------------------------------------------------ entry point */
 
-/* Fail before reading and training when the caller could not register the result. */
-static void
-check_register_privilege(void)
-{
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, JSONBOID};
-	List	   *name = list_make2(makeString(get_namespace_name(fct_extension_schema())),
-								  makeString("fct_register_transformation"));
-	Oid			fn = LookupFuncName(name, 3, argtypes, false);
-
-	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to register a transformation"),
-				 errdetail("fct_fit_transformation registers its result, which needs EXECUTE on fct_register_transformation."),
-				 errhint("Ask the extension's owner for that grant, or pass options {\"register\": false}.")));
-}
-
 PG_FUNCTION_INFO_V1(fct_fit_transformation);
 Datum
 fct_fit_transformation(PG_FUNCTION_ARGS)
@@ -1417,7 +1397,8 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 				 errmsg("cannot fit a transformation from model \"%s\" to itself", from.name)));
 	if (o.do_register)
 	{
-		check_register_privilege();
+		/* fail before reading and training when the result could not be registered */
+		transform_check_registrable(from.id, to.id);
 		if (transform_path(from.id, to.id) != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),

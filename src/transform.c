@@ -1818,6 +1818,13 @@ check_pair(const FctModel *from, const FctModel *to)
 				 errhint("Register the target model with side_dim => 0.")));
 }
 
+void
+transform_check_registrable(int32 from_model, int32 to_model)
+{
+	check_register_privilege();
+	check_pair(model_by_id(from_model), model_by_id(to_model));
+}
+
 int32
 transform_register(int32 from_model, int32 to_model, Jsonb *spec,
 				   const char *origin, Jsonb *metrics)

@@ -97,6 +97,14 @@ extern int32 transform_register(int32 from_model, int32 to_model, Jsonb *spec,
 								const char *origin, Jsonb *metrics);
 
 /*
+ * The checks that registration makes before any weights: the caller's
+ * privilege and a compatible pair of models (distinct; the target's
+ * side-information dimension equal to the source's, or 0).  For callers that
+ * do long work before registering (fit.c), so that they fail first.
+ */
+extern void transform_check_registrable(int32 from_model, int32 to_model);
+
+/*
  * The same from layers built in C (no jsonb round trip): set from_model,
  * to_model, use_side, n_old, n_side, n_mixer and the layers (BatchNorm
  * already folded, relu set per layer); the rest is filled and checked here.
