@@ -1,0 +1,204 @@
+/*
+ * transform_apply.c
+ *	  The arithmetic of a transformation path: one vector through the layers
+ *	  (cblas_sgemv per layer) or a batch of rows (cblas_sgemm per layer, the
+ *	  whole block of rows at once).  No catalog, no models: transform.c
+ *	  resolves the path and its weights, and the benchmark in
+ *	  test/bench/transform compiles this file alone to time it against the
+ *	  bare OpenBLAS floor.
+ */
+#include "postgres.h"
+
+#include <cblas.h>
+
+#include "miscadmin.h"
+
+#include "transform.h"
+
+/* Rows per block of the batched form: bounds the scratch memory. */
+#define TRANSFORM_BATCH_ROWS	256
+
+static inline void
+relu_inplace(float4 *x, Size n)
+{
+	Size		i;
+
+	for (i = 0; i < n; i++)
+		x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/*
+ * One vector through a stack of layers, into dst; p and q are scratch
+ * buffers of the stack's widest layer.  No layers: a copy of width floats.
+ */
+static void
+stack_one(const TransformLayer *layers, int n, const float4 *x, int width,
+		  float4 *dst, float4 *p, float4 *q)
+{
+	const float4 *in = x;
+	int			i;
+
+	if (n == 0)
+	{
+		memcpy(dst, x, sizeof(float4) * width);
+		return;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const TransformLayer *l = &layers[i];
+		float4	   *o = (i == n - 1) ? dst : ((i % 2 == 0) ? p : q);
+
+		memcpy(o, l->bias, sizeof(float4) * l->out_dim);
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out_dim, l->in_dim, 1.0f,
+					l->weight, l->in_dim, in, 1, 1.0f, o, 1);
+		if (l->relu)
+			relu_inplace(o, l->out_dim);
+		in = o;
+	}
+}
+
+/*
+ * Scratch layout for transform_apply_one: P, Q (ping-pong inside a stack),
+ * CAT (the mixer's input), and the carry H between hops.  The hop's output
+ * goes to H (or to out for the last hop): H is read only by the old branch,
+ * which is done before the mixer writes it.
+ */
+void
+transform_apply_one(const TransformPath *path, const float4 *old,
+					const float4 *side, float4 *out, float4 *scratch)
+{
+	int32		w = path->max_width;
+	float4	   *p = scratch;
+	float4	   *q = scratch + w;
+	float4	   *cat = scratch + 2 * w;
+	float4	   *h = scratch + 3 * w;
+	const float4 *x = old;
+	int			k;
+
+	if (path->nhops == 0)
+	{
+		memcpy(out, old, sizeof(float4) * path->max_width);
+		return;
+	}
+	for (k = 0; k < path->nhops; k++)
+	{
+		const TransformNet *net = path->hops[k];
+		float4	   *dst = (k == path->nhops - 1) ? out : h;
+
+		stack_one(net->layers, net->n_old, x, net->old_dim, cat, p, q);
+		if (net->use_side)
+			stack_one(net->layers + net->n_old, net->n_side, side,
+					  net->side_dim, cat + net->old_out, p, q);
+		stack_one(net->layers + net->n_old + net->n_side, net->n_mixer, cat,
+				  net->old_out + net->side_out, dst, p, q);
+		x = dst;
+	}
+}
+
+/*
+ * A block of rows through a stack: X is rows x width with leading dimension
+ * ldx; the result goes to dst with leading dimension ldd (a column offset of
+ * the concatenation for the branches).  One cblas_sgemm per layer.
+ */
+static void
+stack_batch(const TransformLayer *layers, int n, const float4 *x, int ldx,
+			int width, int rows, float4 *dst, int ldd, float4 *p, float4 *q)
+{
+	const float4 *in = x;
+	int			ldin = ldx;
+	int			i;
+	int			r;
+
+	if (n == 0)
+	{
+		for (r = 0; r < rows; r++)
+			memcpy(dst + (Size) r * ldd, x + (Size) r * ldx, sizeof(float4) * width);
+		return;
+	}
+	for (i = 0; i < n; i++)
+	{
+		const TransformLayer *l = &layers[i];
+		bool		last = (i == n - 1);
+		float4	   *o = last ? dst : ((i % 2 == 0) ? p : q);
+		int			ldo = last ? ldd : l->out_dim;
+
+		for (r = 0; r < rows; r++)
+			memcpy(o + (Size) r * ldo, l->bias, sizeof(float4) * l->out_dim);
+		/* O (rows x out) += X (rows x in) * W^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, l->out_dim,
+					l->in_dim, 1.0f, in, ldin, l->weight, l->in_dim, 1.0f,
+					o, ldo);
+		if (l->relu)
+		{
+			for (r = 0; r < rows; r++)
+				relu_inplace(o + (Size) r * ldo, l->out_dim);
+		}
+		in = o;
+		ldin = ldo;
+	}
+}
+
+void
+transform_apply_batch(const TransformPath *path, const float4 *old,
+					  const float4 *side, int n, float4 *out)
+{
+	int32		w = path->max_width;
+	int			block = Min(n, TRANSFORM_BATCH_ROWS);
+	float4	   *buf;
+	float4	   *p;
+	float4	   *q;
+	float4	   *cat;
+	float4	   *h;
+	int			start;
+	int32		from_dim;
+	int32		side_dim;
+	int32		to_dim;
+
+	if (n <= 0)
+		return;
+	if (path->nhops == 0)
+	{
+		memcpy(out, old, sizeof(float4) * (Size) n * path->max_width);
+		return;
+	}
+	from_dim = path->hops[0]->old_dim;
+	side_dim = path->hops[0]->side_dim;
+	to_dim = path->hops[path->nhops - 1]->new_dim;
+
+	buf = palloc(sizeof(float4) * (Size) 4 * block * w);
+	p = buf;
+	q = buf + (Size) block * w;
+	cat = buf + (Size) 2 * block * w;
+	h = buf + (Size) 3 * block * w;
+
+	for (start = 0; start < n; start += block)
+	{
+		int			rows = Min(block, n - start);
+		const float4 *x = old + (Size) start * from_dim;
+		int			ldx = from_dim;
+		const float4 *s = side + (Size) start * side_dim;
+		int			k;
+
+		CHECK_FOR_INTERRUPTS();
+		for (k = 0; k < path->nhops; k++)
+		{
+			const TransformNet *net = path->hops[k];
+			int			catw = net->old_out + net->side_out;
+			bool		last = (k == path->nhops - 1);
+			float4	   *dst = last ? out + (Size) start * to_dim : h;
+
+			stack_batch(net->layers, net->n_old, x, ldx, net->old_dim, rows,
+						cat, catw, p, q);
+			if (net->use_side && net->side_out > 0)
+				stack_batch(net->layers + net->n_old, net->n_side, s,
+							net->side_dim, net->side_dim, rows,
+							cat + net->old_out, catw, p, q);
+			stack_batch(net->layers + net->n_old + net->n_side, net->n_mixer,
+						cat, catw, catw, rows, dst, net->new_dim, p, q);
+			x = dst;
+			ldx = net->new_dim;
+		}
+	}
+	pfree(buf);
+}
+
