@@ -68,4 +68,14 @@ SELECT * FROM fct_refresh('refresh_basic_items', 'emb', 'id',
 	$$SELECT 2, '[1,2,3]'::embedding$$, threshold => 0.05);
 SELECT count(*) AS log_rows_after FROM fct_refresh_log WHERE tbl = 'refresh_basic_items'::regclass;
 
-DROP TABLE refresh_basic_items, refresh_basic_src, refresh_basic_text;
+-- a partitioned table (rows are found by key, not by ctid, across partitions)
+CREATE TABLE refresh_basic_parted (id int PRIMARY KEY, emb embedding) PARTITION BY RANGE (id);
+CREATE TABLE refresh_basic_parted_1 PARTITION OF refresh_basic_parted FOR VALUES FROM (0) TO (10);
+CREATE TABLE refresh_basic_parted_2 PARTITION OF refresh_basic_parted FOR VALUES FROM (10) TO (20);
+INSERT INTO refresh_basic_parted VALUES (1, '[1,0]'), (2, '[1,0]'), (11, '[1,0]'), (12, '[1,0]');
+SELECT * FROM fct_refresh('refresh_basic_parted', 'emb', 'id',
+	$$VALUES (1, '[1,1]'::embedding), (2, '[1,0.01]'), (11, '[1,1]'), (12, '[1,0]'), (13, '[1,1]')$$,
+	threshold => 0.05);
+SELECT tableoid::regclass, * FROM refresh_basic_parted ORDER BY id;
+
+DROP TABLE refresh_basic_items, refresh_basic_src, refresh_basic_text, refresh_basic_parted;
