@@ -274,21 +274,46 @@ spec_check_keys(JsonbContainer *obj, const char *what, const char *const *allowe
 	}
 }
 
-static float8
-spec_number(JsonbValue *v, const char *what)
+/*
+ * A json number as float8: 0 on success, 1 when v is not a number, 2 when it
+ * is out of the range of real.  Callers in loops build the element's name
+ * only on error (a spec may hold millions of numbers).
+ */
+static int
+spec_number_try(JsonbValue *v, float8 *out)
 {
 	float8		d;
 
 	if (v == NULL || v->type != jbvNumeric)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s of the transformation spec is not a number", what)));
+		return 1;
 	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow,
 										   NumericGetDatum(v->val.numeric)));
 	if (!isfinite(d) || !isfinite((float4) d))
+		return 2;
+	*out = d;
+	return 0;
+}
+
+static void
+spec_number_error(int err, const char *what)
+{
+	if (err == 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s of the transformation spec is out of the range of real", what)));
+				 errmsg("%s of the transformation spec is not a number", what)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s of the transformation spec is out of the range of real", what)));
+}
+
+static float8
+spec_number(JsonbValue *v, const char *what)
+{
+	float8		d = 0;
+	int			err = spec_number_try(v, &d);
+
+	if (err != 0)
+		spec_number_error(err, what);
 	return d;
 }
 
@@ -332,7 +357,10 @@ spec_vector(JsonbValue *v, int expected, const char *what)
 	{
 		JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
 
-		out[i] = spec_number(e, psprintf("%s[%d]", what, i));
+		int			err = spec_number_try(e, &out[i]);
+
+		if (err != 0)
+			spec_number_error(err, psprintf("%s[%d]", what, i));
 		pfree(e);
 	}
 	return out;
@@ -399,13 +427,10 @@ parse_layer(JsonbValue *lv, const char *name, bool last_of_mixer,
 		for (c = 0; c < in; c++)
 		{
 			JsonbValue *e = getIthJsonbValueFromContainer(rc, c);
+			int			err = spec_number_try(e, &wd[(Size) r * in + c]);
 
-			if (e == NULL || e->type != jbvNumeric)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("weight[%d][%d] of layer %s of the transformation spec is not a number",
-								r, c, name)));
-			wd[(Size) r * in + c] = spec_number(e, psprintf("weight[%d][%d] of layer %s", r, c, name));
+			if (err != 0)
+				spec_number_error(err, psprintf("weight[%d][%d] of layer %s", r, c, name));
 			pfree(e);
 		}
 	}
