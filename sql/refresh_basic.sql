@@ -68,6 +68,10 @@ SELECT * FROM fct_refresh('refresh_basic_items', 'emb', 'id',
 	$$SELECT 2, '[1,2,3]'::embedding$$, threshold => 0.05);
 SELECT count(*) AS log_rows_after FROM fct_refresh_log WHERE tbl = 'refresh_basic_items'::regclass;
 
+-- a source that ends with a comment (it is spliced into a larger query)
+SELECT updated, skipped, missing FROM fct_refresh('refresh_basic_text', 'emb', 'name',
+	$$VALUES ('a', '[5,5]'::embedding) -- the new value of a$$, threshold => 0.1);
+
 -- a partitioned table (rows are found by key, not by ctid, across partitions)
 CREATE TABLE refresh_basic_parted (id int PRIMARY KEY, emb embedding) PARTITION BY RANGE (id);
 CREATE TABLE refresh_basic_parted_1 PARTITION OF refresh_basic_parted FOR VALUES FROM (0) TO (10);

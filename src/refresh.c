@@ -453,12 +453,12 @@ refresh_estimate_threshold(RefreshTarget *t, float8 target_skip,
 		SPITupleTable *tt;
 
 		if (attempt == 0)
-			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s) AS s(k, e) JOIN %s AS t ON t.%s = s.k"
+			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s\n) AS s(k, e) JOIN %s AS t ON t.%s = s.k"
 						 " WHERE t.%s IS NOT NULL AND random() < %.17g LIMIT %d",
 						 t->qkey, t->qcol, t->source, t->qualname, t->qkey,
 						 t->qcol, rate, REFRESH_SAMPLE);
 		else
-			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s) AS s(k, e) JOIN %s AS t ON t.%s = s.k"
+			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s\n) AS s(k, e) JOIN %s AS t ON t.%s = s.k"
 						 " WHERE t.%s IS NOT NULL ORDER BY random() LIMIT %d",
 						 t->qkey, t->qcol, t->source, t->qualname, t->qkey,
 						 t->qcol, REFRESH_SAMPLE);
@@ -826,7 +826,7 @@ fct_refresh(PG_FUNCTION_ARGS)
 	b.scratch = palloc(sizeof(Datum) * REFRESH_BATCH);
 	b.scratchnulls = palloc(sizeof(bool) * REFRESH_BATCH);
 
-	readq = psprintf("SELECT t.%s, s.e, t.%s, %s FROM (%s) AS s(k, e) LEFT JOIN %s AS t ON t.%s = s.k",
+	readq = psprintf("SELECT t.%s, s.e, t.%s, %s FROM (%s\n) AS s(k, e) LEFT JOIN %s AS t ON t.%s = s.k",
 					 t.qkey, t.qcol, use_tid ? "t.ctid" : "NULL::tid",
 					 t.source, t.qualname, t.qkey);
 	portal = SPI_cursor_open_with_args(NULL, readq, 0, NULL, NULL, NULL, false, 0);
