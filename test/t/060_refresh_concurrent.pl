@@ -85,13 +85,16 @@ $node->safe_psql('postgres', q{
 TRUNCATE items;
 INSERT INTO items SELECT i, '[1,0]', 'n' FROM generate_series(1, 100000) i;
 CREATE TABLE writes (seq bigserial PRIMARY KEY, id int, emb embedding, at timestamptz);
--- single-row commits; each value is within drift 0.1 of the source's [1,1]
+CREATE TABLE stop_writer (stop bool);
+-- single-row commits, until told to stop (so that it overlaps the refresh however
+-- the machine schedules the two); each value is within drift 0.1 of the source's [1,1]
 CREATE PROCEDURE writer(n int) LANGUAGE plpgsql AS $$
 DECLARE
 	k int;
 	v embedding;
 BEGIN
 	FOR i IN 1..n LOOP
+		EXIT WHEN EXISTS (SELECT FROM stop_writer);
 		k := 1 + floor(random() * 100000)::int;
 		v := fct_embedding(ARRAY[1, 1 + (i % 1000) / 10000.0]::real[]);
 		UPDATE items SET emb = v WHERE id = k;
@@ -101,12 +104,13 @@ BEGIN
 END $$;
 });
 my $bg = $node->background_psql('postgres');
-$bg->query_until(qr/writer started/, "\\echo writer started\nCALL writer(4000);\n\\echo writer finished\n");
+$bg->query_until(qr/writer started/, "\\echo writer started\nCALL writer(1000000);\n\\echo writer finished\n");
 $node->poll_query_until('postgres', 'SELECT count(*) >= 20 FROM writes')
   or die "the writer did not start";
 my $res = $node->safe_psql('postgres',
 	q{SELECT updated + skipped FROM fct_refresh('items', 'emb', 'id', 'SELECT id, emb FROM src', threshold => 0.5, full_every => 0)});
 is($res, '100000', 'the refresh compared every row');
+$node->safe_psql('postgres', 'INSERT INTO stop_writer VALUES (true)');
 $bg->query_until(qr/writer finished/, '');
 $bg->quit;
 
