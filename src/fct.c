@@ -10,6 +10,7 @@
 
 #include "labels.h"
 #include "lsh/lsh.h"
+#include "migrate.h"
 #include "model.h"
 #include "transform.h"
 
@@ -24,4 +25,5 @@ _PG_init(void)
 	lsh_init();
 	labels_init();
 	transform_init();
+	migrate_init();
 }

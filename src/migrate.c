@@ -1,0 +1,712 @@
+/*
+ * migrate.c
+ *	  Lazy, batched, resumable migration of stored rows into a newer model's
+ *	  space: the batch engine (see migrate.h for its invariants), the
+ *	  procedure fct_migrate and the census fct_model_census.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/bufmgr.h"
+#include "storage/itemptr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "embedding.h"
+#include "migrate.h"
+#include "model.h"
+#include "transform.h"
+
+PG_FUNCTION_INFO_V1(fct_migrate);
+PG_FUNCTION_INFO_V1(fct_model_census);
+
+/* ---------------------------------------------------------------------
+ * Resolving the target
+ * ---------------------------------------------------------------------
+ */
+
+void
+migrate_resolve(Oid relid, const char *attname, const char *to_model,
+				MigrateTarget *target)
+{
+	char		relkind = get_rel_relkind(relid);
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname;
+	HeapTuple	tp;
+	Form_pg_attribute att;
+	Oid			schema = fct_extension_schema();
+	Oid			embtype;
+
+	if (relkind == '\0' || relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	if (relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", relname),
+				 relkind == RELKIND_PARTITIONED_TABLE ?
+				 errdetail("A migration works on a table's heap blocks, and a partitioned table has none.") : 0,
+				 relkind == RELKIND_PARTITIONED_TABLE ?
+				 errhint("Migrate each partition.") : 0));
+
+	tp = SearchSysCacheAttName(relid, attname);
+	if (!HeapTupleIsValid(tp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						attname, relname)));
+	att = (Form_pg_attribute) GETSTRUCT(tp);
+	embtype = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
+							  CStringGetDatum("embedding"),
+							  ObjectIdGetDatum(schema));
+	if (att->attnum <= 0 || att->atttypid != embtype)
+	{
+		Oid			typid = att->atttypid;
+
+		ReleaseSysCache(tp);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of relation \"%s\" is of type %s, not embedding",
+						attname, relname, format_type_be(typid)),
+				 errhint("Only embedding columns hold values of a model that can be upgraded.")));
+	}
+	target->relid = relid;
+	target->attnum = att->attnum;
+	target->typid = att->atttypid;
+	ReleaseSysCache(tp);
+
+	target->relname = quote_qualified_identifier(nspname, relname);
+	target->colname = pstrdup(quote_identifier(attname));
+	target->display = psprintf("%s.%s", target->relname, target->colname);
+	if (to_model != NULL)
+	{
+		const FctModel *model = model_by_name(to_model);
+
+		target->to_model = model->id;
+		target->to_model_name = pstrdup(model->name);
+	}
+	else
+	{
+		target->to_model = FCT_NO_MODEL;
+		target->to_model_name = NULL;
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * The batch engine
+ * ---------------------------------------------------------------------
+ */
+
+static BlockNumber
+table_blocks(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber n = RelationGetNumberOfBlocks(rel);
+
+	table_close(rel, AccessShareLock);
+	return n;
+}
+
+/*
+ * Prepare and keep a plan.  Always the generic plan: a custom plan for the
+ * write would see 10000-element arrays and could pick a hash join over a
+ * sequential scan of the whole table, once per batch.
+ */
+static SPIPlanPtr
+prepare_saved(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	plan = SPI_prepare_cursor(sql, nargs, argtypes,
+										  CURSOR_OPT_GENERIC_PLAN);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql,
+			 SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/*
+ * Census of the rows that are not in the target model: their number, and
+ * (checked here, before anything is written) a path from each of their
+ * models to the target.  Takes a fresh snapshot, so it sees every commit.
+ */
+static int64
+census_left(MigrateRun *run)
+{
+	MigrateTarget *t = &run->target;
+	int64		left = 0;
+	int			ret;
+	uint64		i;
+
+	ret = SPI_execute_plan(run->census_plan, NULL, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "census of %s failed: %s", t->display,
+			 SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		rows = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
+		char	   *name;
+		const FctModel *from;
+
+		if (isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("%lld rows of %s hold embeddings that name no model",
+							(long long) rows, t->display),
+					 errdetail("An embedding without a model has no path to model \"%s\".",
+							   t->to_model_name),
+					 errhint("Give those rows a model (or set them to NULL) before migrating.")));
+		name = TextDatumGetCString(d);
+		from = model_by_name(name);
+		if (from->id == t->to_model)
+			continue;
+		if (transform_path(from->id, t->to_model) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("no upgrade path from model \"%s\" to model \"%s\"",
+							from->name, t->to_model_name),
+					 errdetail("%lld rows of %s are in model \"%s\".",
+							   (long long) rows, t->display, from->name),
+					 errhint("Register a transformation with fct_register_transformation, or fit one with fct_fit_transformation.")));
+		left += rows;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return left;
+}
+
+static void
+start_pass(MigrateRun *run, int64 left)
+{
+	run->pass++;
+	run->next_block = 0;
+	run->pass_end = table_blocks(run->target.relid);
+	run->rows_left_at_start = left;
+	run->rows_left = left;
+	run->rows_done_pass = 0;
+}
+
+MigrateRun *
+migrate_run_begin(const MigrateTarget *target, int batch_size)
+{
+	MigrateRun *run = palloc0(sizeof(MigrateRun));
+	MigrateTarget *t = &run->target;
+	const char *ext = quote_identifier(get_namespace_name(fct_extension_schema()));
+	Oid			argtypes[2];
+	int64		left;
+
+	*t = *target;
+	run->batch_size = batch_size;
+	run->batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+										   "fct migrate batch",
+										   ALLOCSET_DEFAULT_SIZES);
+	get_typlenbyvalalign(t->typid, &run->typlen, &run->typbyval,
+						 &run->typalign);
+
+	/* A TID range scan over whole blocks: [($1,0), ($2,0)). */
+	argtypes[0] = TIDOID;
+	argtypes[1] = TIDOID;
+	run->read_plan = prepare_saved(psprintf("SELECT ctid, %s FROM %s WHERE ctid >= $1 AND ctid < $2",
+											t->colname, t->relname),
+								   2, argtypes);
+
+	/*
+	 * The write: the same kind of TID range scan, over the blocks the batch
+	 * came from, so that it costs what UPDATE t SET col = ... costs.  The
+	 * upgraded values come from the batch in this backend's memory
+	 * (fct_migrate_pending matches a row by ctid and by its old value, byte
+	 * for byte; fct_migrate_upgraded returns its new value).  A row updated
+	 * since the read has a new ctid, and the UPDATE re-checks its quals on
+	 * the newest version (EvalPlanQual), so it is skipped; rows of the range
+	 * that the batch did not read are skipped too.
+	 */
+	argtypes[0] = TIDOID;
+	argtypes[1] = TIDOID;
+	run->write_plan = prepare_saved(psprintf("UPDATE %s AS t SET %s = %s.fct_migrate_upgraded(t.ctid) "
+											 "WHERE t.ctid >= $1 AND t.ctid < $2 "
+											 "AND %s.fct_migrate_pending(t.ctid, t.%s)",
+											 t->relname, t->colname, ext, ext, t->colname),
+									2, argtypes);
+
+	run->census_plan = prepare_saved(psprintf("SELECT %s.fct_model(%s), pg_catalog.count(*) FROM %s "
+											  "WHERE %s IS NOT NULL GROUP BY 1",
+											  ext, t->colname, t->relname, t->colname),
+									 0, NULL);
+
+	run->started = GetCurrentTimestamp();
+	left = census_left(run);
+	start_pass(run, left);
+	if (left == 0)
+		run->finished = true;
+	return run;
+}
+
+/*
+ * The batch being written by this backend, sorted by ctid, for
+ * fct_migrate_pending and fct_migrate_upgraded (NULL outside the write).
+ */
+typedef struct Batch
+{
+	int			n;
+	int			cap;
+	ItemPointerData *tids;
+	Embedding **old;
+	Embedding **new;
+	int			last;			/* the row pending() matched last */
+} Batch;
+
+static Batch *writing = NULL;
+
+/*
+ * Read the rows of blocks [from, to) and keep those not yet in the target.
+ * Returns the block where the next read starts: to, or the block where the
+ * batch went past batch_size (its rows are dropped, to be read again by the
+ * next batch), so that a batch exceeds batch_size only when its first block
+ * alone does.
+ */
+static BlockNumber
+read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
+{
+	Datum		args[2];
+	ItemPointerData lo;
+	ItemPointerData hi;
+	int			ret;
+	uint64		i;
+	TupleDesc	desc;
+
+	ItemPointerSet(&lo, from, 0);
+	ItemPointerSet(&hi, to, 0);
+	args[0] = PointerGetDatum(&lo);
+	args[1] = PointerGetDatum(&hi);
+
+	/* read_only: the read uses the snapshot the batch holds */
+	ret = SPI_execute_plan(run->read_plan, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading %s failed: %s", run->target.display,
+			 SPI_result_code_string(ret));
+	desc = SPI_tuptable->tupdesc;
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		Datum		d = SPI_getbinval(tup, desc, 2, &isnull);
+		Embedding  *e;
+
+		if (isnull)
+			continue;
+		e = (Embedding *) PG_DETOAST_DATUM_COPY(d);
+		if (e->model_id == run->target.to_model)
+		{
+			pfree(e);
+			continue;
+		}
+		run->cands_seen++;
+		if (b->n == b->cap)
+		{
+			b->cap *= 2;
+			b->tids = repalloc(b->tids, sizeof(ItemPointerData) * b->cap);
+			b->old = repalloc(b->old, sizeof(Embedding *) * b->cap);
+		}
+		b->tids[b->n] = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1, &isnull));
+		b->old[b->n] = e;
+		b->n++;
+	}
+	run->rows_seen += SPI_processed;
+	run->blocks_seen += to - from;
+	SPI_freetuptable(SPI_tuptable);
+
+	if (b->n > run->batch_size)
+	{
+		BlockNumber cut = ItemPointerGetBlockNumber(&b->tids[run->batch_size]);
+
+		if (cut > ItemPointerGetBlockNumber(&b->tids[0]))
+		{
+			while (b->n > 0 && ItemPointerGetBlockNumber(&b->tids[b->n - 1]) >= cut)
+				pfree(b->old[--b->n]);
+			return cut;
+		}
+	}
+	return to;
+}
+
+static int
+tid_cmp(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+/* Upgrade the batch in one call and write it back in one statement. */
+static int64
+write_batch(MigrateRun *run, Batch *b)
+{
+	ItemPointerData lo;
+	ItemPointerData hi;
+	Datum		args[2];
+	int			ret;
+	int			i;
+
+	transform_upgrade_batch(b->old, b->n, run->target.to_model, b->new);
+
+	/* Reads come in ctid order; fct_migrate_pending relies on it. */
+	for (i = 1; i < b->n; i++)
+		if (ItemPointerCompare(&b->tids[i - 1], &b->tids[i]) >= 0)
+			elog(ERROR, "fct_migrate: batch is not in ctid order");
+	ItemPointerSet(&lo, ItemPointerGetBlockNumber(&b->tids[0]), 0);
+	ItemPointerSet(&hi, ItemPointerGetBlockNumber(&b->tids[b->n - 1]) + 1, 0);
+	args[0] = PointerGetDatum(&lo);
+	args[1] = PointerGetDatum(&hi);
+
+	/* not read_only: a fresh snapshot, so that the UPDATE sees every commit */
+	b->last = -1;
+	writing = b;
+	PG_TRY();
+	{
+		ret = SPI_execute_plan(run->write_plan, args, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		writing = NULL;
+	}
+	PG_END_TRY();
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "writing %s failed: %s", run->target.display,
+			 SPI_result_code_string(ret));
+	return (int64) SPI_processed;
+}
+
+/* The batch row with this ctid, or -1. */
+static int
+batch_find(const Batch *b, ItemPointer tid)
+{
+	ItemPointerData *hit = bsearch(tid, b->tids, b->n, sizeof(ItemPointerData),
+								   tid_cmp);
+
+	return hit ? (int) (hit - b->tids) : -1;
+}
+
+PG_FUNCTION_INFO_V1(fct_migrate_pending);
+PG_FUNCTION_INFO_V1(fct_migrate_upgraded);
+
+/*
+ * fct_migrate_pending(tid, embedding) -> boolean: is this row, with this
+ * very value, in the batch being written?  Internal to fct_migrate.
+ */
+Datum
+fct_migrate_pending(PG_FUNCTION_ARGS)
+{
+	ItemPointer tid = (ItemPointer) PG_GETARG_POINTER(0);
+	Embedding  *e;
+	Embedding  *old;
+	int			i;
+
+	if (writing == NULL)
+		PG_RETURN_BOOL(false);
+	if (writing->last >= 0 && writing->last + 1 < writing->n &&
+		ItemPointerEquals(&writing->tids[writing->last + 1], tid))
+		i = writing->last + 1;	/* the usual case: the next row in order */
+	else if ((i = batch_find(writing, tid)) < 0)
+		PG_RETURN_BOOL(false);
+	e = PG_GETARG_EMBEDDING_P(1);
+	old = writing->old[i];
+	if (VARSIZE(e) != VARSIZE(old) || memcmp(e, old, VARSIZE(e)) != 0)
+		PG_RETURN_BOOL(false);
+	writing->last = i;
+	PG_RETURN_BOOL(true);
+}
+
+/*
+ * fct_migrate_upgraded(tid) -> embedding: the upgraded value of the batch
+ * row that fct_migrate_pending just matched.  Internal to fct_migrate.
+ */
+Datum
+fct_migrate_upgraded(PG_FUNCTION_ARGS)
+{
+	ItemPointer tid = (ItemPointer) PG_GETARG_POINTER(0);
+	int			i;
+
+	if (writing == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("fct_migrate_upgraded is internal to fct_migrate")));
+	if (writing->last >= 0 && ItemPointerEquals(&writing->tids[writing->last], tid))
+		i = writing->last;
+	else if ((i = batch_find(writing, tid)) < 0)
+		elog(ERROR, "fct_migrate: row (%u,%u) is not in the batch",
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
+	PG_RETURN_EMBEDDING_P(writing->new[i]);
+}
+
+/*
+ * How many blocks the next read covers: enough for the rows the batch still
+ * needs, judging by the rows to upgrade seen per block so far (one block
+ * while nothing is known), but never more rows at once than a few batches'
+ * worth (the read's result is held in memory).
+ */
+static BlockNumber
+range_blocks(MigrateRun *run, int needed)
+{
+	double		n;
+
+	if (run->blocks_seen == 0)
+		return run->last_range = 1;
+	if (run->cands_seen == 0)
+		n = 2.0 * run->last_range;	/* nothing to upgrade yet: probe wider */
+	else
+		n = needed / ((double) run->cands_seen / run->blocks_seen);
+	n = Min(n, 4.0 * run->batch_size /
+			Max((double) run->rows_seen / run->blocks_seen, 1.0));
+	n = Min(Max(ceil(n), 1.0), (double) (run->pass_end - run->next_block));
+	run->last_range = (BlockNumber) n;
+	return run->last_range;
+}
+
+bool
+migrate_run_step(MigrateRun *run)
+{
+	MemoryContext oldcxt;
+	Batch		b;
+	TimestampTz t0 = GetCurrentTimestamp();
+	long		secs;
+	int			usecs;
+
+	if (run->finished)
+		return false;
+
+	MemoryContextReset(run->batch_cxt);
+	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
+	memset(&b, 0, sizeof(b));
+	b.cap = run->batch_size + 64;
+	b.tids = palloc(sizeof(ItemPointerData) * b.cap);
+	b.old = palloc(sizeof(Embedding *) * b.cap);
+
+	/*
+	 * Hold one snapshot from the first read to the write: it keeps this
+	 * backend's xmin, so no tuple this batch has read can be pruned and its
+	 * line pointer reused before the write looks at it.
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	while (b.n < run->batch_size)
+	{
+		BlockNumber nblocks;
+		BlockNumber from;
+
+		CHECK_FOR_INTERRUPTS();
+		if (run->next_block >= run->pass_end)
+		{
+			int64		left;
+
+			if (b.n > 0)
+				break;			/* write what we have; the census comes next */
+			left = census_left(run);
+			if (left == 0 || run->pass >= MIGRATE_MAX_PASSES)
+			{
+				run->rows_left = left;
+				run->finished = true;
+				break;
+			}
+			start_pass(run, left);
+			continue;
+		}
+		nblocks = range_blocks(run, run->batch_size - b.n);
+		from = run->next_block;
+		run->next_block = read_range(run, &b, from, from + nblocks);
+		if (run->next_block < from + nblocks)
+			break;				/* the batch is full, up to whole blocks */
+	}
+
+	run->batch_rows = 0;
+	if (b.n > 0)
+	{
+		b.new = palloc(sizeof(Embedding *) * b.n);
+		run->batch_rows = write_batch(run, &b);
+		run->rows_done += run->batch_rows;
+		run->rows_done_pass += run->batch_rows;
+		run->rows_skipped += b.n - run->batch_rows;
+		run->rows_left = Max(0, run->rows_left_at_start - run->rows_done_pass);
+	}
+	PopActiveSnapshot();
+	MemoryContextSwitchTo(oldcxt);
+
+	TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
+	run->batch_secs = secs + usecs / 1e6;
+	return b.n > 0 || !run->finished;
+}
+
+void
+migrate_run_end(MigrateRun *run)
+{
+	SPI_freeplan(run->read_plan);
+	SPI_freeplan(run->write_plan);
+	SPI_freeplan(run->census_plan);
+	MemoryContextDelete(run->batch_cxt);
+	pfree(run);
+}
+
+double
+migrate_run_rate(const MigrateRun *run)
+{
+	long		secs;
+	int			usecs;
+	double		elapsed;
+
+	TimestampDifference(run->started, GetCurrentTimestamp(), &secs, &usecs);
+	elapsed = secs + usecs / 1e6;
+	return elapsed > 0 ? run->rows_done / elapsed : 0;
+}
+
+/* ---------------------------------------------------------------------
+ * The procedure
+ * ---------------------------------------------------------------------
+ */
+
+static void
+check_batch_size(int batch_size)
+{
+	if (batch_size < 1 || batch_size > MIGRATE_MAX_BATCH_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and %d", MIGRATE_MAX_BATCH_SIZE),
+				 errdetail("batch_size was %d.", batch_size)));
+}
+
+/*
+ * CALL fct_migrate(tbl regclass, col name, to_model text, batch_size int)
+ *
+ * A procedure, so that it can commit after every batch (SPI nonatomic mode).
+ */
+Datum
+fct_migrate(PG_FUNCTION_ARGS)
+{
+	bool		atomic = true;
+	MigrateTarget target;
+	MigrateRun *run;
+	int			batch_size;
+	int			i;
+
+	if (fcinfo->context && IsA(fcinfo->context, CallContext))
+		atomic = ((CallContext *) fcinfo->context)->atomic;
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("fct_migrate cannot run inside a transaction block"),
+				 errdetail("It commits after every batch, which is not possible inside a transaction block or a function."),
+				 errhint("CALL it outside a transaction block, or queue the migration with fct_migrate_start(...), which a background worker runs once the transaction has committed.")));
+	for (i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("fct_migrate: argument %d must not be NULL", i + 1)));
+	batch_size = PG_GETARG_INT32(3);
+	check_batch_size(batch_size);
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+
+	migrate_resolve(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)),
+					text_to_cstring(PG_GETARG_TEXT_PP(2)), &target);
+	run = migrate_run_begin(&target, batch_size);
+	ereport(NOTICE,
+			(errmsg("fct_migrate: %lld rows of %s to upgrade into model \"%s\"",
+					(long long) run->rows_left, target.display,
+					target.to_model_name)));
+
+	while (migrate_run_step(run))
+	{
+		if (run->batch_rows > 0 || run->rows_skipped > 0)
+			ereport(NOTICE,
+					(errmsg("fct_migrate: %lld rows upgraded, %lld left",
+							(long long) run->rows_done, (long long) run->rows_left),
+					 errdetail("Pass %d, batch of %lld rows in %.3f s (%.0f rows/s); %.0f rows/s since the start; %lld rows changed concurrently were left for a later pass.",
+							   run->pass, (long long) run->batch_rows,
+							   run->batch_secs,
+							   run->batch_secs > 0 ? run->batch_rows / run->batch_secs : 0,
+							   migrate_run_rate(run),
+							   (long long) run->rows_skipped)));
+		SPI_commit();
+	}
+
+	if (run->rows_left > 0)
+		ereport(WARNING,
+				(errmsg("fct_migrate: %lld rows of %s are still not in model \"%s\"",
+						(long long) run->rows_left, target.display,
+						target.to_model_name),
+				 errdetail("Concurrent transactions kept writing rows of older models during %d passes.",
+						   run->pass),
+				 errhint("CALL fct_migrate again once those writes have stopped.")));
+	else
+		ereport(NOTICE,
+				(errmsg("fct_migrate: done, %lld rows upgraded, none left",
+						(long long) run->rows_done),
+				 errdetail("%.0f rows/s; %d passes.", migrate_run_rate(run),
+						   run->pass)));
+	migrate_run_end(run);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * fct_model_census(tbl regclass, col name) -> table (model text, rows bigint)
+ *
+ * How many rows hold an embedding of each model (NULL: rows whose column is
+ * NULL; "(no model)": embeddings that name no model), most rows first.  Read
+ * with the caller's rights.
+ */
+Datum
+fct_model_census(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MigrateTarget target;
+	const char *ext;
+	char	   *sql;
+	int			ret;
+	uint64		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	migrate_resolve(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)), NULL,
+					&target);
+	ext = quote_identifier(get_namespace_name(fct_extension_schema()));
+	sql = psprintf("SELECT CASE WHEN %s IS NOT NULL THEN coalesce(%s.fct_model(%s), '(no model)') END AS model, "
+				   "pg_catalog.count(*) AS rows "
+				   "FROM %s GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
+				   target.colname, ext, target.colname, target.relname);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	ret = SPI_execute(sql, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "census of %s failed: %s", target.display,
+			 SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2];
+
+		values[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+								  1, &nulls[0]);
+		values[1] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+								  2, &nulls[1]);
+		/* the text datum lives in SPI memory: the tuplestore copies it */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

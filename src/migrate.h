@@ -1,0 +1,169 @@
+/*
+ * migrate.h
+ *	  Lazy migration of stored rows into a newer model's space, shared by the
+ *	  procedure (migrate.c), the queue's SQL functions (migrate_queue.c) and
+ *	  the background workers (migrate_worker.c).
+ *
+ * A migration is a run of batches.  Each batch runs in its own transaction
+ * (the caller commits between batches): it reads the rows of a range of heap
+ * blocks (a TID range scan), upgrades the embeddings that are not yet in the
+ * target model with one batched call (transform_upgrade_batch, cblas_sgemm),
+ * and writes them back with one UPDATE ... FROM unnest(tids, old, new) that
+ * matches each row by ctid AND by its old value.  The invariants:
+ *
+ *	 - A row is written only if it is still the very version that was read:
+ *	   an updated row has a new ctid (the UPDATE re-checks its quals on the
+ *	   newest version and skips it), and the snapshot taken for the read is
+ *	   held until the write, so no line pointer read by the batch can be
+ *	   reused by another row meanwhile (and the old value is compared too).
+ *	   A concurrent write is therefore never overwritten; the row is left for
+ *	   a later pass, which upgrades it if it still needs it.
+ *	 - A row already in the target model is never touched, so a run that is
+ *	   cancelled or crashes loses nothing (every batch committed or not at
+ *	   all) and a new run resumes where the last one stopped: every row is
+ *	   upgraded exactly once.
+ *	 - A pass sweeps the table's blocks once; the run ends with a census of
+ *	   the rows still not in the target model and makes further passes while
+ *	   it finds some (rows moved or inserted by concurrent writers), at most
+ *	   MIGRATE_MAX_PASSES.
+ *
+ * Every statement runs through SPI as the current user, so a migration needs
+ * the privileges of UPDATE t SET col = ... WHERE ..., row-level security and
+ * triggers apply, and no security definer is involved.
+ */
+#ifndef FCT_MIGRATE_H
+#define FCT_MIGRATE_H
+
+#include "postgres.h"
+
+#include "access/attnum.h"
+#include "datatype/timestamp.h"
+#include "executor/spi.h"
+#include "storage/block.h"
+
+#define MIGRATE_MAX_BATCH_SIZE	1000000
+#define MIGRATE_MAX_PASSES		10
+
+/* What to migrate: a resolved and validated (table, column, target model). */
+typedef struct MigrateTarget
+{
+	Oid			relid;
+	AttrNumber	attnum;
+	Oid			typid;			/* the column's type (embedding) */
+	int32		to_model;
+	char	   *relname;		/* schema-qualified and quoted, for SQL */
+	char	   *colname;		/* quoted, for SQL */
+	char	   *display;		/* "schema.table.column", for messages */
+	char	   *to_model_name;
+} MigrateTarget;
+
+/* The state of a run, kept across the transactions of its batches. */
+typedef struct MigrateRun
+{
+	MigrateTarget target;
+	int			batch_size;
+	MemoryContext batch_cxt;	/* reset at every batch */
+	SPIPlanPtr	read_plan;		/* ctid, col of a block range */
+	SPIPlanPtr	write_plan;		/* UPDATE ... FROM unnest(tids, old, new) */
+	SPIPlanPtr	census_plan;	/* model, count(*) */
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	/* the sweep */
+	int			pass;			/* 1, 2, ... */
+	BlockNumber next_block;
+	BlockNumber pass_end;		/* table length when the pass started */
+	int64		rows_seen;		/* in this run, for the two estimates */
+	int64		cands_seen;
+	int64		blocks_seen;
+	BlockNumber last_range;		/* blocks in the last read */
+	bool		finished;
+
+	/* counters */
+	int64		rows_left_at_start; /* census at the start of the pass */
+	int64		rows_done;		/* written by this run */
+	int64		rows_done_pass; /* written by this run in this pass */
+	int64		rows_skipped;	/* changed concurrently, left for a pass */
+	int64		rows_left;		/* estimate, exact at the end of a pass */
+	TimestampTz started;
+
+	/* the last batch */
+	int64		batch_rows;
+	double		batch_secs;
+} MigrateRun;
+
+/*
+ * Resolve (table, column, target model) and check what can be checked
+ * without reading the table: the relation is a table, the column exists and
+ * is an embedding, the model exists.  Errors with a specific SQLSTATE.
+ */
+extern void migrate_resolve(Oid relid, const char *attname,
+							const char *to_model, MigrateTarget *target);
+
+/*
+ * Start a run: census of the rows (their models), check that a path leads
+ * from each to the target (errors otherwise, before anything is written),
+ * prepare the plans.  Needs an open transaction and an SPI connection; the
+ * run is allocated in CurrentMemoryContext, which must outlive the
+ * transaction.
+ */
+extern MigrateRun *migrate_run_begin(const MigrateTarget *target,
+									 int batch_size);
+
+/*
+ * One batch.  Needs an open transaction and an SPI connection; the caller
+ * commits afterwards.  Returns false when the run has finished (nothing
+ * written in this call then).
+ */
+extern bool migrate_run_step(MigrateRun *run);
+
+/* Free the saved plans and the run's memory. */
+extern void migrate_run_end(MigrateRun *run);
+
+/* Rows per second written since the run started. */
+extern double migrate_run_rate(const MigrateRun *run);
+
+/*
+ * The queue (migrate_queue.c): table fct_migration_queue, written only as the
+ * table's owner by fct's own code, so that the role recorded for a job (the
+ * role its worker runs as) is always the role that queued it.
+ */
+typedef struct MigrateJob
+{
+	int64		id;
+	Oid			relid;
+	char		attname[NAMEDATALEN];
+	char	   *to_model;
+	int			batch_size;
+	int			pause_ms;
+	Oid			roleid;
+	char		state[16];
+} MigrateJob;
+
+/* Advisory lock key (first half) held by the worker of a job for its life. */
+#define MIGRATE_LOCK_KEY	6710132	/* 0x666374, "fct" */
+
+/* Needs an SPI connection.  False when the job does not exist (or is not visible). */
+extern bool migrate_queue_fetch(int64 id, MigrateJob *job);
+
+/* The queue's qualified, quoted name, for SQL. */
+extern char *migrate_queue_name(void);
+
+/* Run a statement on the queue as its owner (SPI connected). */
+extern int	migrate_queue_exec(const char *sql, int nargs, Oid *argtypes,
+							   Datum *values, const char *nulls);
+
+/*
+ * Start a worker for every queued or running job of this database that has
+ * none alive.  check_role: only jobs whose role the current user has the
+ * privileges of.  Needs an SPI connection.  Returns how many were started.
+ */
+extern int	migrate_queue_resume(bool check_role);
+
+/* The background workers (migrate_worker.c). */
+extern void migrate_init(void);
+extern bool migrate_launch_worker(int64 job_id, Oid dboid, Oid roleid,
+								  TransactionId queuing_xid);
+
+#endif							/* FCT_MIGRATE_H */

@@ -1,0 +1,381 @@
+/*
+ * migrate_queue.c
+ *	  The migration queue (table fct_migration_queue) and its SQL functions:
+ *	  fct_migrate_start, fct_migrate_cancel, fct_migrate_resume.
+ *
+ * The queue records, for every job, the role whose rights its worker uses.
+ * So nobody may write the table directly (PUBLIC may only read it): these
+ * functions write it as the table's owner, for a moment and only with the
+ * statements below, and they record GetUserId(), never a role the caller
+ * names.  The migration itself never runs as the owner: the worker connects
+ * as the recorded role.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "migrate.h"
+#include "model.h"
+
+PG_FUNCTION_INFO_V1(fct_migrate_start);
+PG_FUNCTION_INFO_V1(fct_migrate_cancel);
+PG_FUNCTION_INFO_V1(fct_migrate_cancel_column);
+PG_FUNCTION_INFO_V1(fct_migrate_resume);
+
+#define MIGRATE_MAX_PAUSE_MS	3600000
+
+static Oid
+queue_relid(void)
+{
+	Oid			relid = get_relname_relid("fct_migration_queue",
+										  fct_extension_schema());
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "table fct_migration_queue of extension fct is missing");
+	return relid;
+}
+
+char *
+migrate_queue_name(void)
+{
+	return quote_qualified_identifier(get_namespace_name(fct_extension_schema()),
+									  "fct_migration_queue");
+}
+
+int
+migrate_queue_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				   const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	HeapTuple	tp;
+	Oid			owner;
+	int			ret;
+
+	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(queue_relid()));
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for fct_migration_queue");
+	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
+	ReleaseSysCache(tp);
+
+	/*
+	 * As the owner, restricted: our own fixed statements on our own table,
+	 * which has no triggers; an error restores the user at abort.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	if (ret < 0)
+		elog(ERROR, "statement on fct_migration_queue failed: %s",
+			 SPI_result_code_string(ret));
+	return ret;
+}
+
+bool
+migrate_queue_fetch(int64 id, MigrateJob *job)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	migrate_queue_exec(psprintf("SELECT relid, attname, to_model, batch_size, pause_ms, roleid, state "
+								"FROM %s WHERE id = $1", migrate_queue_name()),
+					   1, argtypes, values, NULL);
+	if (SPI_processed == 0)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	job->id = id;
+	job->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+	strlcpy(job->attname, NameStr(*DatumGetName(SPI_getbinval(tup, desc, 2, &isnull))),
+			NAMEDATALEN);
+	job->to_model = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+	job->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
+	job->pause_ms = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	job->roleid = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
+	strlcpy(job->state,
+			TextDatumGetCString(SPI_getbinval(tup, desc, 7, &isnull)),
+			sizeof(job->state));
+	return true;
+}
+
+/*
+ * fct_migrate_start(tbl, col, to_model, batch_size, pause_ms) -> bigint
+ *
+ * Checks now what can be checked (table, column, model, privileges), queues
+ * the job and registers its worker; the worker waits until this transaction
+ * has committed (and exits if it rolls back).
+ */
+Datum
+fct_migrate_start(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	char	   *attname = NameStr(*PG_GETARG_NAME(1));
+	char	   *to_model = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	int32		batch_size = PG_GETARG_INT32(3);
+	int32		pause_ms = PG_GETARG_INT32(4);
+	Oid			userid = GetUserId();
+	MigrateTarget target;
+	HeapTuple	tp;
+	bool		canlogin;
+	Oid			argtypes[6];
+	Datum		values[6];
+	int64		id;
+	bool		isnull;
+
+	if (batch_size < 1 || batch_size > MIGRATE_MAX_BATCH_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be between 1 and %d", MIGRATE_MAX_BATCH_SIZE),
+				 errdetail("batch_size was %d.", batch_size)));
+	if (pause_ms < 0 || pause_ms > MIGRATE_MAX_PAUSE_MS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pause_ms must be between 0 and %d", MIGRATE_MAX_PAUSE_MS),
+				 errdetail("pause_ms was %d.", pause_ms)));
+
+	migrate_resolve(relid, attname, to_model, &target);
+
+	/*
+	 * The worker will read the rows (by ctid) and update the column as this
+	 * role: check the same privileges now, so that the mistake shows here
+	 * rather than in the view later.
+	 */
+	if (pg_class_aclcheck(relid, userid, ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+	if (pg_class_aclcheck(relid, userid, ACL_UPDATE) != ACLCHECK_OK &&
+		pg_attribute_aclcheck(relid, target.attnum, userid, ACL_UPDATE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_COLUMN, get_rel_name(relid));
+
+	tp = SearchSysCache1(AUTHOID, ObjectIdGetDatum(userid));
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for role %u", userid);
+	canlogin = ((Form_pg_authid) GETSTRUCT(tp))->rolcanlogin;
+	ReleaseSysCache(tp);
+	if (!canlogin)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" cannot log in, and the migration's worker would connect as it",
+						GetUserNameFromId(userid, false)),
+				 errhint("Queue the migration as a role with LOGIN, or CALL fct_migrate(...) outside a transaction block.")));
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	argtypes[0] = OIDOID;
+	values[0] = ObjectIdGetDatum(relid);
+	argtypes[1] = NAMEOID;
+	values[1] = PG_GETARG_DATUM(1);
+	migrate_queue_exec(psprintf("SELECT id FROM %s WHERE relid = $1 AND attname = $2 "
+								"AND state IN ('queued', 'running')", migrate_queue_name()),
+					   2, argtypes, values, NULL);
+	if (SPI_processed > 0)
+	{
+		int64		other = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc,
+														1, &isnull));
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("a migration of %s is already queued or running", target.display),
+				 errdetail("Migration %lld.", (long long) other),
+				 errhint("Follow it in the view fct_migrations, or cancel it with fct_migrate_cancel(%lld).",
+						 (long long) other)));
+	}
+
+	argtypes[2] = TEXTOID;
+	values[2] = CStringGetTextDatum(target.to_model_name);
+	argtypes[3] = INT4OID;
+	values[3] = Int32GetDatum(batch_size);
+	argtypes[4] = INT4OID;
+	values[4] = Int32GetDatum(pause_ms);
+	argtypes[5] = OIDOID;
+	values[5] = ObjectIdGetDatum(userid);
+	migrate_queue_exec(psprintf("INSERT INTO %s (relid, attname, to_model, batch_size, pause_ms, roleid) "
+								"VALUES ($1, $2, $3, $4, $5, $6) RETURNING id", migrate_queue_name()),
+					   6, argtypes, values, NULL);
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									 SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	if (!migrate_launch_worker(id, MyDatabaseId, userid, GetTopTransactionId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background worker for the migration of %s",
+						target.display),
+				 errdetail("Every background worker slot is in use (max_worker_processes = %d).",
+						   max_worker_processes),
+				 errhint("Retry later, raise max_worker_processes, or CALL fct_migrate(...) outside a transaction block.")));
+	PG_RETURN_INT64(id);
+}
+
+/* Cancel one job; false when it had already finished. */
+static bool
+cancel_job(int64 id)
+{
+	MigrateJob	job;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	bool		cancelled;
+
+	if (!migrate_queue_fetch(id, &job))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration %lld does not exist", (long long) id),
+				 errhint("The view fct_migrations lists the migrations.")));
+	if (!has_privs_of_role(GetUserId(), job.roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to cancel migration %lld", (long long) id),
+				 errdetail("Only the role that queued it (or a member of it) may cancel it.")));
+	migrate_queue_exec(psprintf("UPDATE %s SET state = 'cancelled', finished_at = now(), updated_at = now() "
+								"WHERE id = $1 AND state IN ('queued', 'running') RETURNING worker_pid",
+								migrate_queue_name()),
+					   1, argtypes, values, NULL);
+	cancelled = SPI_processed > 0;
+	if (cancelled)
+	{
+		bool		isnull;
+		Datum		pid = SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull);
+
+		/* Wake the worker from its pause, so that it sees the state soon. */
+		if (!isnull)
+		{
+			PGPROC	   *proc = BackendPidGetProc(DatumGetInt32(pid));
+
+			if (proc != NULL)
+				SetLatch(&proc->procLatch);
+		}
+	}
+	return cancelled;
+}
+
+/* fct_migrate_cancel(id bigint) -> boolean */
+Datum
+fct_migrate_cancel(PG_FUNCTION_ARGS)
+{
+	bool		result;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	result = cancel_job(PG_GETARG_INT64(0));
+	SPI_finish();
+	PG_RETURN_BOOL(result);
+}
+
+/* fct_migrate_cancel(tbl regclass, col name) -> boolean */
+Datum
+fct_migrate_cancel_column(PG_FUNCTION_ARGS)
+{
+	Oid			argtypes[2] = {OIDOID, NAMEOID};
+	Datum		values[2] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)};
+	bool		result = false;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	migrate_queue_exec(psprintf("SELECT id FROM %s WHERE relid = $1 AND attname = $2 "
+								"AND state IN ('queued', 'running')", migrate_queue_name()),
+					   2, argtypes, values, NULL);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+													 SPI_tuptable->tupdesc,
+													 1, &isnull));
+
+		result = cancel_job(id);
+	}
+	SPI_finish();
+	PG_RETURN_BOOL(result);
+}
+
+int
+migrate_queue_resume(bool check_role)
+{
+	int			started = 0;
+	uint64		i;
+	uint64		n;
+	int64	   *ids;
+	Oid		   *roles;
+
+	migrate_queue_exec(psprintf("SELECT id, roleid FROM %s WHERE state IN ('queued', 'running') ORDER BY id",
+								migrate_queue_name()),
+					   0, NULL, NULL, NULL);
+	n = SPI_processed;
+	ids = palloc(sizeof(int64) * (n + 1));
+	roles = palloc(sizeof(Oid) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		roles[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	for (i = 0; i < n; i++)
+	{
+		Oid			argtypes[2] = {INT4OID, INT4OID};
+		Datum		values[2];
+		bool		isnull;
+		bool		free;
+
+		if (check_role && !has_privs_of_role(GetUserId(), roles[i]))
+			continue;
+
+		/*
+		 * A live worker holds the job's advisory lock.  Taking it for this
+		 * transaction proves there is none; the worker we start waits for
+		 * the lock until we commit.
+		 */
+		values[0] = Int32GetDatum(MIGRATE_LOCK_KEY);
+		values[1] = Int32GetDatum((int32) (ids[i] % PG_INT32_MAX));
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+								  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "pg_try_advisory_xact_lock failed");
+		free = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+		if (!free)
+			continue;
+		if (!migrate_launch_worker(ids[i], MyDatabaseId, roles[i],
+								   InvalidTransactionId))
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a background worker for migration %lld",
+							(long long) ids[i]),
+					 errdetail("Every background worker slot is in use (max_worker_processes = %d).",
+							   max_worker_processes),
+					 errhint("Call fct_migrate_resume() again later.")));
+		else
+			started++;
+	}
+	return started;
+}
+
+/* fct_migrate_resume() -> integer */
+Datum
+fct_migrate_resume(PG_FUNCTION_ARGS)
+{
+	int			started;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	started = migrate_queue_resume(true);
+	SPI_finish();
+	PG_RETURN_INT32(started);
+}

@@ -1,0 +1,458 @@
+/*
+ * migrate_worker.c
+ *	  The background workers of the migration queue.
+ *
+ *	 - A job worker (dynamic, one per job) connects to the job's database as
+ *	   the role that queued it, waits until the queuing transaction has
+ *	   committed, then runs the job's batches one transaction each, writing
+ *	   its progress into the queue row in the same transaction as the batch
+ *	   (so the counters are exact after a crash), and sleeping pause_ms
+ *	   between batches.  It holds the job's advisory lock for its whole life,
+ *	   which is how fct_migrate_resume tells a live job from an orphan.
+ *	 - With fct in shared_preload_libraries, a launcher (static, started once
+ *	   recovery has finished) starts, one database at a time, a resumer that
+ *	   starts a job worker for every queued or running job without one.
+ *	   Without it, fct_migrate_resume() does the same from SQL.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/procarray.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "migrate.h"
+
+PGDLLEXPORT void fct_migrate_worker_main(Datum arg);
+PGDLLEXPORT void fct_migrate_launcher_main(Datum arg);
+PGDLLEXPORT void fct_migrate_resumer_main(Datum arg);
+
+/* What a job worker is told, in bgw_extra. */
+typedef struct WorkerArgs
+{
+	int64		job_id;
+	Oid			dboid;
+	Oid			roleid;
+	TransactionId queuing_xid;	/* wait for it to end; invalid: no wait */
+} WorkerArgs;
+
+/* Errors worth a retry (the batch was rolled back; a new run resumes). */
+#define MIGRATE_MAX_RETRIES 5
+
+/* A job worker's run, and its consecutive retries (globals: they survive longjmp). */
+static MigrateRun *worker_run = NULL;
+static int	worker_retries = 0;
+
+static void
+fill_worker(BackgroundWorker *w, const char *function, const char *name)
+{
+	memset(w, 0, sizeof(*w));
+	w->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w->bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(w->bgw_library_name, "fct", BGW_MAXLEN);
+	strlcpy(w->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(w->bgw_name, name, BGW_MAXLEN);
+	strlcpy(w->bgw_type, "fct migrate", BGW_MAXLEN);
+}
+
+bool
+migrate_launch_worker(int64 job_id, Oid dboid, Oid roleid,
+					  TransactionId queuing_xid)
+{
+	BackgroundWorker w;
+	WorkerArgs	args;
+
+	fill_worker(&w, "fct_migrate_worker_main",
+				psprintf("fct migrate job %lld", (long long) job_id));
+	args.job_id = job_id;
+	args.dboid = dboid;
+	args.roleid = roleid;
+	args.queuing_xid = queuing_xid;
+	memcpy(w.bgw_extra, &args, sizeof(args));
+	return RegisterDynamicBackgroundWorker(&w, NULL);
+}
+
+void
+migrate_init(void)
+{
+	BackgroundWorker w;
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	fill_worker(&w, "fct_migrate_launcher_main", "fct migrate launcher");
+	RegisterBackgroundWorker(&w);
+}
+
+static void
+sleep_ms(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+static void
+begin_xact(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* SPI needs an outer snapshot; each statement still takes a fresh one */
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_xact(void)
+{
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/*
+ * Wait until the job's row is visible: the queuing transaction has
+ * committed.  False when it never will be (rolled back, or the job is gone).
+ */
+static bool
+wait_for_job(const WorkerArgs *args, MigrateJob *job)
+{
+	for (;;)
+	{
+		bool		found;
+		bool		running;
+
+		begin_xact();
+		found = migrate_queue_fetch(args->job_id, job);
+		running = !found && TransactionIdIsValid(args->queuing_xid) &&
+			TransactionIdIsInProgress(args->queuing_xid);
+		if (!found && !running)
+		{
+			/* it may have committed between the look-up and the check */
+			end_xact();
+			begin_xact();
+			found = migrate_queue_fetch(args->job_id, job);
+		}
+		if (found)
+			job->to_model = MemoryContextStrdup(TopMemoryContext, job->to_model);
+		end_xact();
+		if (found)
+			return true;
+		if (!running)
+			return false;
+		sleep_ms(100);
+	}
+}
+
+static void
+lock_job(int64 id)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(MIGRATE_LOCK_KEY);
+	values[1] = Int32GetDatum((int32) (id % PG_INT32_MAX));
+	begin_xact();
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_lock($1, $2)",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_advisory_lock failed");
+	end_xact();
+}
+
+static void
+queue_update(const char *set, int64 id, int nargs, Oid *types, Datum *values)
+{
+	Oid			argtypes[8];
+	Datum		argvalues[8];
+	int			i;
+
+	argtypes[0] = INT8OID;
+	argvalues[0] = Int64GetDatum(id);
+	for (i = 0; i < nargs; i++)
+	{
+		argtypes[i + 1] = types[i];
+		argvalues[i + 1] = values[i];
+	}
+	migrate_queue_exec(psprintf("UPDATE %s SET %s, updated_at = now() WHERE id = $1",
+								migrate_queue_name(), set),
+					   nargs + 1, argtypes, argvalues, NULL);
+}
+
+/* The state of the job's row, read in the current transaction. */
+static bool
+job_still_live(int64 id)
+{
+	MigrateJob	job;
+
+	if (!migrate_queue_fetch(id, &job))
+		return false;
+	return strcmp(job.state, "queued") == 0 || strcmp(job.state, "running") == 0;
+}
+
+typedef enum
+{
+	STEP_MORE,
+	STEP_DONE,
+	STEP_STOPPED
+} StepResult;
+
+/*
+ * One transaction of the job: the first one resolves the target and starts
+ * the run, every later one writes one batch and the progress.
+ */
+static StepResult
+job_step(MigrateJob *job, MemoryContext runcxt)
+{
+	MigrateRun *run = worker_run;
+	StepResult	result = STEP_MORE;
+
+	begin_xact();
+	if (!job_still_live(job->id))
+	{
+		end_xact();
+		return STEP_STOPPED;
+	}
+	if (run == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(runcxt);
+		MigrateTarget target;
+		Oid			types[2] = {INT4OID, INT8OID};
+		Datum		values[2];
+
+		migrate_resolve(job->relid, job->attname, job->to_model, &target);
+		run = worker_run = migrate_run_begin(&target, job->batch_size);
+		MemoryContextSwitchTo(old);
+		values[0] = Int32GetDatum(MyProcPid);
+		values[1] = Int64GetDatum(run->rows_left);
+		queue_update("state = 'running', worker_pid = $2, rows_left = $3, "
+					 "started_at = coalesce(started_at, now()), last_error = NULL",
+					 job->id, 2, types, values);
+	}
+	else if (migrate_run_step(run))
+	{
+		Oid			types[3] = {INT8OID, INT8OID, FLOAT8OID};
+		Datum		values[3];
+
+		values[0] = Int64GetDatum(run->batch_rows);
+		values[1] = Int64GetDatum(run->rows_left);
+		values[2] = Float8GetDatum(migrate_run_rate(run));
+		queue_update("rows_done = rows_done + $2, rows_left = $3, rate = $4",
+					 job->id, 3, types, values);
+	}
+	else
+	{
+		Datum		values[2];
+		char		nulls[3] = "  n";
+
+		values[0] = Int64GetDatum(run->rows_left);
+		if (run->rows_left > 0)
+		{
+			values[1] = CStringGetTextDatum(psprintf("%lld rows are still not in model \"%s\": concurrent transactions kept writing rows of older models during %d passes",
+													 (long long) run->rows_left,
+													 job->to_model, run->pass));
+			nulls[2] = ' ';
+		}
+		else
+			values[1] = (Datum) 0;
+		migrate_queue_exec(psprintf("UPDATE %s SET state = CASE WHEN $2 = 0 THEN 'done' ELSE 'failed' END, "
+									"rows_left = $2, last_error = $3, finished_at = now(), updated_at = now() WHERE id = $1",
+									migrate_queue_name()),
+						   3, (Oid[]) {INT8OID, INT8OID, TEXTOID},
+						   (Datum[]) {Int64GetDatum(job->id), values[0], values[1]},
+						   nulls);
+		result = STEP_DONE;
+	}
+	end_xact();
+	return result;
+}
+
+static void
+record_error(int64 id, ErrorData *edata, bool failed)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	begin_xact();
+	values[0] = CStringGetTextDatum(psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode),
+											 edata->message));
+	if (failed)
+		queue_update("state = 'failed', last_error = $2, finished_at = now()",
+					 id, 1, types, values);
+	else
+		queue_update("last_error = $2", id, 1, types, values);
+	end_xact();
+}
+
+void
+fct_migrate_worker_main(Datum arg)
+{
+	WorkerArgs	args;
+	MigrateJob	job;
+	MemoryContext runcxt;
+
+	memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof(args));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleid, 0);
+	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+
+	if (!wait_for_job(&args, &job))
+		proc_exit(0);
+	lock_job(args.job_id);
+
+	runcxt = AllocSetContextCreate(TopMemoryContext, "fct migrate run",
+								   ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		MemoryContext oldcxt = CurrentMemoryContext;
+		StepResult	result;
+
+		pgstat_report_activity(STATE_RUNNING, "fct migrate batch");
+		PG_TRY();
+		{
+			result = job_step(&job, runcxt);
+			worker_retries = 0;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+			bool		retry;
+
+			MemoryContextSwitchTo(oldcxt);
+			EmitErrorReport();
+			edata = CopyErrorData();
+			FlushErrorState();
+			AbortCurrentTransaction();
+
+			/*
+			 * The batch was rolled back; a fresh run (census, new pass)
+			 * resumes where the committed batches stopped.
+			 */
+			worker_run = NULL;
+			MemoryContextReset(runcxt);
+			retry = (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK ||
+					 edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE) &&
+				++worker_retries <= MIGRATE_MAX_RETRIES;
+			record_error(job.id, edata, !retry);
+			FreeErrorData(edata);
+			if (!retry)
+				proc_exit(1);
+			result = STEP_MORE;
+		}
+		PG_END_TRY();
+
+		pgstat_report_activity(STATE_IDLE, NULL);
+		if (result != STEP_MORE)
+			break;
+		if (worker_run == NULL)
+			sleep_ms(1000);		/* after an error, before the retry */
+		else if (job.pause_ms > 0)
+			sleep_ms(job.pause_ms);
+		else
+			CHECK_FOR_INTERRUPTS();
+	}
+	proc_exit(0);
+}
+
+/*
+ * The launcher: one resumer per database that accepts connections, one at a
+ * time (so that a cluster with many databases does not use up the worker
+ * slots the jobs need).
+ */
+void
+fct_migrate_launcher_main(Datum arg)
+{
+	List	   *dbs = NIL;
+	ListCell   *lc;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			dbs = lappend_oid(dbs, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+
+	foreach(lc, dbs)
+	{
+		BackgroundWorker w;
+		BackgroundWorkerHandle *handle;
+		pid_t		pid;
+
+		fill_worker(&w, "fct_migrate_resumer_main", "fct migrate resumer");
+		w.bgw_main_arg = ObjectIdGetDatum(lfirst_oid(lc));
+		w.bgw_notify_pid = MyProcPid;
+		if (!RegisterDynamicBackgroundWorker(&w, &handle))
+		{
+			ereport(WARNING,
+					(errmsg("fct: could not start a migration resumer for database %u",
+							lfirst_oid(lc)),
+					 errhint("Call fct_migrate_resume() in that database.")));
+			continue;
+		}
+		if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
+			(void) WaitForBackgroundWorkerShutdown(handle);
+	}
+	proc_exit(0);
+}
+
+/* A resumer: in one database, as the bootstrap superuser. */
+void
+fct_migrate_resumer_main(Datum arg)
+{
+	int			started = 0;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(DatumGetObjectId(arg), InvalidOid, 0);
+
+	begin_xact();
+	if (OidIsValid(get_extension_oid("fct", true)))
+	{
+		started = migrate_queue_resume(false);
+		if (started > 0)
+			ereport(LOG,
+					(errmsg("fct: resumed %d queued migrations in database \"%s\"",
+							started, get_database_name(MyDatabaseId))));
+	}
+	end_xact();
+	proc_exit(0);
+}
