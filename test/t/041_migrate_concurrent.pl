@@ -1,0 +1,133 @@
+# Concurrent writers during a migration: pgbench clients update rows (writing old-model and
+# new-model values) and insert rows while CALL fct_migrate(...) and then a background worker
+# migrate the table.  None of their changes may be lost: every row's value must be the upgrade of
+# the value its last writer wrote (kept in orig), and every inserted row must be there.
+use strict;
+use warnings;
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $rows = 20000;
+my $node = PostgreSQL::Test::Cluster->new('migrate_concurrent');
+$node->init;
+$node->append_conf('postgresql.conf', "max_worker_processes = 16\nmax_connections = 40\n");
+$node->start;
+
+# Integer data and weights, so that batched and single upgrades agree exactly.
+$node->safe_psql('postgres', qq{
+CREATE EXTENSION fct;
+SELECT fct_register_model('v1', 4, 2), fct_register_model('v2', 3, 2);
+SELECT fct_register_transformation('v1', 'v2',
+	'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
+CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding, version int NOT NULL DEFAULT 0);
+INSERT INTO t (id, e) SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
+	FROM generate_series(1, $rows) g;
+UPDATE t SET orig = e;
+CREATE SEQUENCE t_new_id START 1000001;
+CREATE TABLE inserted (id int PRIMARY KEY);
+});
+
+# The writers' scripts.  orig always holds the old-model value of the row's last write.
+my %scripts = (
+	# an application still writing the old model
+	'update_old' => q{
+\set id random(1, 20000)
+UPDATE t SET version = version + 1,
+	orig = fct_embedding(ARRAY[:id, version + 1, 5, 1]::real[], ARRAY[1, version + 1]::real[], 'v1'),
+	e = fct_embedding(ARRAY[:id, version + 1, 5, 1]::real[], ARRAY[1, version + 1]::real[], 'v1')
+	WHERE id = :id;
+},
+	# an application already writing the new model
+	'update_new' => q{
+\set id random(1, 20000)
+UPDATE t SET version = version + 1,
+	orig = fct_embedding(ARRAY[:id, version + 1, 7, 2]::real[], ARRAY[2, version]::real[], 'v1'),
+	e = fct_upgrade(fct_embedding(ARRAY[:id, version + 1, 7, 2]::real[], ARRAY[2, version]::real[], 'v1'), 'v2')
+	WHERE id = :id;
+},
+	'insert' => q{
+WITH n AS (SELECT nextval('t_new_id')::int AS id),
+     i AS (INSERT INTO inserted SELECT id FROM n RETURNING id)
+INSERT INTO t (id, e, orig)
+	SELECT id, fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'v1'),
+	           fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'v1')
+	FROM i;
+});
+my @files;
+for my $name (sort keys %scripts)
+{
+	my $f = $node->basedir . "/$name.sql";
+	open my $fh, '>', $f or die $!;
+	print $fh $scripts{$name};
+	close $fh;
+	push @files, '-f', "$f\@1";
+}
+
+sub start_writers
+{
+	my ($seconds, $out, $err) = @_;
+	return IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', $seconds, @files, $node->connstr('postgres') ],
+		'>', $out, '2>', $err);
+}
+
+# the writers' changes are all there: every row is the upgrade of its last write, or that write itself
+sub check_rows
+{
+	my ($what) = @_;
+	my $res = $node->safe_psql('postgres', q{
+		SELECT count(*) FILTER (WHERE e = fct_upgrade(orig, 'v2') AND fct_model(e) = 'v2'),
+		       count(*),
+		       (SELECT count(*) FROM inserted),
+		       (SELECT count(*) FROM inserted i WHERE NOT EXISTS (SELECT FROM t WHERE t.id = i.id)),
+		       (SELECT sum(version) FROM t)
+		FROM t});
+	my ($right, $n, $ins, $missing, $versions) = split /\|/, $res;
+	is($right, $n, "$what: every row holds the upgrade of its last write ($n rows)");
+	is($n, $rows + $ins, "$what: every inserted row is there ($ins inserted)");
+	is($missing, '0', "$what: no inserted row lost");
+	ok($versions > 0 && $ins > 0, "$what: the writers did write ($versions updates, $ins inserts)");
+}
+
+# 1. The procedure, with writers all along.
+my ($wout, $werr, $mout, $merr) = ('', '', '', '');
+my $writers = start_writers(20, \$wout, \$werr);
+sleep 1;
+my $mig = IPC::Run::start(
+	[ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-c',
+	  "CALL fct_migrate('t', 'e', 'v2', batch_size => 500)" ],
+	'>', \$mout, '2>', \$merr);
+$mig->finish;
+is($mig->result(0), 0, 'procedure: the migration succeeded while the writers ran') or diag($merr);
+like($merr, qr/fct_migrate: (done|\d+ rows of .* are still not in model)/, 'procedure: the migration reported its end');
+my @skips = $merr =~ /(\d+) rows changed concurrently were left for a later pass/g;
+diag('procedure: rows changed concurrently during the read-write window, left for a later pass: '
+	  . ($skips[-1] // 0));
+$writers->finish;
+is($writers->result(0), 0, 'procedure: the writers never failed') or diag($werr);
+like($wout, qr/number of failed transactions: 0/, 'procedure: no writer transaction failed');
+# The writers kept writing old-model rows after the migration: a last run takes them.
+$node->safe_psql('postgres', "CALL fct_migrate('t', 'e', 'v2')");
+check_rows('procedure');
+
+# 2. The background worker, with writers all along.
+$node->safe_psql('postgres', "UPDATE t SET e = orig");
+$writers = start_writers(15, \$wout, \$werr);
+sleep 1;
+my $job = $node->safe_psql('postgres',
+	"SELECT fct_migrate_start('t', 'e', 'v2', batch_size => 500, pause_ms => 5)");
+$writers->finish;
+is($writers->result(0), 0, 'worker: the writers never failed') or diag($werr);
+$node->poll_query_until('postgres', "SELECT state <> 'running' AND state <> 'queued' FROM fct_migrations WHERE id = $job")
+  or die 'worker: the migration did not finish';
+# Done, or (when the writers kept writing old-model rows through all its passes) stopped saying so.
+like($node->safe_psql('postgres', "SELECT state || ':' || coalesce(last_error, '') FROM fct_migrations WHERE id = $job"),
+	qr/^(done:|failed:.*concurrent transactions kept writing rows of older models)/,
+	'worker: the migration finished');
+$node->safe_psql('postgres', "CALL fct_migrate('t', 'e', 'v2')");
+check_rows('worker');
+
+$node->stop;
+done_testing();
