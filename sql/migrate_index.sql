@@ -13,8 +13,10 @@ CREATE UNIQUE INDEX migrate_index_old ON migrate_index_t (e);
 SELECT fct_register_model('migrate_index_v2', 2, 1) > 0 AS v2;
 SELECT fct_register_transformation('migrate_index_v1', 'migrate_index_v2',
 	'{"mixer": [{"weight": [[1,0,0], [0,1,1]]}]}') > 0 AS v1_v2;
--- 3. build the new-space index (unique: the transformation is injective on these rows)
+-- 3. build the new-space indexes: a unique btree (the transformation is injective on these rows),
+-- and an lsh index for nearest-neighbour queries in the new space
 CREATE UNIQUE INDEX migrate_index_new ON migrate_index_t (fct_upgrade(e, 'migrate_index_v2'));
+CREATE INDEX migrate_index_lsh ON migrate_index_t USING lsh (fct_upgrade(e, 'migrate_index_v2'));
 ANALYZE migrate_index_t;
 
 SET enable_seqscan = off;
@@ -22,6 +24,11 @@ SET enable_bitmapscan = off;
 EXPLAIN (COSTS OFF)
 SELECT id FROM migrate_index_t WHERE fct_upgrade(e, 'migrate_index_v2') = 'migrate_index_v2:[7,8]|[1]';
 SELECT id, e FROM migrate_index_t WHERE fct_upgrade(e, 'migrate_index_v2') = 'migrate_index_v2:[7,8]|[1]';
+-- largest inner product with [1,0] in the new space: the rows with the largest first value
+EXPLAIN (COSTS OFF)
+SELECT id FROM migrate_index_t ORDER BY fct_upgrade(e, 'migrate_index_v2') <#> 'migrate_index_v2:[1,0]|[0]' LIMIT 3;
+SELECT id, e FROM migrate_index_t
+ORDER BY fct_upgrade(e, 'migrate_index_v2') <#> 'migrate_index_v2:[1,0]|[0]' LIMIT 3;
 
 -- During the migration: what committed batches leave behind, every other row in the new model.
 UPDATE migrate_index_t SET e = fct_upgrade(e, 'migrate_index_v2') WHERE id % 2 = 1;
@@ -29,6 +36,8 @@ SELECT * FROM fct_model_census('migrate_index_t', 'e');
 SELECT id, e FROM migrate_index_t
 WHERE fct_upgrade(e, 'migrate_index_v2') IN ('migrate_index_v2:[7,8]|[1]', 'migrate_index_v2:[8,9]|[1]')
 ORDER BY id;
+SELECT id, e FROM migrate_index_t
+ORDER BY fct_upgrade(e, 'migrate_index_v2') <#> 'migrate_index_v2:[1,0]|[0]' LIMIT 3;
 -- every row, migrated or not, is found through the index by its value in the new space
 SELECT count(*) AS found_by_index FROM migrate_index_t a
 WHERE (SELECT b.id FROM migrate_index_t b
@@ -49,6 +58,8 @@ DROP INDEX migrate_index_old;
 EXPLAIN (COSTS OFF)
 SELECT id FROM migrate_index_t WHERE fct_upgrade(e, 'migrate_index_v2') = 'migrate_index_v2:[8,9]|[1]';
 SELECT id, e FROM migrate_index_t WHERE fct_upgrade(e, 'migrate_index_v2') = 'migrate_index_v2:[8,9]|[1]';
+SELECT id, e FROM migrate_index_t
+ORDER BY fct_upgrade(e, 'migrate_index_v2') <#> 'migrate_index_v2:[1,0]|[0]' LIMIT 3;
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 
