@@ -78,3 +78,15 @@ SELECT
   round(avg(((SELECT b.label FROM backfilled b
                ORDER BY b.emb <=> fct_embedding(q.new, NULL, 'fmnist-v2') LIMIT 1) = q.label)::int), 3) AS full_backfill
 FROM queries_csv q;
+
+\echo
+\echo '6. The stored rows now move to the new space lazily: committed batches, resumable, never overwriting'
+\echo '   a concurrent write (CALL fct_migrate; fct_migrate_start queues the same for a background worker).'
+SELECT * FROM fct_model_census('items', 'emb');
+CALL fct_migrate('items', 'emb', 'fmnist-v2', batch_size => 1000);
+SELECT * FROM fct_model_census('items', 'emb');
+\echo '   The same new-model queries, now against migrated rows (no upgrade on read any more):'
+SELECT round(avg(((SELECT i.label FROM items i
+                    ORDER BY i.emb <=> fct_embedding(q.new, NULL, 'fmnist-v2') LIMIT 1) = q.label)::int), 3)
+       AS new_query_migrated_rows
+FROM queries_csv q;
