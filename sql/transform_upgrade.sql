@@ -69,6 +69,20 @@ SELECT abs(v[1] - (3 + 0.5 - 1) / sqrt(1 + 1e-5) * 2) < 1e-6 AS first_ok,
 SELECT fct_upgrade('transform_upgrade_v3:[0,3,5.5]|[3]', 'transform_upgrade_v1');
 SELECT fct_upgrade('[1,2]|[3]', 'transform_upgrade_v2');
 SELECT fct_upgrade('transform_upgrade_v1:[1,2]|[3]', 'transform_upgrade_nope');
+SELECT fct_upgrade_path('transform_upgrade_nope', 'transform_upgrade_v1');
+SELECT fct_upgrade_batch(ARRAY['transform_upgrade_v1:[1,2]|[3]', '[1,2]|[3]']::embedding[], 'transform_upgrade_v2');
+
+-- Weights written around fct_register_transformation (the owner can insert
+-- directly) are checked when read: corrupted data is XX001, not a crash.
+SELECT fct_register_model('transform_upgrade_y', 2) > 0 AS y,
+       fct_register_model('transform_upgrade_z', 2) > 0 AS z;
+INSERT INTO fct_transformations (from_model, to_model, architecture, weights, origin)
+SELECT (SELECT id FROM fct_models WHERE name = 'transform_upgrade_y'),
+       (SELECT id FROM fct_models WHERE name = 'transform_upgrade_z'),
+       'corrupted', '\x4643545701000000', 'imported';
+SELECT fct_upgrade('transform_upgrade_y:[1,2]', 'transform_upgrade_z');
+SELECT 'transform_upgrade_y:[1,2]'::embedding <-> 'transform_upgrade_z:[1,2]';
+
 \set VERBOSITY default
 \set SHOW_CONTEXT never
 SELECT fct_upgrade('transform_upgrade_v3:[0,3,5.5]|[3]', 'transform_upgrade_v1');
