@@ -1215,19 +1215,51 @@ no_path_error(int32 from_model, int32 to_model)
 			 errhint("Register a transformation with fct_register_transformation() or fit one with fct_fit_transformation().")));
 }
 
-/* Errors unless e has the dimensions the path starts from. */
+/*
+ * Errors unless e has the dimensions the path starts from.  A value may carry
+ * no side-information even when its model has some (a query embedding usually
+ * has none): that is fine unless a hop of the path reads it, and then it is an
+ * error rather than a read past the value's end.
+ */
 static inline void
 check_input(const TransformPath *path, const Embedding *e)
 {
-	if (path->nhops > 0 &&
-		(e->dim != path->hops[0]->old_dim || e->side_dim != path->hops[0]->side_dim))
+	int			k;
+
+	if (path->nhops == 0)
+		return;
+	if (e->dim != path->hops[0]->old_dim || e->side_dim != path->hops[0]->side_dim)
 		model_check_dims(model_by_id(path->from_model), e->dim, e->side_dim);
+	if (e->side_dim > 0)
+		return;
+	for (k = 0; k < path->nhops; k++)
+	{
+		const TransformNet *net = path->hops[k];
+
+		if (net->use_side && net->side_dim > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("embedding of model \"%s\" has no side-information, which the transformation from model \"%s\" to model \"%s\" reads",
+							model_display_name(path->from_model),
+							model_display_name(net->from_model),
+							model_display_name(net->to_model)),
+					 errdetail("Model \"%s\" has %d side-information dimensions; the value has none.",
+							   model_display_name(path->from_model), net->side_dim),
+					 errhint("Store old embeddings with their side-information, or register a transformation that does not use it (spec \"side\": null, or fit with {\"use_side\": false}).")));
+	}
 }
 
+/*
+ * The side-information an upgraded value carries: the input's, unless the
+ * target model has none (then it is dropped); a value without any stays
+ * without.
+ */
 static int32
 output_side_dim(const TransformPath *path, const Embedding *e)
 {
-	return path->nhops == 0 ? e->side_dim : model_by_id(path->to_model)->side_dim;
+	if (path->nhops == 0 || e->side_dim == 0)
+		return e->side_dim;
+	return model_by_id(path->to_model)->side_dim;
 }
 
 Embedding *
@@ -1318,8 +1350,11 @@ transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 			Embedding  *e = in[group[j]];
 
 			memcpy(x + (Size) j * dim, EMBEDDING_VEC(e), sizeof(float4) * dim);
-			if (side_dim > 0)
+			/* check_input let a value without side-information through only if no hop reads it */
+			if (side_dim > 0 && e->side_dim > 0)
 				memcpy(s + (Size) j * side_dim, EMBEDDING_SIDE(e), sizeof(float4) * side_dim);
+			else if (side_dim > 0)
+				memset(s + (Size) j * side_dim, 0, sizeof(float4) * side_dim);
 		}
 		transform_apply_batch(path, x, s, g, y);
 		for (j = 0; j < g; j++)
@@ -1433,6 +1468,9 @@ transform_align(void **cache, MemoryContext mcxt, Embedding **a,
 
 	src = (c->which == 1) ? *a : *b;
 	check_input(c->path, src);
+	/* the buffer was sized for the target's side-information: a value without any gets none */
+	c->buf->side_dim = output_side_dim(c->path, src);
+	SET_VARSIZE(c->buf, EMBEDDING_SIZE(c->buf->dim, c->buf->side_dim));
 	transform_apply_one(c->path, EMBEDDING_VEC(src), EMBEDDING_SIDE(src),
 						EMBEDDING_VEC(c->buf), c->scratch);
 	if (c->buf->side_dim > 0)
