@@ -415,6 +415,31 @@ labelset_load_matrix(LabelSet *ls)
 	pfree(seen);
 }
 
+/*
+ * The index path reads only the candidates, so it would not notice labels
+ * deleted from the table since the set was numbered.  Count the table once
+ * each time its cached state is rebuilt (after any change to it), not per
+ * call.  SPI must be connected.
+ */
+static void
+labelset_check_count(LabelSet *ls)
+{
+	char	   *sql;
+	bool		isnull;
+	int64		rows;
+
+	sql = psprintf("SELECT count(*) FROM %s",
+				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ls->relid)),
+											  get_rel_name(ls->relid)));
+	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count the labels of label set \"%s\"", ls->name);
+	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	if (rows != ls->n_labels)
+		out_of_date(ls, psprintf("The table holds " INT64_FORMAT " rows, the set numbered %d labels.",
+								 rows, ls->n_labels));
+}
+
 LabelSet *
 labelset_get(const char *name, bool need_matrix)
 {
@@ -508,6 +533,8 @@ labelset_get(const char *name, bool need_matrix)
 		ls->bias = NULL;
 		ls->labels = NULL;
 		ls->use_index = labelset_has_lsh_index(ls);
+		if (ls->use_index && !need_matrix)
+			labelset_check_count(ls);
 		ls->table_version = ls->labels_version;
 		ls->table_valid = true;
 	}
