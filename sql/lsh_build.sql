@@ -27,8 +27,8 @@ WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'lsh') ORDER BY opcname;
 SELECT amvalidate(oid) FROM pg_opclass
 WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'lsh') ORDER BY opcname;
 
--- default options: lists from the row count (3000 rows / 500), 4 norm ranges
--- for inner product; the NULL is not indexed
+-- default options: lists from the row count (3000 rows / 500), one norm
+-- range; the NULL is not indexed
 CREATE INDEX lsh_build_ip ON lsh_build_t USING lsh (e);
 SELECT family, metric, dim, learned, lists, norm_ranges, entries, empty_lists,
        min_list > 0 AS all_lists_used, avg_list

@@ -11,8 +11,12 @@
  * "kmeans", learns its hash function at build time from a sample: a k-means
  * partition (k-means LSH, Paulevé, Jégou and Amsaleg 2010).  For inner product
  * the sample is first split into norm ranges (equal-count quantiles of the
- * norm, as in norm-ranging LSH) and each range gets its own centres, because
- * norms are spread (log-normal) and inner-product order is not cosine order.
+ * norm, as in norm-ranging LSH) and each range gets its own centres, learned
+ * by spherical k-means on the directions, because norms are spread
+ * (log-normal) and inner-product order is not cosine order: a list is ranked
+ * for a query by its members' mean norm times the cosine with its centre.
+ * (Plain L2 k-means on such data makes a few low-norm centres that attract
+ * most points, and ranks them badly.)
  * The classic data-independent families are options for comparison:
  * "simple" (sign random projections of the norm-augmented vector, simple-LSH)
  * and "wta" (winner-take-all hashing).  Every vector is stored once, in the
@@ -190,6 +194,7 @@ typedef struct LshState
 	LshMetaPageData meta;
 	float	   *params;			/* meta.nparams floats */
 	float	   *center_norm2;	/* kmeans: |c|^2 per list */
+	float	   *list_norm;		/* kmeans, inner product: mean norm per list */
 } LshState;
 
 /* GUCs */
@@ -216,7 +221,7 @@ extern float8 lsh_distance(LshMetric metric, const float *q, const float *x, int
 
 /* lshkmeans.c */
 extern void lsh_kmeans(float *x, int n, int dim, int k, float *centers,
-					   int iterations, uint64 seed);
+					   int iterations, uint64 seed, bool spherical);
 extern void lsh_assign_nearest(const float *x, int n, int dim,
 							   const float *centers, const float *center_norm2,
 							   int k, int *out, float *work);

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include <float.h>
+#include <math.h>
 #include <cblas.h>
 
 #include "common/pg_prng.h"
@@ -54,12 +55,15 @@ lsh_assign_nearest(const float *x, int n, int dim,
 
 /*
  * k centres of the n points x (n x dim, row-major) into centers (k x dim).
- * Initial centres are k distinct random points; an empty cluster is re-seeded
- * with a random point.  Requires n >= k >= 1.
+ * Initial centres by k-means++ (D^2 sampling), which keeps the partition
+ * balanced when the data has many more clusters than k; an empty cluster is
+ * re-seeded with a random point.  spherical: the points are unit vectors and
+ * the centres are renormalised after each update (cosine k-means).  Requires
+ * n >= k >= 1.
  */
 void
 lsh_kmeans(float *x, int n, int dim, int k, float *centers, int iterations,
-		   uint64 seed)
+		   uint64 seed, bool spherical)
 {
 	pg_prng_state rng;
 	int		   *assign = palloc(sizeof(int) * n);
@@ -71,22 +75,46 @@ lsh_kmeans(float *x, int n, int dim, int k, float *centers, int iterations,
 	Assert(n >= k && k >= 1);
 	pg_prng_seed(&rng, seed);
 
-	/* k distinct points: a partial Fisher-Yates shuffle of the indexes */
+	/* k-means++ */
 	{
-		int		   *idx = palloc(sizeof(int) * n);
+		double	   *d2 = palloc(sizeof(double) * n);
+		int			first = (int) pg_prng_uint64_range(&rng, 0, n - 1);
 
+		memcpy(centers, x + (Size) first * dim, sizeof(float) * dim);
 		for (int i = 0; i < n; i++)
-			idx[i] = i;
-		for (int j = 0; j < k; j++)
+			d2[i] = kernel_l2_squared(x + (Size) i * dim, centers, dim);
+		for (int j = 1; j < k; j++)
 		{
-			int			r = j + (int) pg_prng_uint64_range(&rng, 0, n - 1 - j);
-			int			t = idx[j];
+			double		total = 0;
+			double		r;
+			int			pick = n - 1;
+			float	   *c = centers + (Size) j * dim;
 
-			idx[j] = idx[r];
-			idx[r] = t;
-			memcpy(centers + (Size) j * dim, x + (Size) idx[j] * dim, sizeof(float) * dim);
+			CHECK_FOR_INTERRUPTS();
+			for (int i = 0; i < n; i++)
+				total += d2[i];
+			r = pg_prng_double(&rng) * total;
+			for (int i = 0; i < n; i++)
+			{
+				r -= d2[i];
+				if (r <= 0)
+				{
+					pick = i;
+					break;
+				}
+			}
+			if (total <= 0)
+				pick = (int) pg_prng_uint64_range(&rng, 0, n - 1);
+			memcpy(c, x + (Size) pick * dim, sizeof(float) * dim);
+			for (int i = 0; i < n; i++)
+			{
+				double		d = kernel_l2_squared(x + (Size) i * dim, c, dim);
+
+				if (d < d2[i])
+					d2[i] = d;
+			}
 		}
-		pfree(idx);
+		pfree(d2);
 	}
 
 	for (int it = 0; it < iterations; it++)
@@ -137,6 +165,14 @@ lsh_kmeans(float *x, int n, int dim, int k, float *centers, int iterations,
 			}
 			for (int d = 0; d < dim; d++)
 				c[d] = (float) (sums[(Size) j * dim + d] / counts[j]);
+			if (spherical)
+			{
+				float		cn = (float) sqrt(kernel_norm_squared(c, dim));
+
+				if (cn > 0)
+					for (int d = 0; d < dim; d++)
+						c[d] /= cn;
+			}
 		}
 	}
 

@@ -50,11 +50,11 @@ typedef struct LshScanOpaqueData
 
 typedef LshScanOpaqueData *LshScanOpaque;
 
-/* Lists a scan probes first: the GUC, or about 1% of the lists (at least 4). */
+/* Lists a scan probes first: the GUC, or 0.5% of the lists (at least 2). */
 int
 lsh_effective_probes(int nlists)
 {
-	int			probes = lsh_probes > 0 ? lsh_probes : Max(4, (nlists + 99) / 100);
+	int			probes = lsh_probes > 0 ? lsh_probes : Max(2, (nlists + 199) / 200);
 
 	return Min(probes, nlists);
 }

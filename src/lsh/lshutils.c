@@ -90,7 +90,7 @@ lsh_init(void)
 					  "Number of buckets (lists); 0 chooses from the row count",
 					  0, 0, LSH_MAX_LISTS, AccessExclusiveLock);
 	add_int_reloption(lsh_relopt_kind, "norm_ranges",
-					  "Norm ranges for inner product; 0 chooses from the metric",
+					  "Norm ranges (inner product and l2); 0 means 1",
 					  0, 0, LSH_MAX_NORM_RANGES, AccessExclusiveLock);
 	add_int_reloption(lsh_relopt_kind, "bits",
 					  "Hash bits (simple) or windows (wta); 0 chooses from the row count",
@@ -101,7 +101,7 @@ lsh_init(void)
 
 	DefineCustomIntVariable("fct.lsh_probes",
 							"Lists an lsh index scan probes before it widens.",
-							"0 chooses from the index (about 1% of the lists, at least 4). "
+							"0 chooses from the index (0.5% of the lists, at least 2). "
 							"More probes: better recall, slower queries.",
 							&lsh_probes, 0, 0, LSH_MAX_LISTS,
 							PGC_USERSET, 0, NULL, NULL, NULL);
@@ -336,6 +336,7 @@ lsh_get_state(Relation index)
 		}
 		if (state->meta.learned && state->meta.family == LSH_FAMILY_KMEANS)
 		{
+			state->list_norm = state->params + (Size) state->meta.nlists * state->meta.dim;
 			state->center_norm2 = palloc(sizeof(float) * state->meta.nlists);
 			for (int i = 0; i < state->meta.nlists; i++)
 				state->center_norm2[i] = (float)
@@ -539,25 +540,24 @@ lsh_hash(const LshState *state, const float *x, float *work)
 	if (!meta->learned)
 		return 0;
 
-	if (meta->metric == LSH_METRIC_COSINE)
-	{
-		float		n = norm_of(x, dim);
-
-		for (int i = 0; i < dim; i++)
-			work[i] = n > 0 ? x[i] / n : 0;
-		x = work;
-		work += dim;
-	}
-
 	switch ((LshFamily) meta->family)
 	{
 		case LSH_FAMILY_KMEANS:
 			{
-				int			r = meta->nranges > 1 ? range_of(meta, norm_of(x, dim)) : 0;
+				float		n = norm_of(x, dim);
+				int			r = meta->nranges > 1 ? range_of(meta, n) : 0;
 				int			first = range_first_list(meta, r);
 				int			count = range_first_list(meta, r + 1) - first;
 				int			list;
 
+				/* ip and cosine centres are directions: compare directions */
+				if (meta->metric != LSH_METRIC_L2)
+				{
+					for (int i = 0; i < dim; i++)
+						work[i] = n > 0 ? x[i] / n : 0;
+					x = work;
+					work += dim;
+				}
 				lsh_assign_nearest(x, 1, dim, state->params + (Size) first * dim,
 								   state->center_norm2 + first, count, &list, work);
 				return first + list;
@@ -566,6 +566,15 @@ lsh_hash(const LshState *state, const float *x, float *work)
 			{
 				int			r = meta->nranges > 1 ? range_of(meta, norm_of(x, dim)) : 0;
 
+				if (meta->metric == LSH_METRIC_COSINE)
+				{
+					float		n = norm_of(x, dim);
+
+					for (int i = 0; i < dim; i++)
+						work[i] = n > 0 ? x[i] / n : 0;
+					x = work;
+					work += dim;
+				}
 				return simple_hash(state, x, r, work);
 			}
 		case LSH_FAMILY_WTA:
@@ -600,9 +609,15 @@ lsh_rank_lists(const LshState *state, const float *q, float *scores)
 				for (int l = 0; l < nlists; l++)
 					scores[l] = state->center_norm2[l] - 2 * scores[l];
 			}
+			else if (meta->metric == LSH_METRIC_IP)
+			{
+				/* estimated inner product: mean norm x <q, direction> */
+				for (int l = 0; l < nlists; l++)
+					scores[l] = -state->list_norm[l] * scores[l];
+			}
 			else
 			{
-				/* ip and cosine: the largest inner product with the centre */
+				/* cosine: the largest cosine with the centre */
 				for (int l = 0; l < nlists; l++)
 					scores[l] = -scores[l];
 			}
