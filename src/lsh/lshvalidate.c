@@ -13,6 +13,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xlog.h"
 #include "catalog/index.h"
 #include "catalog/pg_amop.h"
 #include "catalog/pg_amproc.h"
@@ -319,6 +320,7 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 {
 	Oid			indexoid = PG_GETARG_OID(0);
 	Oid			heapoid;
+	LOCKMODE	heaplock;
 	Relation	heap;
 	Relation	index;
 	LshMetaPageData meta;
@@ -342,15 +344,18 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	 * Lock the heap first (as amcheck does), in a mode that keeps VACUUM out:
 	 * VACUUM could otherwise free a line pointer between our reading an entry
 	 * and our looking at the heap, and we would call the entry dangling.
-	 * Inserts, updates and queries go on.
+	 * Inserts, updates and queries go on.  A standby cannot take that lock:
+	 * there the check runs under AccessShareLock, and a VACUUM replayed in
+	 * the middle of it could make it report an entry as dangling.
 	 */
+	heaplock = RecoveryInProgress() ? AccessShareLock : ShareUpdateExclusiveLock;
 	heapoid = IndexGetRelation(indexoid, true);
 	if (!OidIsValid(heapoid))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an lsh index",
 						get_rel_name(indexoid) ? get_rel_name(indexoid) : "?")));
-	heap = table_open(heapoid, ShareUpdateExclusiveLock);
+	heap = table_open(heapoid, heaplock);
 	index = index_open(indexoid, AccessShareLock);
 	check_is_lsh(index);
 	read_meta_fresh(index, &meta);
@@ -443,6 +448,6 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum(entry_pages);
 
 	index_close(index, AccessShareLock);
-	table_close(heap, ShareUpdateExclusiveLock);
+	table_close(heap, heaplock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

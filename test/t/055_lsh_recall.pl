@@ -1,0 +1,47 @@
+# lsh index recall@10 with the default settings, on clustered data with
+# log-normal norms (inner product): after the build, after inserts, after
+# deletes and VACUUM.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use lsh_common;
+
+my $node = PostgreSQL::Test::Cluster->new('lsh_recall');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION fct');
+$node->safe_psql('postgres', lsh_mixture_sql('items', 20000, 32, 200, 0.5));
+$node->safe_psql('postgres', 'CREATE INDEX items_lsh ON items USING lsh (e); ANALYZE items');
+
+my $recall = lsh_recall($node, 'items', 60);
+cmp_ok($recall, '>=', 0.95, "recall after build ($recall)");
+
+$node->safe_psql('postgres', lsh_mixture_sql('items', 10000, 32, 200, 0.6, 20001));
+$recall = lsh_recall($node, 'items', 60);
+cmp_ok($recall, '>=', 0.95, "recall after inserts ($recall)");
+
+$node->safe_psql('postgres', 'DELETE FROM items WHERE id % 3 = 0');
+$node->safe_psql('postgres', 'VACUUM items');
+$recall = lsh_recall($node, 'items', 60);
+cmp_ok($recall, '>=', 0.95, "recall after delete and vacuum ($recall)");
+
+my ($missing, $dangling) = split /\|/, $node->safe_psql('postgres',
+	"SELECT missing, dangling FROM fct_lsh_verify('items_lsh')");
+is("$missing|$dangling", '0|0', 'index consistent with the table');
+
+# an index built on the empty table learns nothing: exact until REINDEX
+$node->safe_psql('postgres', 'CREATE TABLE empty_items (id int PRIMARY KEY, e embedding)');
+$node->safe_psql('postgres', 'CREATE INDEX empty_items_lsh ON empty_items USING lsh (e)');
+$node->safe_psql('postgres', 'INSERT INTO empty_items SELECT * FROM items; CREATE TABLE empty_items_centers AS SELECT * FROM items_centers');
+$recall = lsh_recall($node, 'empty_items', 20);
+is($recall, '1.0000', 'unlearned index (built empty) is exact');
+$node->safe_psql('postgres', 'REINDEX INDEX empty_items_lsh');
+$recall = lsh_recall($node, 'empty_items', 60);
+cmp_ok($recall, '>=', 0.95, "recall after REINDEX learns ($recall)");
+
+$node->stop;
+done_testing();

@@ -1,0 +1,83 @@
+# lsh index under concurrency and crashes: pgbench clients insert, delete,
+# query and VACUUM at once, then fct_lsh_verify; an immediate-mode stop in
+# the middle of inserts, crash recovery, then fct_lsh_verify again.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use lsh_common;
+
+my $node = PostgreSQL::Test::Cluster->new('lsh_conc');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION fct');
+$node->safe_psql('postgres', lsh_mixture_sql('items', 5000, 16, 50, 0.3));
+$node->safe_psql('postgres', 'CREATE INDEX items_lsh ON items USING lsh (e) WITH (lists = 20)');
+$node->safe_psql('postgres', 'CREATE SEQUENCE items_ids START 100000');
+
+$node->pgbench(
+	'--no-vacuum --client=6 --jobs=2 --transactions=150',
+	0,
+	[qr{actually processed}],
+	[qr{^$}],
+	'concurrent inserts, deletes, queries and vacuum',
+	{
+		'lsh_insert@6' => q{
+\set id random(1, 5000)
+INSERT INTO items SELECT nextval('items_ids'), e FROM items WHERE id = :id;
+},
+		'lsh_delete@2' => q{
+\set id random(1, 5000)
+DELETE FROM items WHERE id = :id;
+},
+		'lsh_query@6' => q{
+\set id random(1, 5000)
+SELECT count(*) FROM (SELECT id FROM items ORDER BY e <#> (SELECT e FROM items WHERE id = :id) LIMIT 10) s;
+},
+		'lsh_vacuum@1' => q{
+VACUUM items;
+}
+	});
+
+is($node->safe_psql('postgres', "SELECT missing || ' ' || dangling FROM fct_lsh_verify('items_lsh')"),
+	'0 0', 'index consistent after concurrent work');
+is($node->safe_psql('postgres', q{
+SET enable_seqscan = off; SET fct.lsh_probes = 1000;
+SELECT count(*) = (SELECT count(*) FROM items WHERE e IS NOT NULL)
+FROM (SELECT id FROM items ORDER BY e <#> '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 1000000) s}),
+	't', 'a full ordered scan returns every row once');
+
+# a crash during inserts (some into pages added at list heads)
+my ($stdout, $stderr);
+my $script = $node->basedir . '/lsh_crash_insert.sql';
+PostgreSQL::Test::Utils::append_to_file($script, q{
+\set id random(1, 5000)
+INSERT INTO items SELECT nextval('items_ids'), e FROM items WHERE id = :id;
+});
+my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
+my $h = IPC::Run::start(
+	[ 'pgbench', '--no-vacuum', '--client=3', '--time=60', '-f', $script, $node->connstr('postgres') ],
+	'>', \$stdout, '2>', \$stderr);
+# wait until inserts are under way
+$node->poll_query_until('postgres', "SELECT count(*) > $before + 1000 FROM items")
+  or die "inserts did not start: $stderr";
+$node->stop('immediate');
+$h->finish;
+$node->start;
+
+my ($entries, $heap_rows, $missing, $dangling) = split /\|/, $node->safe_psql('postgres',
+	"SELECT entries, heap_rows, missing, dangling FROM fct_lsh_verify('items_lsh')");
+is("$missing $dangling", '0 0', "index consistent after crash recovery ($entries entries, $heap_rows rows)");
+cmp_ok($entries, '>=', $heap_rows, 'every visible row has its entry');
+
+# and it still takes inserts and VACUUM
+$node->safe_psql('postgres', "INSERT INTO items SELECT nextval('items_ids'), e FROM items WHERE id <= 500; DELETE FROM items WHERE id % 5 = 0; VACUUM items");
+is($node->safe_psql('postgres', "SELECT missing || ' ' || dangling FROM fct_lsh_verify('items_lsh')"),
+	'0 0', 'index consistent after recovery, inserts and vacuum');
+
+$node->stop;
+done_testing();
