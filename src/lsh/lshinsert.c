@@ -3,8 +3,10 @@
  *	  Inserting one vector into an lsh index: hash it, append it to its list.
  *
  * The list's directory item says where to start looking for room
- * (insert_page); the insert walks the chain from there.  When no page has
- * room, a new page becomes the head of the chain: the new page and the
+ * (insert_page); the insert walks at most LSH_INSERT_WALK pages of the chain
+ * from there (a full chain walk per page fill made inserts 5x slower), and
+ * moves insert_page forward when it had to skip full pages.  When none of
+ * them has room, a new page becomes the head of the chain: the new page and the
  * directory item change in one WAL record, so a crash leaves either both or
  * neither.
  */
@@ -16,6 +18,30 @@
 #include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+
+#define LSH_INSERT_WALK 4
+
+/* Point the list's insert_page at blk, unless someone changed it meanwhile. */
+static void
+advance_hint(Relation index, BlockNumber dirblk, OffsetNumber off,
+			 BlockNumber from, BlockNumber blk)
+{
+	Buffer		dirbuf = ReadBuffer(index, dirblk);
+	LshListItem *item;
+
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+	item = (LshListItem *) PageGetItem(BufferGetPage(dirbuf), PageGetItemId(BufferGetPage(dirbuf), off));
+	if (item->insert_page == from)
+	{
+		GenericXLogState *xlog = GenericXLogStart(index);
+		Page		page = GenericXLogRegisterBuffer(xlog, dirbuf, 0);
+
+		item = (LshListItem *) PageGetItem(page, PageGetItemId(page, off));
+		item->insert_page = blk;
+		GenericXLogFinish(xlog);
+	}
+	UnlockReleaseBuffer(dirbuf);
+}
 
 /* Add entry to page if it fits, WAL-logged; the caller holds the lock. */
 static bool
@@ -46,6 +72,8 @@ lsh_add_entry(Relation index, const LshState *state, int list,
 	LshListItem *item;
 	BlockNumber blk;
 	BlockNumber seen_head;
+	BlockNumber hint;
+	int			walked = 0;
 	GenericXLogState *xlog;
 	Page		dirpage;
 	Page		page;
@@ -54,11 +82,11 @@ lsh_add_entry(Relation index, const LshState *state, int list,
 	dirbuf = ReadBuffer(index, dirblk);
 	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
 	item = (LshListItem *) PageGetItem(BufferGetPage(dirbuf), PageGetItemId(BufferGetPage(dirbuf), off));
-	blk = item->insert_page;
+	blk = hint = item->insert_page;
 	seen_head = item->head;
 	UnlockReleaseBuffer(dirbuf);
 
-	while (BlockNumberIsValid(blk))
+	while (BlockNumberIsValid(blk) && walked < LSH_INSERT_WALK)
 	{
 		BlockNumber next;
 
@@ -67,11 +95,14 @@ lsh_add_entry(Relation index, const LshState *state, int list,
 		if (try_add(index, buf, entry, size))
 		{
 			UnlockReleaseBuffer(buf);
+			if (walked > 0)
+				advance_hint(index, dirblk, off, hint, blk);
 			return;
 		}
 		next = LshPageGetOpaque(BufferGetPage(buf))->next;
 		UnlockReleaseBuffer(buf);
 		blk = next;
+		walked++;
 	}
 
 	/* no room: a new head page, unless someone added one meanwhile */
@@ -124,7 +155,13 @@ lsh_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	if (isnull[0])
 		return false;
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "lsh insert", ALLOCSET_SMALL_SIZES);
+	/* one memory context per statement, reset per row (not created per row) */
+	cxt = (MemoryContext) indexInfo->ii_AmCache;
+	if (cxt == NULL)
+	{
+		cxt = AllocSetContextCreate(indexInfo->ii_Context, "lsh insert", ALLOCSET_DEFAULT_SIZES);
+		indexInfo->ii_AmCache = cxt;
+	}
 	oldcxt = MemoryContextSwitchTo(cxt);
 
 	e = DatumGetEmbeddingP(values[0]);
@@ -146,6 +183,6 @@ lsh_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	lsh_add_entry(index, state, list, entry, LSH_ENTRY_SIZE(e->dim));
 
 	MemoryContextSwitchTo(oldcxt);
-	MemoryContextDelete(cxt);
+	MemoryContextReset(cxt);
 	return false;
 }

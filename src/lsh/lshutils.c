@@ -379,14 +379,6 @@ lsh_check_value(Relation index, const LshMetaPageData *meta,
 				 errhint("Reduce the dimension (for example with a transformation) or use a sequential scan.")));
 	if (!meta->has_model)
 		return;
-	if (e->dim != meta->dim)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("lsh index \"%s\" expects %d dimensions, not %d",
-						RelationGetRelationName(index), meta->dim, e->dim),
-				 errdetail(is_query ? "The query embedding has %d dimensions."
-						   : "The value being indexed has %d dimensions.", e->dim),
-				 errhint("Every vector of an lsh index must have the same dimension and model.")));
 	/* a query that names no model may query any index, as the operators allow */
 	if (e->model_id != meta->model_id && !(is_query && e->model_id == FCT_NO_MODEL))
 		ereport(ERROR,
@@ -397,6 +389,14 @@ lsh_check_value(Relation index, const LshMetaPageData *meta,
 				 errdetail("Model ids are those of fct_models."),
 				 is_query ? errhint("Embed the query with the index's model, or index fct_upgrade(column, model) for the query's model.")
 				 : errhint("Every vector of an lsh index must come from the same model; index fct_upgrade(column, model) to mix models.")));
+	if (e->dim != meta->dim)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("lsh index \"%s\" expects %d dimensions, not %d",
+						RelationGetRelationName(index), meta->dim, e->dim),
+				 errdetail(is_query ? "The query embedding has %d dimensions."
+						   : "The value being indexed has %d dimensions.", e->dim),
+				 errhint("Every vector of an lsh index must have the same dimension and model.")));
 }
 
 /*
