@@ -98,17 +98,39 @@ cmp_lists(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
-static int
-cmp_candidates(const void *a, const void *b)
+/* x before y: nearer first, then by TID (a total order: deterministic results) */
+static inline bool
+cand_before(const LshCandidate *x, const LshCandidate *y)
 {
-	const LshCandidate *x = a;
-	const LshCandidate *y = b;
+	if (x->dist != y->dist)
+		return x->dist < y->dist;
+	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid) < 0;
+}
 
-	if (x->dist < y->dist)
-		return -1;
-	if (x->dist > y->dist)
-		return 1;
-	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+/*
+ * The candidates of a step form a binary min-heap: building it is linear and
+ * each row returned costs log(n), so a LIMIT 10 query does not pay for
+ * sorting every candidate (a full qsort was a third of a query's CPU time).
+ */
+static void
+sift_down(LshCandidate *h, int n, int i)
+{
+	LshCandidate x = h[i];
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && cand_before(&h[c + 1], &h[c]))
+			c++;
+		if (!cand_before(&h[c], &x))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = x;
 }
 
 static void
@@ -239,8 +261,9 @@ probe_batch(IndexScanDesc scan)
 	if (so->next >= so->nlists)
 		so->exhausted = true;
 	so->batch *= 2;
-	if (!so->unordered && so->ncands > 1)
-		qsort(so->cands, so->ncands, sizeof(LshCandidate), cmp_candidates);
+	if (!so->unordered)
+		for (int i = so->ncands / 2 - 1; i >= 0; i--)
+			sift_down(so->cands, so->ncands, i);
 }
 
 bool
@@ -258,7 +281,20 @@ lsh_gettuple(IndexScanDesc scan, ScanDirection dir)
 		probe_batch(scan);
 	}
 
-	scan->xs_heaptid = so->cands[so->pos++].tid;
+	if (so->unordered)
+		scan->xs_heaptid = so->cands[so->pos++].tid;
+	else
+	{
+		/* pop the heap's minimum; pos counts the rows returned */
+		scan->xs_heaptid = so->cands[0].tid;
+		so->ncands--;
+		if (so->ncands > 0)
+		{
+			so->cands[0] = so->cands[so->ncands];
+			sift_down(so->cands, so->ncands, 0);
+		}
+		so->pos = 0;
+	}
 	scan->xs_recheck = false;
 	scan->xs_recheckorderby = false;
 	return true;
