@@ -13,73 +13,16 @@ Writes CSV files (PostgreSQL array literals) into OUTDIR:
   pairs.csv     old, side, new                3,000 training images embedded by both models
 Everything is seeded: the same files every run.
 """
-import gzip
 import os
 import sys
 
 import numpy as np
 
-DATA = "/usr/share/datasets/fashion-mnist"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from fashion_mnist import load, pca, train_mlp  # noqa: E402
+
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
-
-def load(kind):
-    with gzip.open(f"{DATA}/{kind}-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
-    with gzip.open(f"{DATA}/{kind}-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)
-    return images.astype(np.float32) / 255.0, labels.astype(np.int64)
-
-
-def pca(x, k):
-    mean = x.mean(axis=0)
-    cov = np.cov((x - mean).T)
-    vals, vecs = np.linalg.eigh(cov)
-    basis = vecs[:, ::-1][:, :k].astype(np.float32)
-    return lambda z: (z - mean) @ basis
-
-
-def train_mlp(x, y, n_classes, hidden, dim, epochs, seed):
-    """Input -> hidden (ReLU) -> dim (the embedding) -> softmax head; Adam on cross-entropy."""
-    rng = np.random.default_rng(seed)
-    shapes = [(x.shape[1], hidden), (hidden, dim), (dim, n_classes)]
-    params = []
-    for fan_in, fan_out in shapes:
-        params += [rng.normal(0, np.sqrt(2.0 / fan_in), (fan_in, fan_out)).astype(np.float32),
-                   np.zeros(fan_out, np.float32)]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    step = 0
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), 256):
-            idx = order[start:start + 256]
-            xb, yb = x[idx], y[idx]
-            w1, b1, w2, b2, w3, b3 = params
-            h = np.maximum(xb @ w1 + b1, 0)
-            e = h @ w2 + b2
-            logits = e @ w3 + b3
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(len(yb)), yb] -= 1
-            g3 = p / len(yb)
-            ge = g3 @ w3.T
-            gh = (ge @ w2.T) * (h > 0)
-            grads = [xb.T @ gh, gh.sum(0), h.T @ ge, ge.sum(0), e.T @ g3, g3.sum(0)]
-            step += 1
-            for i, g in enumerate(grads):
-                m[i] = 0.9 * m[i] + 0.1 * g
-                v[i] = 0.999 * v[i] + 0.001 * g * g
-                mhat = m[i] / (1 - 0.9 ** step)
-                vhat = v[i] / (1 - 0.999 ** step)
-                params[i] -= 1e-3 * mhat / (np.sqrt(vhat) + 1e-8)
-    w1, b1, w2, b2 = params[:4]
-
-    def embed(z):
-        out = np.maximum(z @ w1 + b1, 0) @ w2 + b2
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-    return embed
 
 
 def arr(v):
