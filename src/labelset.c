@@ -105,24 +105,6 @@ labels_init(void)
 	CacheRegisterRelcacheCallback(labelset_relcache_callback, (Datum) 0);
 }
 
-/*
- * Trigger function on fct_label_sets and on every label table: invalidate the
- * caches of the table that fired it.
- */
-PG_FUNCTION_INFO_V1(fct_label_set_invalidate);
-Datum
-fct_label_set_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("fct_label_set_invalidate must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
-	return PointerGetDatum(NULL);
-}
-
 void
 labelset_pin(LabelSet *ls)
 {

@@ -422,19 +422,22 @@ model_display_name(int32 id)
 }
 
 /*
- * Trigger on fct_models (AFTER ... FOR EACH STATEMENT): every change drops
- * the model cache of every backend.
+ * Statement trigger of every table whose rows a per-backend cache holds
+ * (fct_models, fct_transformations, fct_label_sets and the label tables): a
+ * relcache invalidation of the table that fired it, which every backend
+ * receives (this one at the next command, the others at commit) and whose
+ * callback drops the cache built from that table.
  */
-PG_FUNCTION_INFO_V1(fct_models_invalidate);
+PG_FUNCTION_INFO_V1(fct_relcache_invalidate);
 Datum
-fct_models_invalidate(PG_FUNCTION_ARGS)
+fct_relcache_invalidate(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("fct_models_invalidate: not called by trigger manager")));
+				 errmsg("fct_relcache_invalidate: not called by trigger manager")));
 
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 

@@ -1886,22 +1886,3 @@ fct_upgrade_path(PG_FUNCTION_ARGS)
 										  false, TYPALIGN_INT));
 }
 
-/*
- * Trigger on fct_transformations (AFTER ... FOR EACH STATEMENT): every change
- * drops the transformation cache of every backend.
- */
-PG_FUNCTION_INFO_V1(fct_transformations_invalidate);
-Datum
-fct_transformations_invalidate(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("fct_transformations_invalidate: not called by trigger manager")));
-
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-
-	return PointerGetDatum(NULL);
-}

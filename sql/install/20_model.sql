@@ -73,7 +73,7 @@ CREATE TRIGGER fct_models_guard_truncate
 -- the C function sends a relcache invalidation of fct_models, delivered to
 -- this backend at the next command and to the others at commit.
 CREATE FUNCTION fct_models_invalidate() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'fct_models_invalidate'
+	AS 'MODULE_PATHNAME', 'fct_relcache_invalidate'
 	LANGUAGE C;
 
 CREATE TRIGGER fct_models_invalidate

@@ -95,7 +95,7 @@ CREATE TRIGGER fct_transformations_guard_truncate
 -- a relcache invalidation of fct_transformations, delivered to this backend
 -- at the next command and to the others at commit.
 CREATE FUNCTION fct_transformations_invalidate() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'fct_transformations_invalidate'
+	AS 'MODULE_PATHNAME', 'fct_relcache_invalidate'
 	LANGUAGE C;
 
 CREATE TRIGGER fct_transformations_invalidate

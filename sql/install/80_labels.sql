@@ -96,7 +96,7 @@ GRANT SELECT ON fct_label_sets, fct_label_index, fct_label_rounds, fct_prior_ada
 -- table, sends a relcache invalidation of that table, which drops the cached
 -- priors or label matrices in every backend.
 CREATE FUNCTION fct_label_set_invalidate() RETURNS trigger
-	AS 'MODULE_PATHNAME', 'fct_label_set_invalidate'
+	AS 'MODULE_PATHNAME', 'fct_relcache_invalidate'
 	LANGUAGE C;
 
 CREATE TRIGGER fct_label_sets_invalidate
