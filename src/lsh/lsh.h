@@ -83,6 +83,9 @@
 #define LSH_MAX_BITS			16
 #define LSH_MAX_WTA_WINDOWS		8
 
+/* Rows hashed per matrix product (build, buffered inserts). */
+#define LSH_HASH_CHUNK			1024
+
 /* Strategy and support numbers of the opclasses. */
 #define LSH_DISTANCE_STRATEGY	1
 #define LSH_METRIC_PROC			1
@@ -215,6 +218,7 @@ extern void lsh_check_value(Relation index, const LshMetaPageData *meta,
 							const Embedding *e, bool is_query);
 extern void lsh_fix_model(Relation index, const Embedding *e);
 extern int	lsh_hash(const LshState *state, const float *x, float *work);
+extern void lsh_hash_batch(const LshState *state, const float *x, int n, int *lists);
 extern void lsh_rank_lists(const LshState *state, const float *q, float *scores);
 extern BlockNumber lsh_dir_block(const LshMetaPageData *meta, int list, OffsetNumber *off);
 extern float8 lsh_distance(LshMetric metric, const float *q, const float *x, int dim);
@@ -236,8 +240,13 @@ extern bool lsh_insert(Relation index, Datum *values, bool *isnull,
 					   ItemPointer heap_tid, Relation heap,
 					   IndexUniqueCheck checkUnique, bool indexUnchanged,
 					   IndexInfo *indexInfo);
-extern void lsh_add_entry(Relation index, const LshState *state, int list,
-						  const LshEntry *entry, Size size);
+extern void lsh_add_entries(Relation index, const LshState *state, int list,
+							const char *entries, int n, Size size);
+
+/* lshpending.c */
+extern void lsh_pending_add(Relation index, const LshState *state, ItemPointer tid,
+							const float *x, int dim);
+extern void lsh_pending_flush(Relation index);
 
 /* lshscan.c */
 extern int	lsh_effective_probes(int nlists);

@@ -45,7 +45,6 @@
 #define LSH_SAMPLE_PER_LIST		40
 #define LSH_SAMPLE_MIN			10000
 #define LSH_KMEANS_ITERATIONS	10
-#define LSH_HASH_CHUNK			1024
 #define LSH_ROWS_PER_LIST		500
 #define LSH_DEFAULT_NORM_RANGES 1
 #define LSH_WTA_K				4
@@ -78,7 +77,6 @@ typedef struct LshBuildState
 	float	   *chunk;			/* LSH_HASH_CHUNK x dim */
 	ItemPointerData *chunk_tids;
 	int		   *chunk_lists;
-	float	   *work;
 	LshEntry   *entry;
 	double		indtuples;
 	MemoryContext tmpcxt;
@@ -657,97 +655,21 @@ add_to_list(LshBuildState *bs, int list, const LshEntry *entry, Size size)
 		elog(ERROR, "lsh: entry of %zu bytes does not fit on an empty page", size);
 }
 
-/* Lists for the rows of the current chunk. */
-static void
-hash_chunk(LshBuildState *bs)
-{
-	LshState   *state = &bs->state;
-	LshMetaPageData *meta = &state->meta;
-	int			dim = bs->dim;
-	int			n = bs->nchunk;
-
-	if (!meta->learned)
-	{
-		memset(bs->chunk_lists, 0, sizeof(int) * n);
-		return;
-	}
-	if (meta->family != LSH_FAMILY_KMEANS)
-	{
-		for (int i = 0; i < n; i++)
-			bs->chunk_lists[i] = lsh_hash(state, bs->chunk + (Size) i * dim, bs->work);
-		return;
-	}
-
-	/*
-	 * k-means: gather the chunk's rows by norm range, one matrix product per
-	 * range against that range's centres.
-	 */
-	{
-		float	   *xs = bs->work;	/* n x dim */
-		float	   *dots = xs + (Size) n * dim; /* n x max lists per range */
-		int		   *idx = palloc(sizeof(int) * n);
-		int		   *ranges = palloc(sizeof(int) * n);
-		int		   *out = palloc(sizeof(int) * n);
-
-		for (int i = 0; i < n; i++)
-		{
-			float	   *x = bs->chunk + (Size) i * dim;
-			float		nn = (float) sqrt(kernel_norm_squared(x, dim));
-			int			r = 0;
-
-			if (meta->metric != LSH_METRIC_L2 && nn > 0)
-				for (int d = 0; d < dim; d++)
-					x[d] /= nn;
-			if (meta->nranges > 1)
-				while (r < meta->nranges - 1 && nn > meta->range_upper[r])
-					r++;
-			ranges[i] = r;
-		}
-		for (int r = 0; r < meta->nranges; r++)
-		{
-			int			first = (int) (((int64) meta->nlists * r) / meta->nranges);
-			int			k = (int) (((int64) meta->nlists * (r + 1)) / meta->nranges) - first;
-			int			m = 0;
-
-			for (int i = 0; i < n; i++)
-				if (ranges[i] == r)
-				{
-					memcpy(xs + (Size) m * dim, bs->chunk + (Size) i * dim, sizeof(float) * dim);
-					idx[m++] = i;
-				}
-			if (m == 0)
-				continue;
-			lsh_assign_nearest(xs, m, dim, state->params + (Size) first * dim,
-							   state->center_norm2 + first, k, out, dots);
-			for (int j = 0; j < m; j++)
-				bs->chunk_lists[idx[j]] = first + out[j];
-		}
-		pfree(idx);
-		pfree(ranges);
-		pfree(out);
-	}
-}
-
 static void
 flush_chunk(LshBuildState *bs)
 {
 	Size		size = LSH_ENTRY_SIZE(bs->dim);
-	float	   *orig;
 
 	if (bs->nchunk == 0)
 		return;
 
-	/* hashing may normalise the chunk in place: keep the stored values */
-	orig = palloc(sizeof(float) * (Size) bs->nchunk * bs->dim);
-	memcpy(orig, bs->chunk, sizeof(float) * (Size) bs->nchunk * bs->dim);
-	hash_chunk(bs);
+	lsh_hash_batch(&bs->state, bs->chunk, bs->nchunk, bs->chunk_lists);
 	for (int i = 0; i < bs->nchunk; i++)
 	{
 		bs->entry->heap_tid = bs->chunk_tids[i];
-		memcpy(bs->entry->x, orig + (Size) i * bs->dim, sizeof(float) * bs->dim);
+		memcpy(bs->entry->x, bs->chunk + (Size) i * bs->dim, sizeof(float) * bs->dim);
 		add_to_list(bs, bs->chunk_lists[i], bs->entry, size);
 	}
-	pfree(orig);
 	bs->indtuples += bs->nchunk;
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
 	bs->nchunk = 0;
@@ -874,13 +796,9 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		bs.heads[l] = InvalidBlockNumber;
 	if (bs.ntuples > 0)
 	{
-		int			maxk = (meta->nlists + meta->nranges - 1) / meta->nranges + 1;
-
 		bs.chunk = palloc(sizeof(float) * LSH_HASH_CHUNK * bs.dim);
 		bs.chunk_tids = palloc(sizeof(ItemPointerData) * LSH_HASH_CHUNK);
 		bs.chunk_lists = palloc(sizeof(int) * LSH_HASH_CHUNK);
-		bs.work = palloc_extended(sizeof(float) * (Size) LSH_HASH_CHUNK * (bs.dim + Max(maxk, meta->nlists)),
-								  MCXT_ALLOC_HUGE);
 		bs.entry = palloc0(LSH_ENTRY_SIZE(bs.dim));
 
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, LSH_PHASE_HASH);

@@ -1,22 +1,26 @@
 /*
  * lshinsert.c
- *	  Inserting one vector into an lsh index: hash it, append it to its list.
+ *	  Inserting into an lsh index: lsh_insert checks the value and adds it to
+ *	  the transaction's pending rows (lshpending.c); lsh_add_entries appends a
+ *	  batch of entries of one list to its pages.
  *
  * The list's directory item says where to start looking for room
- * (insert_page); the insert walks at most LSH_INSERT_WALK pages of the chain
+ * (insert_page); an insert walks at most LSH_INSERT_WALK pages of the chain
  * from there (a full chain walk per page fill made inserts 5x slower), and
  * moves insert_page forward when it had to skip full pages.  When none of
- * them has room, a new page becomes the head of the chain: the new page and the
- * directory item change in one WAL record, so a crash leaves either both or
- * neither.
+ * them has room, new pages become the head of the chain: each new page and
+ * the directory item change in one WAL record, so a crash leaves either both
+ * or neither.  Every page takes as many entries of the batch as fit in one
+ * WAL record: GenericXLog compares the whole page once per record, not once
+ * per entry.
  */
 #include "postgres.h"
 
 #include "access/generic_xlog.h"
+#include "fmgr.h"
 #include "lsh.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #define LSH_INSERT_WALK 4
@@ -43,27 +47,40 @@ advance_hint(Relation index, BlockNumber dirblk, OffsetNumber off,
 	UnlockReleaseBuffer(dirbuf);
 }
 
-/* Add entry to page if it fits, WAL-logged; the caller holds the lock. */
-static bool
-try_add(Relation index, Buffer buf, const LshEntry *entry, Size size)
+/*
+ * Add as many of the n entries (size bytes each, contiguous) as fit on the
+ * page, in one WAL record; how many.  The caller holds the lock.
+ */
+static int
+add_to_page(Relation index, Buffer buf, const char *entries, int n, Size size)
 {
 	GenericXLogState *xlog;
 	Page		page;
+	int			added = 0;
 
 	if (PageGetFreeSpace(BufferGetPage(buf)) < MAXALIGN(size))
-		return false;
+		return 0;
 	xlog = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(xlog, buf, 0);
-	if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
-		elog(ERROR, "lsh: failed to add entry to block %u of \"%s\"",
-			 BufferGetBlockNumber(buf), RelationGetRelationName(index));
+	while (added < n && PageGetFreeSpace(page) >= MAXALIGN(size))
+	{
+		if (PageAddItem(page, (Item) (entries + (Size) added * size), size,
+						InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
+			elog(ERROR, "lsh: failed to add entry to block %u of \"%s\"",
+				 BufferGetBlockNumber(buf), RelationGetRelationName(index));
+		added++;
+	}
 	GenericXLogFinish(xlog);
-	return true;
+	return added;
 }
 
+/*
+ * Append n entries (size bytes each, contiguous) to a list: on the pages from
+ * its insert_page on, then on new head pages.
+ */
 void
-lsh_add_entry(Relation index, const LshState *state, int list,
-			  const LshEntry *entry, Size size)
+lsh_add_entries(Relation index, const LshState *state, int list,
+				const char *entries, int n, Size size)
 {
 	OffsetNumber off;
 	BlockNumber dirblk = lsh_dir_block(&state->meta, list, &off);
@@ -74,9 +91,6 @@ lsh_add_entry(Relation index, const LshState *state, int list,
 	BlockNumber seen_head;
 	BlockNumber hint;
 	int			walked = 0;
-	GenericXLogState *xlog;
-	Page		dirpage;
-	Page		page;
 
 	/* where to start */
 	dirbuf = ReadBuffer(index, dirblk);
@@ -89,52 +103,71 @@ lsh_add_entry(Relation index, const LshState *state, int list,
 	while (BlockNumberIsValid(blk) && walked < LSH_INSERT_WALK)
 	{
 		BlockNumber next;
+		int			added;
 
 		buf = ReadBuffer(index, blk);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		if (try_add(index, buf, entry, size))
+		added = add_to_page(index, buf, entries, n, size);
+		entries += (Size) added * size;
+		n -= added;
+		if (n == 0)
 		{
 			UnlockReleaseBuffer(buf);
-			if (walked > 0)
+			if (blk != hint)
 				advance_hint(index, dirblk, off, hint, blk);
 			return;
 		}
+		/* full */
 		next = LshPageGetOpaque(BufferGetPage(buf))->next;
 		UnlockReleaseBuffer(buf);
 		blk = next;
 		walked++;
 	}
 
-	/* no room: a new head page, unless someone added one meanwhile */
+	/* no room: new head pages, unless someone added one meanwhile */
 	dirbuf = ReadBuffer(index, dirblk);
 	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
 	item = (LshListItem *) PageGetItem(BufferGetPage(dirbuf), PageGetItemId(BufferGetPage(dirbuf), off));
 	if (item->head != seen_head && BlockNumberIsValid(item->head))
 	{
+		int			added;
+
 		buf = ReadBuffer(index, item->head);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		if (try_add(index, buf, entry, size))
-		{
-			UnlockReleaseBuffer(buf);
-			UnlockReleaseBuffer(dirbuf);
-			return;
-		}
+		added = add_to_page(index, buf, entries, n, size);
+		entries += (Size) added * size;
+		n -= added;
 		UnlockReleaseBuffer(buf);
 	}
 
-	buf = lsh_new_buffer(index, MAIN_FORKNUM);
-	xlog = GenericXLogStart(index);
-	dirpage = GenericXLogRegisterBuffer(xlog, dirbuf, 0);
-	page = GenericXLogRegisterBuffer(xlog, buf, GENERIC_XLOG_FULL_IMAGE);
-	item = (LshListItem *) PageGetItem(dirpage, PageGetItemId(dirpage, off));
-	lsh_init_page(page, LSH_PAGE_ENTRY);
-	LshPageGetOpaque(page)->next = item->head;
-	if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
-		elog(ERROR, "lsh: entry of %zu bytes does not fit on an empty page", size);
-	item->head = BufferGetBlockNumber(buf);
-	item->insert_page = item->head;
-	GenericXLogFinish(xlog);
-	UnlockReleaseBuffer(buf);
+	while (n > 0)
+	{
+		GenericXLogState *xlog;
+		Page		dirpage;
+		Page		page;
+
+		buf = lsh_new_buffer(index, MAIN_FORKNUM);
+		xlog = GenericXLogStart(index);
+		dirpage = GenericXLogRegisterBuffer(xlog, dirbuf, 0);
+		page = GenericXLogRegisterBuffer(xlog, buf, GENERIC_XLOG_FULL_IMAGE);
+		item = (LshListItem *) PageGetItem(dirpage, PageGetItemId(dirpage, off));
+		lsh_init_page(page, LSH_PAGE_ENTRY);
+		LshPageGetOpaque(page)->next = item->head;
+		if (PageGetFreeSpace(page) < MAXALIGN(size))
+			elog(ERROR, "lsh: entry of %zu bytes does not fit on an empty page", size);
+		while (n > 0 && PageGetFreeSpace(page) >= MAXALIGN(size))
+		{
+			if (PageAddItem(page, (Item) entries, size, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
+				elog(ERROR, "lsh: failed to add entry to a new page of \"%s\"",
+					 RelationGetRelationName(index));
+			entries += size;
+			n--;
+		}
+		item->head = BufferGetBlockNumber(buf);
+		item->insert_page = item->head;
+		GenericXLogFinish(xlog);
+		UnlockReleaseBuffer(buf);
+	}
 	UnlockReleaseBuffer(dirbuf);
 }
 
@@ -143,28 +176,16 @@ lsh_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
 		   IndexInfo *indexInfo)
 {
-	MemoryContext cxt;
-	MemoryContext oldcxt;
 	Embedding  *e;
 	LshState   *state;
-	LshEntry   *entry;
-	float	   *work;
-	int			list;
+	Datum		detoasted;
 
 	/* NULLs are not indexed: no distance orders them */
 	if (isnull[0])
 		return false;
 
-	/* one memory context per statement, reset per row (not created per row) */
-	cxt = (MemoryContext) indexInfo->ii_AmCache;
-	if (cxt == NULL)
-	{
-		cxt = AllocSetContextCreate(indexInfo->ii_Context, "lsh insert", ALLOCSET_DEFAULT_SIZES);
-		indexInfo->ii_AmCache = cxt;
-	}
-	oldcxt = MemoryContextSwitchTo(cxt);
-
-	e = DatumGetEmbeddingP(values[0]);
+	detoasted = PointerGetDatum(PG_DETOAST_DATUM(values[0]));
+	e = (Embedding *) DatumGetPointer(detoasted);
 	state = lsh_get_state(index);
 	if (!state->meta.has_model)
 	{
@@ -172,17 +193,11 @@ lsh_insert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		lsh_fix_model(index, e);
 		state = lsh_get_state(index);
 	}
+	/* errors belong to the inserting statement: check now, write later */
 	lsh_check_value(index, &state->meta, e, false);
+	lsh_pending_add(index, state, heap_tid, EMBEDDING_VEC(e), e->dim);
 
-	work = palloc(sizeof(float) * (e->dim + state->meta.nlists));
-	list = lsh_hash(state, EMBEDDING_VEC(e), work);
-
-	entry = palloc0(LSH_ENTRY_SIZE(e->dim));
-	entry->heap_tid = *heap_tid;
-	memcpy(entry->x, EMBEDDING_VEC(e), sizeof(float) * e->dim);
-	lsh_add_entry(index, state, list, entry, LSH_ENTRY_SIZE(e->dim));
-
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(cxt);
+	if (detoasted != values[0])
+		pfree(DatumGetPointer(detoasted));
 	return false;
 }

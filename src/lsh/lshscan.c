@@ -137,9 +137,15 @@ static void
 start_scan(IndexScanDesc scan)
 {
 	LshScanOpaque so = (LshScanOpaque) scan->opaque;
-	LshState   *state = lsh_get_state(scan->indexRelation);
-	MemoryContext oldcxt = MemoryContextSwitchTo(so->cxt);
-	int			nlists = state->meta.nlists;
+	LshState   *state;
+	MemoryContext oldcxt;
+	int			nlists;
+
+	/* this transaction's own rows first (inserts are buffered) */
+	lsh_pending_flush(scan->indexRelation);
+	state = lsh_get_state(scan->indexRelation);
+	oldcxt = MemoryContextSwitchTo(so->cxt);
+	nlists = state->meta.nlists;
 
 	so->started = true;
 	pgstat_count_index_scan(scan->indexRelation);

@@ -584,6 +584,94 @@ lsh_hash(const LshState *state, const float *x, float *work)
 }
 
 /*
+ * The lists of n vectors (n x dim, row-major; not modified): for k-means one
+ * matrix product per norm range against that range's centres (the build and
+ * the buffered inserts hash this way), otherwise one vector at a time.
+ */
+void
+lsh_hash_batch(const LshState *state, const float *x, int n, int *lists)
+{
+	const LshMetaPageData *meta = &state->meta;
+	int			dim = meta->dim;
+	int			maxk = (meta->nlists + meta->nranges - 1) / meta->nranges + 1;
+	float	   *norm_x;
+	float	   *xs;
+	float	   *dots;
+	int		   *ranges;
+	int		   *idx;
+	int		   *out;
+
+	if (!meta->learned)
+	{
+		memset(lists, 0, sizeof(int) * n);
+		return;
+	}
+	if (meta->family != LSH_FAMILY_KMEANS)
+	{
+		float	   *work = palloc(sizeof(float) * (dim + meta->nlists));
+
+		for (int i = 0; i < n; i++)
+			lists[i] = lsh_hash(state, x + (Size) i * dim, work);
+		pfree(work);
+		return;
+	}
+
+	norm_x = palloc(sizeof(float) * (Size) n * dim);
+	dots = palloc(sizeof(float) * (Size) n * Max(maxk, 1));
+	ranges = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+	{
+		const float *v = x + (Size) i * dim;
+		float	   *w = norm_x + (Size) i * dim;
+		float		nn = norm_of(v, dim);
+
+		/* ip and cosine centres are directions: compare directions */
+		if (meta->metric != LSH_METRIC_L2 && nn > 0)
+			for (int d = 0; d < dim; d++)
+				w[d] = v[d] / nn;
+		else
+			memcpy(w, v, sizeof(float) * dim);
+		ranges[i] = meta->nranges > 1 ? range_of(meta, nn) : 0;
+	}
+	if (meta->nranges == 1)
+	{
+		lsh_assign_nearest(norm_x, n, dim, state->params, state->center_norm2,
+						   meta->nlists, lists, dots);
+	}
+	else
+	{
+		xs = palloc(sizeof(float) * (Size) n * dim);
+		idx = palloc(sizeof(int) * n);
+		out = palloc(sizeof(int) * n);
+		for (int r = 0; r < meta->nranges; r++)
+		{
+			int			first = range_first_list(meta, r);
+			int			k = range_first_list(meta, r + 1) - first;
+			int			m = 0;
+
+			for (int i = 0; i < n; i++)
+				if (ranges[i] == r)
+				{
+					memcpy(xs + (Size) m * dim, norm_x + (Size) i * dim, sizeof(float) * dim);
+					idx[m++] = i;
+				}
+			if (m == 0)
+				continue;
+			lsh_assign_nearest(xs, m, dim, state->params + (Size) first * dim,
+							   state->center_norm2 + first, k, out, dots);
+			for (int j = 0; j < m; j++)
+				lists[idx[j]] = first + out[j];
+		}
+		pfree(xs);
+		pfree(idx);
+		pfree(out);
+	}
+	pfree(norm_x);
+	pfree(dots);
+	pfree(ranges);
+}
+
+/*
  * Score every list for query q: scores[l], smaller is more promising.  The
  * scan probes lists in increasing score order (multi-probe).
  */

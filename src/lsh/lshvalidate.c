@@ -223,6 +223,7 @@ fct_lsh_stats(PG_FUNCTION_ARGS)
 
 	index = index_open(indexoid, AccessShareLock);
 	check_is_lsh(index);
+	lsh_pending_flush(index);
 	read_meta_fresh(index, &meta);
 	s.counts = palloc0(sizeof(int64) * meta.nlists);
 	s.total = 0;
@@ -358,6 +359,7 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	heap = table_open(heapoid, heaplock);
 	index = index_open(indexoid, AccessShareLock);
 	check_is_lsh(index);
+	lsh_pending_flush(index);
 	read_meta_fresh(index, &meta);
 
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
