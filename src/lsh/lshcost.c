@@ -45,6 +45,12 @@ lsh_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	}
 
 	index = index_open(path->indexinfo->indexoid, NoLock);
+
+	/*
+	 * This transaction's buffered rows go in now: a parallel worker running
+	 * the plan cannot see this backend's pending rows (lshpending.c).
+	 */
+	lsh_pending_flush(index);
 	{
 		LshState   *state = lsh_get_state(index);
 

@@ -15,7 +15,11 @@
  * When the pending rows are written:
  *	 - when they fill work_mem (lsh_insert);
  *	 - before this backend reads the index: a scan, fct_lsh_stats,
- *	   fct_lsh_verify (so a transaction sees its own rows);
+ *	   fct_lsh_verify (so a transaction sees its own rows), and when the
+ *	   planner costs a scan of it (parallel workers, which see this
+ *	   transaction's rows in the table, cannot see this backend's pending
+ *	   rows; a plan cached before the insert and run by workers could still
+ *	   miss them);
  *	 - before the transaction commits or prepares (XACT_EVENT_PRE_COMMIT /
  *	   PRE_PREPARE): the entries are WAL-logged before the commit record, so a
  *	   committed row always has its entry, after a crash and on a standby.
