@@ -27,7 +27,8 @@
  * binary, arrays, arithmetic); more than FCT_MAX_DIM vector or
  * FCT_MAX_SIDE_DIM side values is 54000 (program_limit_exceeded); a dimension
  * that does not match the typmod is 22000 (data_exception), as is a mismatch
- * with the named model (model_check_dims); an unknown model is 42704.
+ * with the named model (model_check_dims); an unknown model is 42704, except
+ * while a dump is restored (check_function_bodies off: see resolve_model).
  */
 #include "postgres.h"
 
@@ -43,6 +44,7 @@
 #include "model.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 /* Binary format version written by embedding_send (see embedding_recv). */
 #define EMBEDDING_BINARY_VERSION	1
@@ -148,15 +150,38 @@ check_typmod(const Embedding *e, int32 typmod)
 				 errhint("The column or cast is declared embedding(%d).", typmod)));
 }
 
-/* Resolve a model name (NULL: none) and check the value's dimensions. */
+/*
+ * Resolve a model name (NULL: none) and check the value's dimensions.
+ *
+ * Restore: the type's input (text and binary, "input" true) accepts a model
+ * that is not registered when check_function_bodies is off, with the id its
+ * name will have (model_id_for_name), and without the dimension checks it
+ * cannot make.  pg_dump and pg_restore set check_function_bodies = false at
+ * the start of every script and of every parallel worker's session, as
+ * PostgreSQL's own convention for "objects are being restored: what they
+ * refer to may not be there yet"; and they load table data in
+ * schema-then-name order (or in parallel), so a user table may come before
+ * the rows of fct_models that its values name.  Such a value was checked when
+ * it was first written; once fct_models is restored, its id names the same
+ * model, because ids depend on names only.  In normal use
+ * (check_function_bodies on, the default) an unknown model stays an error.
+ * Functions such as fct_embedding() never take this path.
+ */
 static int32
-resolve_model(const char *name, int dim, int side_dim)
+resolve_model(const char *name, int dim, int side_dim, bool input)
 {
 	const FctModel *model;
 
 	if (name == NULL)
 		return FCT_NO_MODEL;
-	model = model_by_name(name);
+	if (input && !check_function_bodies)
+	{
+		model = model_lookup_name(name);
+		if (model == NULL)
+			return model_id_for_name(name, strlen(name));
+	}
+	else
+		model = model_by_name(name);
 	model_check_dims(model, dim, side_dim);
 	return model->id;
 }
@@ -354,7 +379,7 @@ embedding_parse(char *lit, int32 typmod)
 	pfree(side.v);
 	embedding_finalize(e);
 	check_typmod(e, typmod);
-	e->model_id = resolve_model(model_name, e->dim, e->side_dim);
+	e->model_id = resolve_model(model_name, e->dim, e->side_dim, true);
 	return e;
 }
 
@@ -552,7 +577,7 @@ embedding_recv(PG_FUNCTION_ARGS)
 		e->x[i] = pq_getmsgfloat4(buf);
 	embedding_finalize(e);
 	check_typmod(e, typmod);
-	e->model_id = resolve_model(name, dim, side_dim);
+	e->model_id = resolve_model(name, dim, side_dim, true);
 	PG_RETURN_EMBEDDING_P(e);
 }
 
@@ -743,7 +768,7 @@ embedding_make(PG_FUNCTION_ARGS)
 	if (side != NULL)
 		array_to_floats(side, EMBEDDING_SIDE(e), side_dim);
 	embedding_finalize(e);
-	e->model_id = resolve_model(name, dim, side_dim);
+	e->model_id = resolve_model(name, dim, side_dim, false);
 	PG_RETURN_EMBEDDING_P(e);
 }
 

@@ -12,13 +12,14 @@
  *	 6       2     dim          vector dimension, 1..FCT_MAX_DIM
  *	 8       2     side_dim     side-information dimension, 0..FCT_MAX_SIDE_DIM
  *	 10      2     unused       always 0
- *	 12      4     model_id     fct_models.id, or 0 when no model is named
+ *	 12      4     model_id     fct_models.id = fct_model_id(name), or 0: no model
  *	 16      4*dim             float4 vector values
  *	 ...     4*side_dim        float4 side-information values
  *
  * Every float is finite (no NaN, no infinity), and -0 is stored as +0 so that
- * byte equality, btree equality and hashing agree.  Model ids are local to a
- * database: text and binary I/O carry the model's name instead.
+ * byte equality, btree equality and hashing agree.  A model's id is a hash
+ * of its name (src/model.c), the same in every database; text and binary I/O
+ * still carry the model's name, which is what users see.
  */
 #ifndef FCT_EMBEDDING_H
 #define FCT_EMBEDDING_H

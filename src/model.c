@@ -386,6 +386,50 @@ model_by_name(const char *name)
 	return m;
 }
 
+/*
+ * A model's id is a function of its name, so that a value read back from a
+ * dump gets the right id whether or not fct_models has been restored yet
+ * (embedding input accepts an unknown model during a restore: embedding.c).
+ *
+ * Not hash_bytes_extended: PostgreSQL's hash reads aligned keys as native
+ * 32-bit words, so it gives other results on a big-endian host, and it is no
+ * promise across major versions.  The id is on disk in every value and in the
+ * dumped rows of fct_transformations, so it is defined here, byte by byte:
+ * 64-bit FNV-1a, then the splitmix64 finaliser (FNV alone mixes its last
+ * bytes poorly into the low bits), reduced to 1 .. 2^31 - 1 (0 means "no
+ * model").  Changing this function changes the meaning of stored values.
+ * Two names collide with probability about 2^-31; registration refuses the
+ * second one (sql/install/20_model.sql).
+ */
+int32
+model_id_for_name(const char *name, int len)
+{
+	uint64		h = UINT64CONST(0xcbf29ce484222325);
+
+	for (int i = 0; i < len; i++)
+	{
+		h ^= (unsigned char) name[i];
+		h *= UINT64CONST(0x100000001b3);
+	}
+	h ^= h >> 30;
+	h *= UINT64CONST(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64CONST(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return (int32) (h % UINT64CONST(2147483647)) + 1;
+}
+
+/* fct_model_id(name text) -> integer: the id a model of that name has. */
+PG_FUNCTION_INFO_V1(fct_model_id);
+Datum
+fct_model_id(PG_FUNCTION_ARGS)
+{
+	text	   *name = PG_GETARG_TEXT_PP(0);
+
+	PG_RETURN_INT32(model_id_for_name(VARDATA_ANY(name),
+									  VARSIZE_ANY_EXHDR(name)));
+}
+
 void
 model_check_dims(const FctModel *model, int dim, int side_dim)
 {

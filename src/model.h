@@ -21,6 +21,14 @@ typedef struct FctModel
 	char		name[FCT_MODEL_NAME_MAX + 1];
 } FctModel;
 
+/*
+ * The id of the model named name (len bytes): a positive int32 that depends on
+ * the name's bytes only, the same on every platform and release (it is stored
+ * in every embedding and in the dumped catalogs).  fct_models.id is generated
+ * from it, and the type's input uses it for a model not yet restored.
+ */
+extern int32 model_id_for_name(const char *name, int len);
+
 /* Registers the cache's invalidation callback; called once by _PG_init. */
 extern void model_init(void);
 

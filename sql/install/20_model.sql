@@ -5,9 +5,24 @@
 -- registered model is immutable: its id, name and dimensions can never change
 -- and it can never be deleted (stored values depend on them).  Only the note
 -- may be edited.
+--
+-- A model's id is a function of its name, fct_model_id(name) (src/model.c):
+-- names are immutable and never reused, so the id a value stores means the
+-- same model in every database, before and after a dump and restore, whatever
+-- order the restore loads tables in (see "restore" in src/embedding.c).  Two
+-- names whose ids collide cannot both be registered: the second is refused.
+
+CREATE FUNCTION fct_model_id(name text) RETURNS integer
+	AS 'MODULE_PATHNAME', 'fct_model_id'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION fct_model_id(text) IS
+	'the id of the model of that name (a hash of the name, 1 .. 2^31-1, the same on every platform)';
 
 CREATE TABLE fct_models (
-	id			serial,
+	-- Generated, so no write can break id = fct_model_id(name), and pg_dump
+	-- leaves it out of the data (the restore computes it again).
+	id			integer GENERATED ALWAYS AS (fct_model_id(name)) STORED,
 	-- COLLATE "C": names are ASCII identifiers compared byte for byte, and the
 	-- C cache (src/model.c) scans fct_models_name_key with C collation.
 	name		text COLLATE "C" NOT NULL,
@@ -28,9 +43,8 @@ CREATE TABLE fct_models (
 COMMENT ON TABLE fct_models IS
 	'fct model registry: one row per model; immutable except for note';
 
--- pg_dump keeps the rows (and the id sequence) of the extension's catalog.
+-- pg_dump keeps the rows of the extension's catalog.
 SELECT pg_catalog.pg_extension_config_dump('fct_models', '');
-SELECT pg_catalog.pg_extension_config_dump('fct_models_id_seq', '');
 
 -- Everyone may read the registry; writes go through fct_register_model.
 GRANT SELECT ON fct_models TO PUBLIC;
@@ -42,8 +56,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF TG_OP = 'UPDATE' THEN
-		IF NEW.id IS DISTINCT FROM OLD.id
-			OR NEW.name IS DISTINCT FROM OLD.name
+		-- id is generated from name (and still null in NEW here: generated
+		-- columns are computed after BEFORE triggers); an UPDATE cannot set it.
+		IF NEW.name IS DISTINCT FROM OLD.name
 			OR NEW.dim IS DISTINCT FROM OLD.dim
 			OR NEW.side_dim IS DISTINCT FROM OLD.side_dim
 			OR NEW.created_at IS DISTINCT FROM OLD.created_at THEN
@@ -103,7 +118,7 @@ DECLARE
 	v_dim		integer := $2;
 	v_side_dim	integer := $3;
 	v_note		text := $4;
-	v_constraint text;
+	v_taken		text;
 BEGIN
 	IF v_name IS NULL OR v_dim IS NULL OR v_side_dim IS NULL THEN
 		RAISE EXCEPTION 'model name, dim and side_dim must not be null'
@@ -131,13 +146,23 @@ BEGIN
 			VALUES (v_name, v_dim, v_side_dim, v_note)
 			RETURNING id INTO v_id;
 	EXCEPTION WHEN unique_violation THEN
-		GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
-		IF v_constraint = 'fct_models_name_key' THEN
+		-- Either key may report it (the same name has the same id): the row
+		-- holding the id tells a taken name from a colliding one.  It is
+		-- visible here, also when a concurrent registration just committed.
+		SELECT m.name INTO v_taken FROM @extschema@.fct_models m
+			WHERE m.id = @extschema@.fct_model_id(v_name);
+		IF v_taken IS NULL OR v_taken = v_name THEN
 			RAISE EXCEPTION 'model "%" already exists', v_name
 				USING ERRCODE = 'duplicate_object',
 					  HINT = 'Model names are unique and models are immutable: choose a new name.';
 		END IF;
-		RAISE;
+		-- Not 42710: a script that treats "already exists" as success must
+		-- not take this for its model.
+		RAISE EXCEPTION 'model name "%" collides with model "%"', v_name, v_taken
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = format('A model''s id is a hash of its name (fct_model_id): both names give id %s.',
+								  @extschema@.fct_model_id(v_name)),
+				  HINT = 'Choose another name for the new model (e.g. add a suffix).';
 	END;
 	RETURN v_id;
 END
