@@ -155,6 +155,20 @@ DELETE FROM fct_transformations
 SELECT count(*) AS still_registered FROM fct_transformations x
   JOIN fct_models f ON f.id = x.from_model WHERE f.name LIKE 'transform_register%';
 
+-- Nor can the owner insert a row around registration's graph checks (0A000):
+-- here the reverse of v1 -> v2, which would close a cycle.
+INSERT INTO fct_transformations (from_model, to_model, architecture, weights, origin)
+SELECT to_model, from_model, architecture, weights, origin FROM fct_transformations
+ WHERE from_model = fct_model_id('transform_register_v1')
+   AND to_model = fct_model_id('transform_register_v2');
+\set VERBOSITY default
+INSERT INTO fct_transformations (from_model, to_model, architecture, weights, origin)
+SELECT to_model, from_model, architecture, weights, origin FROM fct_transformations
+ WHERE from_model = fct_model_id('transform_register_v1')
+   AND to_model = fct_model_id('transform_register_v2');
+\set VERBOSITY sqlstate
+SELECT fct_upgrade_path('transform_register_v2', 'transform_register_v1') IS NULL AS still_no_cycle;
+
 -- Privileges: like fct_register_model, registering needs EXECUTE, which
 -- PUBLIC does not have; a granted role registers through the function, and
 -- still cannot write the table directly.

@@ -72,14 +72,22 @@ SELECT fct_upgrade('transform_upgrade_v1:[1,2]|[3]', 'transform_upgrade_nope');
 SELECT fct_upgrade_path('transform_upgrade_nope', 'transform_upgrade_v1');
 SELECT fct_upgrade_batch(ARRAY['transform_upgrade_v1:[1,2]|[3]', '[1,2]|[3]']::embedding[], 'transform_upgrade_v2');
 
--- Weights written around fct_register_transformation (the owner can insert
--- directly) are checked when read: corrupted data is XX001, not a crash.
+-- Weights written around fct_register_transformation are checked when read:
+-- corrupted data is XX001, not a crash.  Only a restore writes rows without
+-- registration (check_function_bodies off, as pg_dump sets it), e.g. from a
+-- damaged dump; a direct insert is refused (0A000).
 SELECT fct_register_model('transform_upgrade_y', 2) > 0 AS y,
        fct_register_model('transform_upgrade_z', 2) > 0 AS z;
 INSERT INTO fct_transformations (from_model, to_model, architecture, weights, origin)
 SELECT (SELECT id FROM fct_models WHERE name = 'transform_upgrade_y'),
        (SELECT id FROM fct_models WHERE name = 'transform_upgrade_z'),
        'corrupted', '\x4643545701000000', 'imported';
+SET check_function_bodies = off;
+INSERT INTO fct_transformations (from_model, to_model, architecture, weights, origin)
+SELECT (SELECT id FROM fct_models WHERE name = 'transform_upgrade_y'),
+       (SELECT id FROM fct_models WHERE name = 'transform_upgrade_z'),
+       'corrupted', '\x4643545701000000', 'imported';
+RESET check_function_bodies;
 SELECT fct_upgrade('transform_upgrade_y:[1,2]', 'transform_upgrade_z');
 SELECT 'transform_upgrade_y:[1,2]'::embedding <-> 'transform_upgrade_z:[1,2]';
 

@@ -55,6 +55,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -833,6 +834,9 @@ static HTAB *paths = NULL;		/* memoised paths */
 
 static Oid	transformations_relid = InvalidOid;
 static Oid	transformations_pair_index = InvalidOid;
+
+/* True while transform_register_net inserts its row (the insert guard). */
+static bool transform_registering = false;
 
 static bool transform_cache_valid = true;
 static uint64 transform_cache_generation = 1;
@@ -1660,9 +1664,19 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 		elog(ERROR, "SPI_connect failed");
 	/*
 	 * No row limit: with one, the executor stops ModifyTable early and the
-	 * AFTER STATEMENT trigger (the cache invalidation) never fires.
+	 * AFTER STATEMENT trigger (the cache invalidation) never fires.  The
+	 * insert guard lets this one row in (an error resets the flag).
 	 */
-	rc = SPI_execute_with_args(sql, 6, argtypes, values, nulls, false, 0);
+	transform_registering = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(sql, 6, argtypes, values, nulls, false, 0);
+	}
+	PG_FINALLY();
+	{
+		transform_registering = false;
+	}
+	PG_END_TRY();
 	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "inserting into fct_transformations failed: %s",
 			 SPI_result_code_string(rc));
@@ -1671,6 +1685,44 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 	SPI_finish();
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return id;
+}
+
+/*
+ * fct_transformations_insert_guard: BEFORE INSERT row trigger.
+ *
+ * The graph checks (no cycle, no second path, shapes against both models)
+ * are made by registration, which needs every committed edge; a row written
+ * into the table directly, even by its owner, would bypass them and break
+ * the contract that makes fct_upgrade IMMUTABLE.  So the only rows let in are
+ * the one transform_register_net is inserting, and the rows of a restore:
+ * while check_function_bodies is off (pg_dump and pg_restore set it first,
+ * see resolve_model in embedding.c), the rows come from a database where
+ * they were registered, and their models may not be restored yet (the data
+ * of the extension's tables loads in any order under pg_restore -j, which is
+ * also why the table has no foreign key to fct_models).
+ */
+PG_FUNCTION_INFO_V1(fct_transformations_insert_guard);
+Datum
+fct_transformations_insert_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) ||
+		!TRIGGER_FIRED_BEFORE(trigdata->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigdata->tg_event) ||
+		!TRIGGER_FIRED_BY_INSERT(trigdata->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("fct_transformations_insert_guard: not called as a BEFORE INSERT row trigger")));
+
+	if (!transform_registering && check_function_bodies)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot insert into fct_transformations directly"),
+				 errdetail("Registration checks the upgrade graph (no cycle, no second path) and the shapes: fct_upgrade is IMMUTABLE only because of them."),
+				 errhint("Use fct_register_transformation or fct_fit_transformation.")));
+
+	return PointerGetDatum(trigdata->tg_trigtuple);
 }
 
 static void
