@@ -42,8 +42,8 @@ COMMENT ON TABLE fct_label_sets IS
 	'fct label sets: a table of labels (id, embedding, bias), its training prior and the predicted prior used for correction';
 
 CREATE TABLE fct_label_index (
-	label_set	text COLLATE "C" NOT NULL
-		REFERENCES fct_label_sets (name) ON DELETE CASCADE,
+	-- a label set's name (fct_label_sets_children_check, no foreign key)
+	label_set	text COLLATE "C" NOT NULL,
 	idx			integer NOT NULL,
 	label		text NOT NULL,
 	CONSTRAINT fct_label_index_pkey PRIMARY KEY (label_set, idx),
@@ -54,8 +54,8 @@ COMMENT ON TABLE fct_label_index IS
 	'fct label numbering: label index idx (0..C-1) of each label id (as text); priors are indexed by it';
 
 CREATE TABLE fct_label_rounds (
-	label_set	text COLLATE "C" NOT NULL
-		REFERENCES fct_label_sets (name) ON DELETE CASCADE,
+	-- a label set's name (fct_label_sets_children_check, no foreign key)
+	label_set	text COLLATE "C" NOT NULL,
 	round		integer NOT NULL,
 	accuracies	real[] NOT NULL,
 	proportions	real[] NOT NULL,
@@ -67,8 +67,8 @@ COMMENT ON TABLE fct_label_rounds IS
 	'deployment rounds: per-label accuracy of the deployed model and observed label proportions in each round';
 
 CREATE TABLE fct_prior_adapters (
-	label_set	text COLLATE "C" NOT NULL
-		REFERENCES fct_label_sets (name) ON DELETE CASCADE,
+	-- a label set's name (fct_label_sets_children_check, no foreign key)
+	label_set	text COLLATE "C" NOT NULL,
 	n_labels	integer NOT NULL,
 	hidden		integer NOT NULL,
 	epochs		integer NOT NULL,
@@ -84,6 +84,82 @@ CREATE TABLE fct_prior_adapters (
 
 COMMENT ON TABLE fct_prior_adapters IS
 	'prior adapters (MLP C -> hidden -> hidden -> C, softmax output) fitted by fct_fit_prior_adapter';
+
+-- The label set of a row of fct_label_index, fct_label_rounds or
+-- fct_prior_adapters must exist, and deleting a label set deletes its rows.
+-- Triggers keep that link instead of foreign keys, because pg_restore -j
+-- loads the data of an extension's tables in any order (pg_dump records no
+-- dependency between them), so a foreign key fails at random in a parallel
+-- restore.  While a dump is restored (check_function_bodies off, as pg_dump
+-- and pg_restore set it) the rows were consistent when dumped and the check
+-- is skipped; otherwise the label set's row is locked FOR KEY SHARE, as a
+-- foreign key would, so a concurrent delete cannot leave orphans.
+CREATE FUNCTION fct_label_sets_children_check() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF current_setting('check_function_bodies')::boolean THEN
+		PERFORM FROM @extschema@.fct_label_sets s WHERE s.name = NEW.label_set FOR KEY SHARE;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'label set "%" does not exist', NEW.label_set
+				USING ERRCODE = 'foreign_key_violation',
+					  DETAIL = format('%s.label_set must name a row of fct_label_sets.', TG_TABLE_NAME),
+					  HINT = 'SELECT name FROM fct_label_sets lists the label sets.';
+		END IF;
+	END IF;
+	RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER fct_label_index_label_set_check
+	BEFORE INSERT OR UPDATE OF label_set ON fct_label_index
+	FOR EACH ROW EXECUTE FUNCTION fct_label_sets_children_check();
+CREATE TRIGGER fct_label_rounds_label_set_check
+	BEFORE INSERT OR UPDATE OF label_set ON fct_label_rounds
+	FOR EACH ROW EXECUTE FUNCTION fct_label_sets_children_check();
+CREATE TRIGGER fct_prior_adapters_label_set_check
+	BEFORE INSERT OR UPDATE OF label_set ON fct_prior_adapters
+	FOR EACH ROW EXECUTE FUNCTION fct_label_sets_children_check();
+
+-- Deleting a label set deletes its rows (what ON DELETE CASCADE did); its
+-- name cannot change while rows name it; TRUNCATE empties the three tables.
+CREATE FUNCTION fct_label_sets_children_cascade() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		TRUNCATE @extschema@.fct_label_index, @extschema@.fct_label_rounds,
+				 @extschema@.fct_prior_adapters;
+		RETURN NULL;
+	END IF;
+	IF TG_OP = 'UPDATE' THEN
+		IF NEW.name IS DISTINCT FROM OLD.name AND
+		   (EXISTS (SELECT FROM @extschema@.fct_label_index c WHERE c.label_set = OLD.name) OR
+			EXISTS (SELECT FROM @extschema@.fct_label_rounds c WHERE c.label_set = OLD.name) OR
+			EXISTS (SELECT FROM @extschema@.fct_prior_adapters c WHERE c.label_set = OLD.name)) THEN
+			RAISE EXCEPTION 'cannot rename label set "%"', OLD.name
+				USING ERRCODE = 'foreign_key_violation',
+					  DETAIL = 'Its labels, rounds or adapter refer to it by name.';
+		END IF;
+		RETURN NEW;
+	END IF;
+	DELETE FROM @extschema@.fct_label_index c WHERE c.label_set = OLD.name;
+	DELETE FROM @extschema@.fct_label_rounds c WHERE c.label_set = OLD.name;
+	DELETE FROM @extschema@.fct_prior_adapters c WHERE c.label_set = OLD.name;
+	RETURN OLD;
+END
+$$;
+
+CREATE TRIGGER fct_label_sets_children_cascade
+	AFTER UPDATE OF name OR DELETE ON fct_label_sets
+	FOR EACH ROW EXECUTE FUNCTION fct_label_sets_children_cascade();
+CREATE TRIGGER fct_label_sets_children_truncate
+	AFTER TRUNCATE ON fct_label_sets
+	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_cascade();
 
 SELECT pg_catalog.pg_extension_config_dump('fct_label_sets', '');
 SELECT pg_catalog.pg_extension_config_dump('fct_label_index', '');
