@@ -50,18 +50,21 @@
 #include "nodes/makefuncs.h"
 #include "parser/parse_func.h"
 #include "port/pg_bswap.h"
+#include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/wait_event.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 
 #include "embedding.h"
 #include "model.h"
@@ -835,6 +838,9 @@ static HTAB *paths = NULL;		/* memoised paths */
 static Oid	transformations_relid = InvalidOid;
 static Oid	transformations_pair_index = InvalidOid;
 
+/* fct.restore_wait: see upgrade_wait. */
+static int	restore_wait_seconds = 60;
+
 /* True while transform_register_net inserts its row (the insert guard). */
 static bool transform_registering = false;
 
@@ -860,6 +866,15 @@ transform_init(void)
 		return;
 	CacheRegisterRelcacheCallback(transform_relcache_callback, (Datum) 0);
 	transform_callback_registered = true;
+
+	DefineCustomIntVariable("fct.restore_wait",
+							"While a dump is restored, how long fct_upgrade waits for the models and transformations it needs.",
+							"Only while check_function_bodies is off (pg_dump and pg_restore set it so): "
+							"pg_restore -j may build an index on fct_upgrade before the extension's tables are loaded.",
+							&restore_wait_seconds,
+							60, 0, 3600,
+							PGC_USERSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
 }
 
 uint64
@@ -1207,6 +1222,74 @@ no_model_error(void)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("cannot upgrade an embedding that names no model"),
 			 errhint("Write embeddings with their model, e.g. 'v1:[1,2,3]|[0.5]' or fct_embedding(vec, side, 'v1').")));
+}
+
+/*
+ * While a dump is restored (check_function_bodies off, see resolve_model in
+ * embedding.c), fct_upgrade may run before the models and transformations it
+ * needs are loaded: pg_restore -j builds an index on fct_upgrade(col, 'v2')
+ * as soon as its table's data is in, in parallel with the data of other
+ * tables, and pg_dump records no dependency from that index to the data of
+ * the extension's tables (the function belongs to the extension; the data of
+ * its configuration tables depends on nothing).  Nor can it: the index's
+ * dependencies are computed from pg_depend, and a member table has no entry
+ * in the archive to depend on.  So fct_upgrade waits for them then, up to
+ * fct.restore_wait seconds, polling every 100 ms (a load commits and sends
+ * its invalidation); in normal use (check_function_bodies on) it never waits.
+ *
+ * Returns false when the caller should stop waiting and report what is
+ * missing.  *start is 0 on the first call.
+ */
+static bool
+upgrade_wait(TimestampTz *start)
+{
+	if (check_function_bodies || restore_wait_seconds <= 0)
+		return false;
+	if (*start == 0)
+		*start = GetCurrentTimestamp();
+	else if (TimestampDifferenceExceeds(*start, GetCurrentTimestamp(),
+										restore_wait_seconds * 1000))
+		return false;
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 100L, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+	AcceptInvalidationMessages();
+	return true;
+}
+
+/* The target model of fct_upgrade (waiting for it while restoring). */
+static const FctModel *
+upgrade_target(const char *name)
+{
+	TimestampTz start = 0;
+	const FctModel *m;
+
+	while ((m = model_lookup_name(name)) == NULL && upgrade_wait(&start))
+		;
+	return m != NULL ? m : model_by_name(name);
+}
+
+static void no_path_error(int32 from_model, int32 to_model) pg_attribute_noreturn();
+
+/* The path of fct_upgrade (waiting for it while restoring), or an error. */
+static const TransformPath *
+upgrade_path(int32 from_model, int32 to_model)
+{
+	TimestampTz start = 0;
+	const TransformPath *path;
+
+	for (;;)
+	{
+		path = NULL;
+		if (model_lookup_id(from_model) != NULL)
+			path = transform_path(from_model, to_model);
+		if (path != NULL || !upgrade_wait(&start))
+			break;
+	}
+	if (path == NULL)
+		no_path_error(from_model, to_model);
+	return path;
 }
 
 static void
@@ -1830,7 +1913,7 @@ fct_upgrade(PG_FUNCTION_ARGS)
 		char	   *name = text_to_cstring(to_text);
 
 		c->generation = 0;
-		to = model_by_name(name);
+		to = upgrade_target(name);
 		strlcpy(c->to_name, to->name, sizeof(c->to_name));
 		c->to_model = to->id;
 		c->from_model = FCT_NO_MODEL;
@@ -1845,9 +1928,7 @@ fct_upgrade(PG_FUNCTION_ARGS)
 		c->from_model != e->model_id)
 	{
 		c->path = NULL;
-		c->path = transform_path(e->model_id, c->to_model);
-		if (c->path == NULL)
-			no_path_error(e->model_id, c->to_model);
+		c->path = upgrade_path(e->model_id, c->to_model);
 		c->from_model = e->model_id;
 		if (c->scratch == NULL || c->scratch_width < c->path->max_width)
 		{
