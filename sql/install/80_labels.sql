@@ -305,12 +305,17 @@ BEGIN
 	UPDATE @extschema@.fct_label_sets s SET dims = st.dims, model = st.model
 	 WHERE s.name = v_name;
 
-	-- Changes to the label table invalidate the cached label matrices.
+	-- Changes to the label table invalidate the cached label matrices.  The
+	-- trigger belongs to the extension (DEPENDS ON EXTENSION: dropped with
+	-- it, kept by pg_dump), so that it alone does not make a plain DROP
+	-- EXTENSION fct fail once no user object needs fct.
 	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
 					WHERE t.tgrelid = v_table AND t.tgname = 'fct_label_set_invalidate') THEN
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
 					   'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   v_table);
+		EXECUTE format('ALTER TRIGGER fct_label_set_invalidate ON %s DEPENDS ON EXTENSION fct',
 					   v_table);
 	END IF;
 	RETURN n;
