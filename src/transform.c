@@ -1382,6 +1382,15 @@ transform_upgrade(const Embedding *e, int32 to_model)
 	return r;
 }
 
+/*
+ * Rows gathered per call of transform_apply_batch: the gathered inputs and
+ * the outputs stay in the cache between the gather, the product and the
+ * scatter, and their buffers are allocated once per call whatever n is
+ * (gathering a whole 20,000-row batch first used to allocate and page in
+ * tens of megabytes for each call).
+ */
+#define UPGRADE_CHUNK_ROWS	1024
+
 void
 transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 {
@@ -1401,12 +1410,17 @@ transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 		}
 	}
 
-	/* One group per source model: gather, one batched application, scatter. */
+	/*
+	 * One group per source model; each group in chunks: gather, one batched
+	 * application, scatter.
+	 */
 	for (i = 0; i < n; i++)
 	{
 		int32		from_model;
 		const TransformPath *path;
 		int			g = 0;
+		int			chunk;
+		int			c;
 		int			j;
 		float4	   *x;
 		float4	   *s;
@@ -1429,32 +1443,42 @@ transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 			check_input(path, in[j]);
 			group[g++] = j;
 		}
-		x = palloc(sizeof(float4) * (Size) g * dim);
-		s = palloc(sizeof(float4) * Max((Size) g * side_dim, 1));
-		y = palloc(sizeof(float4) * (Size) g * to->dim);
-		for (j = 0; j < g; j++)
+		chunk = Min(g, UPGRADE_CHUNK_ROWS);
+		x = palloc(sizeof(float4) * (Size) chunk * dim);
+		s = palloc(sizeof(float4) * Max((Size) chunk * side_dim, 1));
+		y = palloc(sizeof(float4) * (Size) chunk * to->dim);
+		for (c = 0; c < g; c += chunk)
 		{
-			Embedding  *e = in[group[j]];
+			int			rows = Min(chunk, g - c);
 
-			memcpy(x + (Size) j * dim, EMBEDDING_VEC(e), sizeof(float4) * dim);
-			/* check_input let a value without side-information through only if no hop reads it */
-			if (side_dim > 0 && e->side_dim > 0)
-				memcpy(s + (Size) j * side_dim, EMBEDDING_SIDE(e), sizeof(float4) * side_dim);
-			else if (side_dim > 0)
-				memset(s + (Size) j * side_dim, 0, sizeof(float4) * side_dim);
-		}
-		transform_apply_batch(path, x, s, g, y);
-		for (j = 0; j < g; j++)
-		{
-			Embedding  *e = in[group[j]];
-			Embedding  *r = embedding_alloc(to->dim, output_side_dim(path, e), to_model);
+			for (j = 0; j < rows; j++)
+			{
+				Embedding  *e = in[group[c + j]];
 
-			memcpy(EMBEDDING_VEC(r), y + (Size) j * to->dim, sizeof(float4) * to->dim);
-			if (r->side_dim > 0)
-				memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
-			embedding_finalize(r);
-			out[group[j]] = r;
-			done[group[j]] = true;
+				memcpy(x + (Size) j * dim, EMBEDDING_VEC(e), sizeof(float4) * dim);
+
+				/*
+				 * check_input let a value without side-information through
+				 * only if no hop reads it
+				 */
+				if (side_dim > 0 && e->side_dim > 0)
+					memcpy(s + (Size) j * side_dim, EMBEDDING_SIDE(e), sizeof(float4) * side_dim);
+				else if (side_dim > 0)
+					memset(s + (Size) j * side_dim, 0, sizeof(float4) * side_dim);
+			}
+			transform_apply_batch(path, x, s, rows, y);
+			for (j = 0; j < rows; j++)
+			{
+				Embedding  *e = in[group[c + j]];
+				Embedding  *r = embedding_alloc(to->dim, output_side_dim(path, e), to_model);
+
+				memcpy(EMBEDDING_VEC(r), y + (Size) j * to->dim, sizeof(float4) * to->dim);
+				if (r->side_dim > 0)
+					memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
+				embedding_finalize(r);
+				out[group[c + j]] = r;
+				done[group[c + j]] = true;
+			}
 		}
 		pfree(x);
 		pfree(s);
