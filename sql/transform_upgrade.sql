@@ -106,8 +106,8 @@ SELECT i, CASE i % 3
 		WHEN 1 THEN fct_embedding(ARRAY[cos(3 * i), sin(i)]::real[], ARRAY[i / 100.0]::real[], 'transform_upgrade_v2')
 		ELSE fct_embedding(ARRAY[sin(i), i / 50.0, cos(i)]::real[], ARRAY[0.5]::real[], 'transform_upgrade_v3')
 	END
-  FROM generate_series(1, 900) i;  -- 300 rows per source model: more than one block of 256
-INSERT INTO transform_upgrade_items VALUES (901, NULL);
+  FROM generate_series(1, 3300) i;  -- 1100 rows per source model: more than a chunk of 1024, three blocks of 512
+INSERT INTO transform_upgrade_items VALUES (3301, NULL);
 WITH b AS (SELECT fct_upgrade_batch(array_agg(e ORDER BY id), 'transform_upgrade_v4') AS a
              FROM transform_upgrade_items),
      s AS (SELECT id, fct_upgrade(e, 'transform_upgrade_v4') AS u FROM transform_upgrade_items)
@@ -121,6 +121,12 @@ SELECT fct_upgrade_batch(ARRAY[]::embedding[], 'transform_upgrade_v4') AS empty;
 SELECT fct_upgrade_batch(ARRAY['transform_upgrade_v1:[1,2]|[3]', NULL, 'transform_upgrade_v2:[4.5,3]|[3]']::embedding[],
                    'transform_upgrade_v3') AS batch;
 SELECT fct_upgrade_batch(ARRAY['transform_upgrade_v3:[0,3,5.5]|[3]']::embedding[], 'transform_upgrade_v1');
+-- The result keeps the input's dimensions, lower bounds and NULLs.
+SELECT array_dims(a) AS dims, a[3][1] IS NULL AND a[4][0] IS NULL AS nulls_kept,
+       l2_distance(a[3][0], fct_upgrade('transform_upgrade_v1:[1,2]|[3]', 'transform_upgrade_v3')) < 1e-5 AS upgraded,
+       a[4][1] AS same_model
+  FROM (SELECT fct_upgrade_batch('[3:4][0:1]={{"transform_upgrade_v1:[1,2]|[3]",NULL},{NULL,"transform_upgrade_v3:[0,3,5.5]|[3]"}}'::embedding[],
+                                 'transform_upgrade_v3') AS a) s;
 
 -- IMMUTABLE: an expression index on the upgrade serves queries.
 CREATE INDEX transform_upgrade_items_v3 ON transform_upgrade_items
@@ -131,8 +137,8 @@ EXPLAIN (COSTS OFF)
 SELECT id FROM transform_upgrade_items
  WHERE fct_upgrade(e, 'transform_upgrade_v3') = 'transform_upgrade_v3:[0,3,5.5]|[3]';
 INSERT INTO transform_upgrade_items VALUES
-	(1001, 'transform_upgrade_v1:[1,2]|[3]'), (1002, 'transform_upgrade_v2:[4.5,3]|[3]'),
-	(1003, 'transform_upgrade_v3:[0,3,5.5]|[3]');
+	(5001, 'transform_upgrade_v1:[1,2]|[3]'), (5002, 'transform_upgrade_v2:[4.5,3]|[3]'),
+	(5003, 'transform_upgrade_v3:[0,3,5.5]|[3]');
 SELECT id FROM transform_upgrade_items
  WHERE fct_upgrade(e, 'transform_upgrade_v3') = 'transform_upgrade_v3:[0,3,5.5]|[3]'
 ORDER BY id;

@@ -1391,8 +1391,31 @@ transform_upgrade(const Embedding *e, int32 to_model)
  */
 #define UPGRADE_CHUNK_ROWS	1024
 
-void
-transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
+/*
+ * The header of an upgraded value written in place (storage the caller
+ * prepared, zeroed), as embedding_alloc writes it.
+ */
+static void
+embedding_init_at(Embedding *r, int dim, int side_dim, int32 model_id)
+{
+	SET_VARSIZE(r, EMBEDDING_SIZE(dim, side_dim));
+	r->version = FCT_EMBEDDING_VERSION;
+	r->flags = 0;
+	r->dim = (uint16) dim;
+	r->side_dim = (uint16) side_dim;
+	r->unused = 0;
+	r->model_id = model_id;
+}
+
+/*
+ * transform_upgrade_batch, and its form for fct_upgrade_batch that writes
+ * into storage prepared by the caller (prepared: out[i] points to zeroed
+ * memory of upgraded_size(in[i]) bytes), so that the results land in the
+ * result array directly instead of one palloc each and a copy.
+ */
+static void
+upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out,
+			  bool prepared)
 {
 	const FctModel *to = model_by_id(to_model);
 	bool	   *done = palloc0(sizeof(bool) * Max(n, 1));
@@ -1405,7 +1428,10 @@ transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 			no_model_error();
 		if (in[i]->model_id == to_model)
 		{
-			out[i] = in[i];
+			if (prepared)
+				memcpy(out[i], in[i], VARSIZE(in[i]));
+			else
+				out[i] = in[i];
 			done[i] = true;
 		}
 	}
@@ -1470,8 +1496,15 @@ transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 			for (j = 0; j < rows; j++)
 			{
 				Embedding  *e = in[group[c + j]];
-				Embedding  *r = embedding_alloc(to->dim, output_side_dim(path, e), to_model);
+				Embedding  *r;
 
+				if (prepared)
+				{
+					r = out[group[c + j]];
+					embedding_init_at(r, to->dim, output_side_dim(path, e), to_model);
+				}
+				else
+					r = embedding_alloc(to->dim, output_side_dim(path, e), to_model);
 				memcpy(EMBEDDING_VEC(r), y + (Size) j * to->dim, sizeof(float4) * to->dim);
 				if (r->side_dim > 0)
 					memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
@@ -1486,6 +1519,35 @@ transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 	}
 	pfree(done);
 	pfree(group);
+}
+
+void
+transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
+{
+	upgrade_batch(in, n, to_model, out, false);
+}
+
+/*
+ * The size of e upgraded into to (checks what upgrade_batch checks first:
+ * a model, a path).  *from and *path memoise the last source model, so that
+ * a batch from one model looks its path up once.
+ */
+static Size
+upgraded_size(const Embedding *e, const FctModel *to, int32 *from,
+			  const TransformPath **path)
+{
+	if (e->model_id == FCT_NO_MODEL)
+		no_model_error();
+	if (e->model_id == to->id)
+		return VARSIZE(e);
+	if (*path == NULL || *from != e->model_id)
+	{
+		*path = transform_path(e->model_id, to->id);
+		if (*path == NULL)
+			no_path_error(e->model_id, to->id);
+		*from = e->model_id;
+	}
+	return EMBEDDING_SIZE(to->dim, output_side_dim(*path, e));
 }
 
 /*
@@ -1979,7 +2041,13 @@ fct_upgrade(PG_FUNCTION_ARGS)
 /*
  * fct_upgrade_batch(embedding[], to_model): the batched form, one cblas_sgemm per
  * layer over the rows of each source model (transform_upgrade_batch).  NULL
- * elements stay NULL.
+ * elements stay NULL; the result has the input's dimensions and bounds.
+ *
+ * The result array is laid out first (the sizes of the upgraded values are
+ * known before any arithmetic) and the values are written into it: one
+ * allocation of the array's size instead of one palloc per value and the
+ * copy of construct_md_array, which with a freshly paged-in array each made
+ * a fifth of the call's time.
  */
 PG_FUNCTION_INFO_V1(fct_upgrade_array);
 Datum
@@ -1988,6 +2056,7 @@ fct_upgrade_array(PG_FUNCTION_ARGS)
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(0);
 	const FctModel *to = model_by_name(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int			ndim = ARR_NDIM(arr);
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -1998,28 +2067,83 @@ fct_upgrade_array(PG_FUNCTION_ARGS)
 	int			i;
 	Embedding **in;
 	Embedding **out;
+	Size	   *offsets;
+	Size		nbytes = 0;
+	int32		dataoffset;
+	bool		hasnulls = false;
+	int32		from = FCT_NO_MODEL;
+	const TransformPath *path = NULL;
 	ArrayType  *result;
+	char	   *data;
+
+	if (ndim == 0)
+		PG_RETURN_ARRAYTYPE_P(construct_empty_array(elemtype));
 
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
 					  &elems, &nulls, &n);
 	in = palloc(sizeof(Embedding *) * Max(n, 1));
 	out = palloc(sizeof(Embedding *) * Max(n, 1));
-	for (i = 0; i < n; i++)
-		if (!nulls[i])
-			in[m++] = DatumGetEmbeddingP(elems[i]);
-	transform_upgrade_batch(in, m, to->id, out);
-	m = 0;
-	for (i = 0; i < n; i++)
-		if (!nulls[i])
-			elems[i] = PointerGetDatum(out[m++]);
+	offsets = palloc(sizeof(Size) * Max(n, 1));
 
-	if (ARR_NDIM(arr) == 0)
-		result = construct_empty_array(elemtype);
+	/* The layout of the result, as construct_md_array computes it. */
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+		{
+			hasnulls = true;
+			continue;
+		}
+		in[m] = DatumGetEmbeddingP(elems[i]);
+		offsets[m] = nbytes;
+		nbytes += upgraded_size(in[m], to, &from, &path);
+		nbytes = att_align_nominal(nbytes, typalign);
+		if (!AllocSizeIsValid(nbytes))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("array size exceeds the maximum allowed (%d)",
+							(int) MaxAllocSize),
+					 errhint("Upgrade the embeddings in smaller arrays.")));
+		m++;
+	}
+	if (hasnulls)
+	{
+		dataoffset = ARR_OVERHEAD_WITHNULLS(ndim, n);
+		nbytes += dataoffset;
+	}
 	else
-		result = construct_md_array(elems, nulls, ARR_NDIM(arr), ARR_DIMS(arr),
-									ARR_LBOUND(arr), elemtype, typlen,
-									typbyval, typalign);
+	{
+		dataoffset = 0;
+		nbytes += ARR_OVERHEAD_NONULLS(ndim);
+	}
+	if (!AllocSizeIsValid(nbytes))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("array size exceeds the maximum allowed (%d)",
+						(int) MaxAllocSize),
+				 errhint("Upgrade the embeddings in smaller arrays.")));
+
+	result = (ArrayType *) palloc0(nbytes);
+	SET_VARSIZE(result, nbytes);
+	result->ndim = ndim;
+	result->dataoffset = dataoffset;
+	result->elemtype = elemtype;
+	memcpy(ARR_DIMS(result), ARR_DIMS(arr), sizeof(int) * ndim);
+	memcpy(ARR_LBOUND(result), ARR_LBOUND(arr), sizeof(int) * ndim);
+	if (hasnulls)
+	{
+		bits8	   *bitmap = ARR_NULLBITMAP(result);
+
+		/* bit set = not null; palloc0 left the others clear */
+		for (i = 0; i < n; i++)
+			if (!nulls[i])
+				bitmap[i / BITS_PER_BYTE] |= (bits8) (1 << (i % BITS_PER_BYTE));
+	}
+	data = ARR_DATA_PTR(result);
+	for (i = 0; i < m; i++)
+		out[i] = (Embedding *) (data + offsets[i]);
+
+	upgrade_batch(in, m, to->id, out, true);
 	PG_RETURN_ARRAYTYPE_P(result);
 }
 
