@@ -8,10 +8,14 @@
  *	  - one:   transform_apply_one, the per-row path of fct_upgrade and of
  *		the on-the-fly upgrade in the distance operators;
  *	  - batch: transform_apply_batch (one cblas_sgemm per layer per block of
- *		rows), per row.
+ *		rows), per row;
+ *	  - the roofline: bare cblas_sgemm per layer over blocks of 512 rows
+ *		(nothing else), and the core's FMA peak (independent 8-wide FMA chains,
+ *		x86-64 with FMA only), in GFLOP/s beside the others.
  *
  *	  Prints the times per row and the ratios one/floor (target <= 2) and
- *	  one/batch (target >= 5); fails when the batched and single forms
+ *	  one/batch (target >= 5), and the best one/batch that the bare sgemm and
+ *	  the FMA peak would allow; fails when the batched and single forms
  *	  disagree.  Times are this thread's CPU time (the machines are shared:
  *	  time spent descheduled is not the arithmetic's).
  *	  Usage: bench OLD SIDE HIDDEN NEW ROWS SECONDS
@@ -24,6 +28,9 @@
 #include <time.h>
 
 #include <cblas.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 #include "miscadmin.h"
 
@@ -96,6 +103,78 @@ make_layer(TransformLayer *l, int in, int out, bool relu)
 	l->bias = random_floats(out, 0.1f);
 }
 
+/*
+ * Single-precision FMA peak of this core in GFLOP/s: ten independent chains
+ * of 8-wide FMAs (enough to cover the latency on two FMA pipes); 0 where
+ * unavailable.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2,fma")))
+static double
+fma_peak_chains(double secs)
+{
+	__m256		a0 = _mm256_set1_ps(0.0f), a1 = _mm256_set1_ps(1.0f),
+				a2 = _mm256_set1_ps(2.0f), a3 = _mm256_set1_ps(3.0f),
+				a4 = _mm256_set1_ps(4.0f), a5 = _mm256_set1_ps(5.0f),
+				a6 = _mm256_set1_ps(6.0f), a7 = _mm256_set1_ps(7.0f),
+				a8 = _mm256_set1_ps(8.0f), a9 = _mm256_set1_ps(9.0f);
+	__m256		b = _mm256_set1_ps(0.999999f);
+	__m256		c = _mm256_set1_ps(1e-7f);
+	double		best = 0;
+	float		sink[8];
+
+	for (int rep = 0; rep < 3; rep++)
+	{
+		long		iters = 0;
+		double		t0 = now();
+		double		t;
+
+		do
+		{
+			for (int k = 0; k < 100000; k++)
+			{
+				a0 = _mm256_fmadd_ps(a0, b, c);
+				a1 = _mm256_fmadd_ps(a1, b, c);
+				a2 = _mm256_fmadd_ps(a2, b, c);
+				a3 = _mm256_fmadd_ps(a3, b, c);
+				a4 = _mm256_fmadd_ps(a4, b, c);
+				a5 = _mm256_fmadd_ps(a5, b, c);
+				a6 = _mm256_fmadd_ps(a6, b, c);
+				a7 = _mm256_fmadd_ps(a7, b, c);
+				a8 = _mm256_fmadd_ps(a8, b, c);
+				a9 = _mm256_fmadd_ps(a9, b, c);
+				__asm__ volatile("":"+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4),
+								 "+x"(a5), "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9));
+			}
+			iters += 100000;
+		} while ((t = now() - t0) < secs / 3);
+		best = Max(best, iters * 10.0 * 16 / t / 1e9);
+	}
+	a0 = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+	a0 = _mm256_add_ps(a0, _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+	a0 = _mm256_add_ps(a0, _mm256_add_ps(a8, a9));
+	_mm256_storeu_ps(sink, a0);
+	if (sink[0] == 12345.0f)
+		printf(" ");
+	return best;
+}
+
+static double
+fma_peak(double secs)
+{
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+		return 0;
+	return fma_peak_chains(secs);
+}
+#else
+static double
+fma_peak(double secs)
+{
+	return 0;
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -118,7 +197,12 @@ main(int argc, char **argv)
 	float	   *yout;
 	double		best_floor = 1e30,
 				best_one = 1e30,
-				best_batch = 1e30;
+				best_batch = 1e30,
+				best_sgemm = 1e30;
+	double		peak;
+	float	   *xblock;
+	float	   *yblock;
+	const int	sgemm_block = 512;
 	double		max_err = 0,
 				max_abs = 0;
 	int			rep;
@@ -155,8 +239,10 @@ main(int argc, char **argv)
 	scratch = palloc(sizeof(float) * 4 * path.max_width);
 	xin = random_floats(path.max_width, 1.0f);
 	yout = palloc(sizeof(float) * path.max_width);
+	xblock = random_floats((size_t) sgemm_block * path.max_width, 1.0f);
+	yblock = palloc(sizeof(float) * (size_t) sgemm_block * path.max_width);
 
-	/* Alternate the three measurements; keep the best time of each. */
+	/* Alternate the four measurements; keep the best time of each. */
 	for (rep = 0; rep < 5; rep++)
 	{
 		double		t0;
@@ -201,7 +287,29 @@ main(int argc, char **argv)
 			n += rows;
 		} while ((t = now() - t0) < secs);
 		best_batch = Min(best_batch, t / n);
+
+		n = 0;
+		t0 = now();
+		do
+		{
+			for (i = 0; i < rows; i += sgemm_block)
+			{
+				int			m = Min(sgemm_block, rows - i);
+
+				for (int l = 0; l < 4; l++)
+				{
+					const TransformLayer *L = &net.layers[l];
+
+					cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m,
+								L->out_dim, L->in_dim, 1.0f, xblock, L->in_dim,
+								L->weight, L->in_dim, 0.0f, yblock, L->out_dim);
+				}
+			}
+			n += rows;
+		} while ((t = now() - t0) < secs);
+		best_sgemm = Min(best_sgemm, t / n);
 	}
+	peak = fma_peak(secs);
 
 	for (i = 0; i < rows * new_dim; i++)
 	{
@@ -216,7 +324,13 @@ main(int argc, char **argv)
 		   best_floor * 1e6, best_one * 1e6, best_batch * 1e6);
 	printf("  one row / sgemv floor: %.2f   (target <= 2)\n", best_one / best_floor);
 	printf("  one row / batched:     %.2f   (target >= 5)\n", best_one / best_batch);
-	printf("  FLOOR_US=%.4f ONE_US=%.4f BATCH_US=%.4f\n", best_floor * 1e6, best_one * 1e6, best_batch * 1e6);
+	printf("  GFLOP/s: sgemv floor %.1f | one row %.1f | bare sgemm (blocks of %d) %.1f | batched %.1f | FMA peak %.1f\n",
+		   flops_per_row / best_floor / 1e9, flops_per_row / best_one / 1e9, sgemm_block,
+		   flops_per_row / best_sgemm / 1e9, flops_per_row / best_batch / 1e9, peak);
+	printf("  one row / batched at best: %.2f with the bare sgemm, %.2f at the FMA peak\n",
+		   best_one / best_sgemm, peak > 0 ? best_one * peak * 1e9 / flops_per_row : 0.0);
+	printf("  FLOOR_US=%.4f ONE_US=%.4f BATCH_US=%.4f SGEMM_US=%.4f PEAK_GFLOPS=%.1f\n", best_floor * 1e6,
+		   best_one * 1e6, best_batch * 1e6, best_sgemm * 1e6, peak);
 	if (!(max_err <= 1e-4 * Max(max_abs, 1.0)))
 	{
 		printf("FAIL: batched and single forms differ by %g (largest value %g)\n", max_err, max_abs);
