@@ -112,6 +112,35 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Rows per call of transform_upgrade_batch: its scratch matrices (and the
+ * upgraded values) then stay small enough to be reused by malloc from one
+ * call to the next, instead of being mapped and faulted in again.
+ */
+#define MIGRATE_UPGRADE_CHUNK	1024
+
+/*
+ * The batch being written by this backend, sorted by ctid, for
+ * fct_migrate_pending and fct_migrate_upgraded.  The arrays are allocated
+ * once per run and grown when needed; the values live in the run's batch
+ * context, reset at every batch.
+ */
+typedef struct MigrateBatch
+{
+	int			n;
+	int			cap;
+	ItemPointerData *tids;
+	Embedding **old;
+	Embedding **new;
+	int			last;			/* the row pending() matched last */
+	List	   *results;		/* the reads' SPI results, which old[] points into */
+} MigrateBatch;
+
+typedef MigrateBatch Batch;
+
+/* The batch being written (NULL outside the write). */
+static Batch *writing = NULL;
+
 static BlockNumber
 table_blocks(Oid relid)
 {
@@ -144,13 +173,17 @@ prepare_saved(const char *sql, int nargs, Oid *argtypes)
 /*
  * Census of the rows that are not in the target model: their number, and
  * (checked here, before anything is written) a path from each of their
- * models to the target.  Takes a fresh snapshot, so it sees every commit.
+ * models to the target.  Grouped by model id (an integer read from the
+ * value's header), so it costs little more than a scan.  Also sets
+ * rows_per_block.
  */
 static int64
 census_left(MigrateRun *run)
 {
 	MigrateTarget *t = &run->target;
 	int64		left = 0;
+	int64		total = 0;
+	BlockNumber blocks;
 	int			ret;
 	uint64		i;
 
@@ -163,12 +196,14 @@ census_left(MigrateRun *run)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 		int64		rows = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		Datum		d = SPI_getbinval(tup, desc, 1, &isnull);
-		char	   *name;
 		const FctModel *from;
 
-		if (isnull)
+		total += rows;
+		if (id == t->to_model)
+			continue;
+		if (id == FCT_NO_MODEL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("%lld rows of %s hold embeddings that name no model",
@@ -176,10 +211,7 @@ census_left(MigrateRun *run)
 					 errdetail("An embedding without a model has no path to model \"%s\".",
 							   t->to_model_name),
 					 errhint("Give those rows a model (or set them to NULL) before migrating.")));
-		name = TextDatumGetCString(d);
-		from = model_by_name(name);
-		if (from->id == t->to_model)
-			continue;
+		from = model_by_id(id);
 		if (transform_path(from->id, t->to_model) == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -190,6 +222,32 @@ census_left(MigrateRun *run)
 					 errhint("Register a transformation with fct_register_transformation, or fit one with fct_fit_transformation.")));
 		left += rows;
 	}
+	SPI_freetuptable(SPI_tuptable);
+	blocks = table_blocks(t->relid);
+	run->rows_per_block = blocks > 0 ? Max((double) total / blocks, 1.0) : 1.0;
+	return left;
+}
+
+/*
+ * The number of rows not in the target model, as of a fresh snapshot: what
+ * a pass has left (rows changed concurrently, or written by others behind
+ * the sweep).  A filtered count, cheaper than a census; the models of rows
+ * written meanwhile are checked by the upgrade itself.
+ */
+static int64
+count_left(MigrateRun *run)
+{
+	Datum		arg = Int32GetDatum(run->target.to_model);
+	int			ret;
+	bool		isnull;
+	int64		left;
+
+	ret = SPI_execute_plan(run->count_plan, &arg, NULL, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "counting the rows left in %s failed: %s",
+			 run->target.display, SPI_result_code_string(ret));
+	left = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return left;
 }
@@ -203,6 +261,9 @@ start_pass(MigrateRun *run, int64 left)
 	run->rows_left_at_start = left;
 	run->rows_left = left;
 	run->rows_done_pass = 0;
+	run->cands_seen = 0;
+	run->blocks_seen = 0;
+	run->last_range = 0;
 }
 
 MigrateRun *
@@ -211,23 +272,53 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 	MigrateRun *run = palloc0(sizeof(MigrateRun));
 	MigrateTarget *t = &run->target;
 	const char *ext = quote_identifier(get_namespace_name(fct_extension_schema()));
-	Oid			argtypes[2];
+	Oid			argtypes[3];
+	Batch	   *b;
 	int64		left;
 
 	*t = *target;
 	run->batch_size = batch_size;
-	run->batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
-										   "fct migrate batch",
-										   ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * The upgraded values in one context whose first block is kept across
+	 * resets and is large enough for a batch of them (chunks are rounded up
+	 * to a power of two): a reset then gives nothing back to malloc, which
+	 * would otherwise return it to the kernel and fault it in again at the
+	 * next batch.
+	 */
+	{
+		const FctModel *to = model_by_id(t->to_model);
+		Size		chunk = pg_nextpower2_size_t(EMBEDDING_SIZE(to->dim, to->side_dim)) + 16;
+		Size		keep = Min(Max((Size) batch_size * chunk + (Size) 64 * 1024,
+								   (Size) ALLOCSET_DEFAULT_INITSIZE),
+							   (Size) 64 * 1024 * 1024);
+
+		keep = MAXALIGN(keep);
+		run->batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+											   "fct migrate batch",
+											   keep, keep,
+											   Max(keep, (Size) ALLOCSET_DEFAULT_MAXSIZE));
+	}
+	b = run->batch = palloc0(sizeof(Batch));
+	b->cap = batch_size + 64;
+	b->tids = palloc(sizeof(ItemPointerData) * b->cap);
+	b->old = palloc(sizeof(Embedding *) * b->cap);
+	b->new = palloc(sizeof(Embedding *) * b->cap);
 	get_typlenbyvalalign(t->typid, &run->typlen, &run->typbyval,
 						 &run->typalign);
 
-	/* A TID range scan over whole blocks: [($1,0), ($2,0)). */
+	/*
+	 * A TID range scan over whole blocks, [($1,0), ($2,0)), returning only
+	 * the rows not yet in the target ($3): rows already upgraded are not
+	 * copied out of the table at all.
+	 */
 	argtypes[0] = TIDOID;
 	argtypes[1] = TIDOID;
-	run->read_plan = prepare_saved(psprintf("SELECT ctid, %s FROM %s WHERE ctid >= $1 AND ctid < $2",
-											t->colname, t->relname),
-								   2, argtypes);
+	argtypes[2] = INT4OID;
+	run->read_plan = prepare_saved(psprintf("SELECT ctid, %s FROM %s WHERE ctid >= $1 AND ctid < $2 "
+											"AND %s.fct_migrate_model_id(%s) <> $3",
+											t->colname, t->relname, ext, t->colname),
+								   3, argtypes);
 
 	/*
 	 * The write: the same kind of TID range scan, over the blocks the batch
@@ -239,18 +330,20 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 	 * the newest version (EvalPlanQual), so it is skipped; rows of the range
 	 * that the batch did not read are skipped too.
 	 */
-	argtypes[0] = TIDOID;
-	argtypes[1] = TIDOID;
 	run->write_plan = prepare_saved(psprintf("UPDATE %s AS t SET %s = %s.fct_migrate_upgraded(t.ctid) "
 											 "WHERE t.ctid >= $1 AND t.ctid < $2 "
 											 "AND %s.fct_migrate_pending(t.ctid, t.%s)",
 											 t->relname, t->colname, ext, ext, t->colname),
 									2, argtypes);
 
-	run->census_plan = prepare_saved(psprintf("SELECT %s.fct_model(%s), pg_catalog.count(*) FROM %s "
+	run->census_plan = prepare_saved(psprintf("SELECT %s.fct_migrate_model_id(%s), pg_catalog.count(*) FROM %s "
 											  "WHERE %s IS NOT NULL GROUP BY 1",
 											  ext, t->colname, t->relname, t->colname),
 									 0, NULL);
+	argtypes[0] = INT4OID;
+	run->count_plan = prepare_saved(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s.fct_migrate_model_id(%s) <> $1",
+											 t->relname, ext, t->colname),
+									1, argtypes);
 
 	run->started = GetCurrentTimestamp();
 	left = census_left(run);
@@ -261,32 +354,16 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 }
 
 /*
- * The batch being written by this backend, sorted by ctid, for
- * fct_migrate_pending and fct_migrate_upgraded (NULL outside the write).
- */
-typedef struct Batch
-{
-	int			n;
-	int			cap;
-	ItemPointerData *tids;
-	Embedding **old;
-	Embedding **new;
-	int			last;			/* the row pending() matched last */
-} Batch;
-
-static Batch *writing = NULL;
-
-/*
- * Read the rows of blocks [from, to) and keep those not yet in the target.
- * Returns the block where the next read starts: to, or the block where the
- * batch went past batch_size (its rows are dropped, to be read again by the
- * next batch), so that a batch exceeds batch_size only when its first block
- * alone does.
+ * Read the rows of blocks [from, to) that are not yet in the target, into
+ * the batch.  Returns the block where the next read starts: to, or the
+ * block where the batch went past batch_size (its rows are dropped, to be
+ * read again by the next batch), so that a batch exceeds batch_size only
+ * when its first block alone does.
  */
 static BlockNumber
 read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
 {
-	Datum		args[2];
+	Datum		args[3];
 	ItemPointerData lo;
 	ItemPointerData hi;
 	int			ret;
@@ -297,13 +374,29 @@ read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
 	ItemPointerSet(&hi, to, 0);
 	args[0] = PointerGetDatum(&lo);
 	args[1] = PointerGetDatum(&hi);
+	args[2] = Int32GetDatum(run->target.to_model);
 
 	/* read_only: the read uses the snapshot the batch holds */
 	ret = SPI_execute_plan(run->read_plan, args, NULL, true, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading %s failed: %s", run->target.display,
 			 SPI_result_code_string(ret));
+
+	/*
+	 * SPI returns in its procedure context, which lives as long as the CALL:
+	 * what the batch allocates goes to the batch context, reset at every
+	 * batch.
+	 */
+	MemoryContextSwitchTo(run->batch_cxt);
 	desc = SPI_tuptable->tupdesc;
+	if (b->n + SPI_processed > (uint64) b->cap)
+	{
+		/* a read bigger than planned (rows per block above the estimate) */
+		b->cap = b->n + SPI_processed + 64;
+		b->tids = repalloc_huge(b->tids, sizeof(ItemPointerData) * b->cap);
+		b->old = repalloc_huge(b->old, sizeof(Embedding *) * b->cap);
+		b->new = repalloc_huge(b->new, sizeof(Embedding *) * b->cap);
+	}
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -313,26 +406,20 @@ read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
 
 		if (isnull)
 			continue;
-		e = (Embedding *) PG_DETOAST_DATUM_COPY(d);
+		/* no copy: the SPI result is kept until the batch is written */
+		e = (Embedding *) PG_DETOAST_DATUM(d);
 		if (e->model_id == run->target.to_model)
-		{
-			pfree(e);
 			continue;
-		}
-		run->cands_seen++;
-		if (b->n == b->cap)
-		{
-			b->cap *= 2;
-			b->tids = repalloc(b->tids, sizeof(ItemPointerData) * b->cap);
-			b->old = repalloc(b->old, sizeof(Embedding *) * b->cap);
-		}
 		b->tids[b->n] = *(ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 1, &isnull));
 		b->old[b->n] = e;
 		b->n++;
 	}
-	run->rows_seen += SPI_processed;
+	run->cands_seen += SPI_processed;
 	run->blocks_seen += to - from;
-	SPI_freetuptable(SPI_tuptable);
+	if (SPI_processed > 0)
+		b->results = lappend(b->results, SPI_tuptable);
+	else
+		SPI_freetuptable(SPI_tuptable);
 
 	if (b->n > run->batch_size)
 	{
@@ -341,7 +428,7 @@ read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
 		if (cut > ItemPointerGetBlockNumber(&b->tids[0]))
 		{
 			while (b->n > 0 && ItemPointerGetBlockNumber(&b->tids[b->n - 1]) >= cut)
-				pfree(b->old[--b->n]);
+				b->n--;
 			return cut;
 		}
 	}
@@ -354,7 +441,7 @@ tid_cmp(const void *a, const void *b)
 	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
 }
 
-/* Upgrade the batch in one call and write it back in one statement. */
+/* Upgrade the batch and write it back in one statement. */
 static int64
 write_batch(MigrateRun *run, Batch *b)
 {
@@ -364,7 +451,10 @@ write_batch(MigrateRun *run, Batch *b)
 	int			ret;
 	int			i;
 
-	transform_upgrade_batch(b->old, b->n, run->target.to_model, b->new);
+	MemoryContextSwitchTo(run->batch_cxt);
+	for (i = 0; i < b->n; i += MIGRATE_UPGRADE_CHUNK)
+		transform_upgrade_batch(b->old + i, Min(MIGRATE_UPGRADE_CHUNK, b->n - i),
+								run->target.to_model, b->new + i);
 
 	/* Reads come in ctid order; fct_migrate_pending relies on it. */
 	for (i = 1; i < b->n; i++)
@@ -455,11 +545,33 @@ fct_migrate_upgraded(PG_FUNCTION_ARGS)
 	PG_RETURN_EMBEDDING_P(writing->new[i]);
 }
 
+PG_FUNCTION_INFO_V1(fct_migrate_model_id);
+
+/*
+ * fct_migrate_model_id(embedding) -> integer: the id of the value's model
+ * (0 when it names none), read from its header without looking the model
+ * up.  Internal to fct_migrate: its census and its reads filter on it.
+ */
+Datum
+fct_migrate_model_id(PG_FUNCTION_ARGS)
+{
+	Datum		d = PG_GETARG_DATUM(0);
+	Embedding  *e;
+
+	/* only the header is needed: a compressed or out-of-line value is sliced */
+	if (VARATT_IS_EXTENDED(DatumGetPointer(d)) && !VARATT_IS_SHORT(DatumGetPointer(d)))
+		e = (Embedding *) PG_DETOAST_DATUM_SLICE(d, 0, offsetof(Embedding, x));
+	else
+		e = (Embedding *) PG_DETOAST_DATUM(d);
+	PG_RETURN_INT32(e->model_id);
+}
+
 /*
  * How many blocks the next read covers: enough for the rows the batch still
- * needs, judging by the rows to upgrade seen per block so far (one block
- * while nothing is known), but never more rows at once than a few batches'
- * worth (the read's result is held in memory).
+ * needs, judging by the rows to upgrade found per block so far in this pass
+ * (all rows of a block, by the census, before any read), wider while none
+ * is found, but never more blocks than hold a few batches' worth of rows
+ * (the read's result is held in memory).
  */
 static BlockNumber
 range_blocks(MigrateRun *run, int needed)
@@ -467,13 +579,12 @@ range_blocks(MigrateRun *run, int needed)
 	double		n;
 
 	if (run->blocks_seen == 0)
-		return run->last_range = 1;
-	if (run->cands_seen == 0)
+		n = needed / run->rows_per_block;
+	else if (run->cands_seen == 0)
 		n = 2.0 * run->last_range;	/* nothing to upgrade yet: probe wider */
 	else
 		n = needed / ((double) run->cands_seen / run->blocks_seen);
-	n = Min(n, 4.0 * run->batch_size /
-			Max((double) run->rows_seen / run->blocks_seen, 1.0));
+	n = Min(n, 4.0 * run->batch_size / run->rows_per_block);
 	n = Min(Max(ceil(n), 1.0), (double) (run->pass_end - run->next_block));
 	run->last_range = (BlockNumber) n;
 	return run->last_range;
@@ -483,7 +594,8 @@ bool
 migrate_run_step(MigrateRun *run)
 {
 	MemoryContext oldcxt;
-	Batch		b;
+	Batch	   *b = run->batch;
+	ListCell   *lc;
 	TimestampTz t0 = GetCurrentTimestamp();
 	long		secs;
 	int			usecs;
@@ -493,10 +605,8 @@ migrate_run_step(MigrateRun *run)
 
 	MemoryContextReset(run->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
-	memset(&b, 0, sizeof(b));
-	b.cap = run->batch_size + 64;
-	b.tids = palloc(sizeof(ItemPointerData) * b.cap);
-	b.old = palloc(sizeof(Embedding *) * b.cap);
+	b->n = 0;
+	b->results = NIL;
 
 	/*
 	 * Hold one snapshot from the first read to the write: it keeps this
@@ -504,7 +614,7 @@ migrate_run_step(MigrateRun *run)
 	 * line pointer reused before the write looks at it.
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	while (b.n < run->batch_size)
+	while (b->n < run->batch_size)
 	{
 		BlockNumber nblocks;
 		BlockNumber from;
@@ -514,9 +624,9 @@ migrate_run_step(MigrateRun *run)
 		{
 			int64		left;
 
-			if (b.n > 0)
-				break;			/* write what we have; the census comes next */
-			left = census_left(run);
+			if (b->n > 0)
+				break;			/* write what we have; the count comes next */
+			left = count_left(run);
 			if (left == 0 || run->pass >= MIGRATE_MAX_PASSES)
 			{
 				run->rows_left = left;
@@ -526,29 +636,30 @@ migrate_run_step(MigrateRun *run)
 			start_pass(run, left);
 			continue;
 		}
-		nblocks = range_blocks(run, run->batch_size - b.n);
+		nblocks = range_blocks(run, run->batch_size - b->n);
 		from = run->next_block;
-		run->next_block = read_range(run, &b, from, from + nblocks);
+		run->next_block = read_range(run, b, from, from + nblocks);
 		if (run->next_block < from + nblocks)
 			break;				/* the batch is full, up to whole blocks */
 	}
 
 	run->batch_rows = 0;
-	if (b.n > 0)
+	if (b->n > 0)
 	{
-		b.new = palloc(sizeof(Embedding *) * b.n);
-		run->batch_rows = write_batch(run, &b);
+		run->batch_rows = write_batch(run, b);
 		run->rows_done += run->batch_rows;
 		run->rows_done_pass += run->batch_rows;
-		run->rows_skipped += b.n - run->batch_rows;
+		run->rows_skipped += b->n - run->batch_rows;
 		run->rows_left = Max(0, run->rows_left_at_start - run->rows_done_pass);
 	}
+	foreach(lc, b->results)
+		SPI_freetuptable((SPITupleTable *) lfirst(lc));
 	PopActiveSnapshot();
 	MemoryContextSwitchTo(oldcxt);
 
 	TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
 	run->batch_secs = secs + usecs / 1e6;
-	return b.n > 0 || !run->finished;
+	return b->n > 0 || !run->finished;
 }
 
 void
@@ -557,7 +668,12 @@ migrate_run_end(MigrateRun *run)
 	SPI_freeplan(run->read_plan);
 	SPI_freeplan(run->write_plan);
 	SPI_freeplan(run->census_plan);
+	SPI_freeplan(run->count_plan);
 	MemoryContextDelete(run->batch_cxt);
+	pfree(run->batch->tids);
+	pfree(run->batch->old);
+	pfree(run->batch->new);
+	pfree(run->batch);
 	pfree(run);
 }
 

@@ -65,7 +65,10 @@ typedef struct MigrateRun
 	MemoryContext batch_cxt;	/* reset at every batch */
 	SPIPlanPtr	read_plan;		/* ctid, col of a block range */
 	SPIPlanPtr	write_plan;		/* UPDATE ... FROM unnest(tids, old, new) */
-	SPIPlanPtr	census_plan;	/* model, count(*) */
+	SPIPlanPtr	census_plan;	/* model id, count(*) */
+	SPIPlanPtr	count_plan;		/* count(*) of the rows not in the target */
+	struct MigrateBatch *batch; /* the batch's arrays, kept for the whole run */
+	double		rows_per_block; /* non-null rows per block, from the census */
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
@@ -74,8 +77,7 @@ typedef struct MigrateRun
 	int			pass;			/* 1, 2, ... */
 	BlockNumber next_block;
 	BlockNumber pass_end;		/* table length when the pass started */
-	int64		rows_seen;		/* in this run, for the two estimates */
-	int64		cands_seen;
+	int64		cands_seen;		/* in this pass, for the size of a read */
 	int64		blocks_seen;
 	BlockNumber last_range;		/* blocks in the last read */
 	bool		finished;

@@ -125,5 +125,12 @@ CREATE FUNCTION fct_migrate_upgraded(tid) RETURNS embedding
 	AS 'MODULE_PATHNAME', 'fct_migrate_upgraded'
 	LANGUAGE C STRICT VOLATILE;
 
+-- Internal to fct_migrate: the id of a value's model, read from its header
+-- (0 when it names none); the census and the reads filter on it.
+CREATE FUNCTION fct_migrate_model_id(embedding) RETURNS integer
+	AS 'MODULE_PATHNAME', 'fct_migrate_model_id'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
 COMMENT ON FUNCTION fct_migrate_pending(tid, embedding) IS 'internal to fct_migrate';
+COMMENT ON FUNCTION fct_migrate_model_id(embedding) IS 'internal to fct_migrate';
 COMMENT ON FUNCTION fct_migrate_upgraded(tid) IS 'internal to fct_migrate';
