@@ -120,12 +120,22 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
 #define MIGRATE_UPGRADE_CHUNK	1024
 
 /*
- * The batch being written by this backend, sorted by ctid, for
- * fct_migrate_pending and fct_migrate_upgraded.  The arrays are allocated
- * once per run and grown when needed; the values live in the run's batch
- * context, reset at every batch.
+ * Write phases of a batch.  The rows of each block are written in this many
+ * steps, each committed before the next: the rows of the first phase go to
+ * other pages (a full page has no room for their new versions), but once that
+ * commit is past, the next write prunes their old versions and the rows of
+ * the next phase fit on their own page, as HOT updates that insert nothing
+ * into the table's indexes; and so on.  A concurrent snapshot older than the
+ * commit keeps the space from being pruned, and then the rows simply go to
+ * other pages as in the first phase.
  */
-typedef struct MigrateBatch
+#define MIGRATE_WRITE_PHASES	4
+
+/*
+ * Rows sorted by ctid, with their old and upgraded values; the rows being
+ * written are the ones fct_migrate_pending and fct_migrate_upgraded see.
+ */
+typedef struct Batch
 {
 	int			n;
 	int			cap;
@@ -133,13 +143,51 @@ typedef struct MigrateBatch
 	Embedding **old;
 	Embedding **new;
 	int			last;			/* the row pending() matched last */
+} Batch;
+
+/*
+ * The batch of a run.  The arrays are allocated once per run and grown when
+ * needed; the values live in the run's batch context, reset at every batch.
+ */
+typedef struct MigrateBatch
+{
+	Batch		all;			/* the rows read */
+	Batch		cur;			/* those of the phase being written */
+	uint8	   *phase;			/* each row's write phase */
+	int			nphases;		/* phases of this batch */
+	int			next_phase;		/* the next to write; nphases when done */
 	List	   *results;		/* the reads' SPI results, which old[] points into */
 } MigrateBatch;
 
-typedef MigrateBatch Batch;
-
-/* The batch being written (NULL outside the write). */
+/* The rows being written (NULL outside the write). */
 static Batch *writing = NULL;
+
+static void
+batch_alloc(Batch *b, int cap)
+{
+	b->n = 0;
+	b->cap = cap;
+	b->tids = palloc(sizeof(ItemPointerData) * cap);
+	b->old = palloc(sizeof(Embedding *) * cap);
+	b->new = palloc(sizeof(Embedding *) * cap);
+}
+
+static void
+batch_grow(Batch *b, int cap)
+{
+	b->cap = cap;
+	b->tids = repalloc_huge(b->tids, sizeof(ItemPointerData) * cap);
+	b->old = repalloc_huge(b->old, sizeof(Embedding *) * cap);
+	b->new = repalloc_huge(b->new, sizeof(Embedding *) * cap);
+}
+
+static void
+batch_free(Batch *b)
+{
+	pfree(b->tids);
+	pfree(b->old);
+	pfree(b->new);
+}
 
 static BlockNumber
 table_blocks(Oid relid)
@@ -273,23 +321,23 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 	MigrateTarget *t = &run->target;
 	const char *ext = quote_identifier(get_namespace_name(fct_extension_schema()));
 	Oid			argtypes[3];
-	Batch	   *b;
+	MigrateBatch *mb;
 	int64		left;
 
 	*t = *target;
 	run->batch_size = batch_size;
 
 	/*
-	 * The upgraded values in one context whose first block is kept across
-	 * resets and is large enough for a batch of them (chunks are rounded up
-	 * to a power of two): a reset then gives nothing back to malloc, which
+	 * The upgraded values (and the old ones of the later write phases) in
+	 * one context whose first block is kept across resets and is large
+	 * enough for a batch of them (chunks are rounded up to a power of two): a reset then gives nothing back to malloc, which
 	 * would otherwise return it to the kernel and fault it in again at the
 	 * next batch.
 	 */
 	{
 		const FctModel *to = model_by_id(t->to_model);
 		Size		chunk = pg_nextpower2_size_t(EMBEDDING_SIZE(to->dim, to->side_dim)) + 16;
-		Size		keep = Min(Max((Size) batch_size * chunk + (Size) 64 * 1024,
+		Size		keep = Min(Max((Size) batch_size * 2 * chunk + (Size) 64 * 1024,
 								   (Size) ALLOCSET_DEFAULT_INITSIZE),
 							   (Size) 64 * 1024 * 1024);
 
@@ -299,11 +347,10 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 											   keep, keep,
 											   Max(keep, (Size) ALLOCSET_DEFAULT_MAXSIZE));
 	}
-	b = run->batch = palloc0(sizeof(Batch));
-	b->cap = batch_size + 64;
-	b->tids = palloc(sizeof(ItemPointerData) * b->cap);
-	b->old = palloc(sizeof(Embedding *) * b->cap);
-	b->new = palloc(sizeof(Embedding *) * b->cap);
+	mb = run->batch = palloc0(sizeof(MigrateBatch));
+	batch_alloc(&mb->all, batch_size + 64);
+	batch_alloc(&mb->cur, batch_size + 64);
+	mb->phase = palloc(sizeof(uint8) * mb->all.cap);
 	get_typlenbyvalalign(t->typid, &run->typlen, &run->typbyval,
 						 &run->typalign);
 
@@ -361,8 +408,9 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
  * when its first block alone does.
  */
 static BlockNumber
-read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
+read_range(MigrateRun *run, MigrateBatch *mb, BlockNumber from, BlockNumber to)
 {
+	Batch	   *b = &mb->all;
 	Datum		args[3];
 	ItemPointerData lo;
 	ItemPointerData hi;
@@ -392,10 +440,9 @@ read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
 	if (b->n + SPI_processed > (uint64) b->cap)
 	{
 		/* a read bigger than planned (rows per block above the estimate) */
-		b->cap = b->n + SPI_processed + 64;
-		b->tids = repalloc_huge(b->tids, sizeof(ItemPointerData) * b->cap);
-		b->old = repalloc_huge(b->old, sizeof(Embedding *) * b->cap);
-		b->new = repalloc_huge(b->new, sizeof(Embedding *) * b->cap);
+		batch_grow(b, b->n + SPI_processed + 64);
+		batch_grow(&mb->cur, b->cap);
+		mb->phase = repalloc_huge(mb->phase, sizeof(uint8) * b->cap);
 	}
 	for (i = 0; i < SPI_processed; i++)
 	{
@@ -417,7 +464,7 @@ read_range(MigrateRun *run, Batch *b, BlockNumber from, BlockNumber to)
 	run->cands_seen += SPI_processed;
 	run->blocks_seen += to - from;
 	if (SPI_processed > 0)
-		b->results = lappend(b->results, SPI_tuptable);
+		mb->results = lappend(mb->results, SPI_tuptable);
 	else
 		SPI_freetuptable(SPI_tuptable);
 
@@ -441,20 +488,65 @@ tid_cmp(const void *a, const void *b)
 	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
 }
 
-/* Upgrade the batch and write it back in one statement. */
-static int64
-write_batch(MigrateRun *run, Batch *b)
+/*
+ * Give each row its write phase: the rows of a block are split into
+ * MIGRATE_WRITE_PHASES parts in ctid order, so that each phase frees on the
+ * page about the room the next one needs.
+ */
+static void
+assign_phases(MigrateBatch *mb)
 {
+	Batch	   *all = &mb->all;
+	int			start = 0;
+
+	mb->nphases = 0;
+	while (start < all->n)
+	{
+		BlockNumber blk = ItemPointerGetBlockNumber(&all->tids[start]);
+		int			end = start + 1;
+		int			j;
+
+		while (end < all->n && ItemPointerGetBlockNumber(&all->tids[end]) == blk)
+			end++;
+		for (j = start; j < end; j++)
+		{
+			mb->phase[j] = (uint8) ((j - start) * MIGRATE_WRITE_PHASES / (end - start));
+			mb->nphases = Max(mb->nphases, mb->phase[j] + 1);
+		}
+		start = end;
+	}
+	mb->next_phase = 0;
+}
+
+/*
+ * Write the rows of the batch's next phase in one statement.  Returns the
+ * rows written; *n is the rows the phase had.
+ */
+static int64
+write_phase(MigrateRun *run, MigrateBatch *mb, int *n)
+{
+	Batch	   *all = &mb->all;
+	Batch	   *b = &mb->cur;
+	int			p = mb->next_phase++;
 	ItemPointerData lo;
 	ItemPointerData hi;
 	Datum		args[2];
 	int			ret;
 	int			i;
 
-	MemoryContextSwitchTo(run->batch_cxt);
-	for (i = 0; i < b->n; i += MIGRATE_UPGRADE_CHUNK)
-		transform_upgrade_batch(b->old + i, Min(MIGRATE_UPGRADE_CHUNK, b->n - i),
-								run->target.to_model, b->new + i);
+	b->n = 0;
+	for (i = 0; i < all->n; i++)
+	{
+		if (mb->phase[i] != p)
+			continue;
+		b->tids[b->n] = all->tids[i];
+		b->old[b->n] = all->old[i];
+		b->new[b->n] = all->new[i];
+		b->n++;
+	}
+	*n = b->n;
+	if (b->n == 0)
+		return 0;
 
 	/* Reads come in ctid order; fct_migrate_pending relies on it. */
 	for (i = 1; i < b->n; i++)
@@ -480,7 +572,23 @@ write_batch(MigrateRun *run, Batch *b)
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "writing %s failed: %s", run->target.display,
 			 SPI_result_code_string(ret));
+	MemoryContextSwitchTo(run->batch_cxt);
 	return (int64) SPI_processed;
+}
+
+/* Write the next phase of the batch and count. */
+static void
+write_step(MigrateRun *run, MigrateBatch *mb)
+{
+	int64		written = write_phase(run, mb, &run->batch_rows_read);
+
+	run->batch_rows = written;
+	run->batch_total += written;
+	run->rows_done += written;
+	run->rows_done_pass += written;
+	run->rows_skipped += run->batch_rows_read - written;
+	run->rows_left = Max(0, run->rows_left_at_start - run->rows_done_pass);
+	run->batch_pending = mb->next_phase < mb->nphases;
 }
 
 /* The batch row with this ctid, or -1. */
@@ -594,27 +702,49 @@ bool
 migrate_run_step(MigrateRun *run)
 {
 	MemoryContext oldcxt;
-	Batch	   *b = run->batch;
+	MigrateBatch *mb = run->batch;
+	Batch	   *all = &mb->all;
 	ListCell   *lc;
 	TimestampTz t0 = GetCurrentTimestamp();
 	long		secs;
 	int			usecs;
 
+	if (mb->next_phase < mb->nphases)
+	{
+		/* the next write phase of the batch read by an earlier step */
+		oldcxt = MemoryContextSwitchTo(run->batch_cxt);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		write_step(run, mb);
+		PopActiveSnapshot();
+		MemoryContextSwitchTo(oldcxt);
+		TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
+		run->batch_secs = secs + usecs / 1e6;
+		run->batch_total_secs += run->batch_secs;
+		return true;
+	}
 	if (run->finished)
 		return false;
 
 	MemoryContextReset(run->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
-	b->n = 0;
-	b->results = NIL;
+	all->n = 0;
+	mb->nphases = mb->next_phase = 0;
+	mb->results = NIL;
+	run->batch_rows = 0;
+	run->batch_total = 0;
+	run->batch_total_secs = 0;
+	run->batch_pending = false;
 
 	/*
-	 * Hold one snapshot from the first read to the write: it keeps this
-	 * backend's xmin, so no tuple this batch has read can be pruned and its
-	 * line pointer reused before the write looks at it.
+	 * Hold one snapshot from the first read to the first write: it keeps
+	 * this backend's xmin, so no tuple this batch has read can be pruned and
+	 * its line pointer reused before the write looks at it.  (The later write
+	 * phases come after a commit; they rely on the comparison of the old
+	 * value, byte for byte: a row that holds it now is a row whose upgrade is
+	 * the value written.)
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	while (b->n < run->batch_size)
+	while (all->n < run->batch_size)
 	{
 		BlockNumber nblocks;
 		BlockNumber from;
@@ -624,9 +754,10 @@ migrate_run_step(MigrateRun *run)
 		{
 			int64		left;
 
-			if (b->n > 0)
+			if (all->n > 0)
 				break;			/* write what we have; the count comes next */
 			left = count_left(run);
+			MemoryContextSwitchTo(run->batch_cxt);
 			if (left == 0 || run->pass >= MIGRATE_MAX_PASSES)
 			{
 				run->rows_left = left;
@@ -636,30 +767,45 @@ migrate_run_step(MigrateRun *run)
 			start_pass(run, left);
 			continue;
 		}
-		nblocks = range_blocks(run, run->batch_size - b->n);
+		nblocks = range_blocks(run, run->batch_size - all->n);
 		from = run->next_block;
-		run->next_block = read_range(run, b, from, from + nblocks);
+		run->next_block = read_range(run, mb, from, from + nblocks);
 		if (run->next_block < from + nblocks)
 			break;				/* the batch is full, up to whole blocks */
 	}
 
-	run->batch_rows = 0;
-	if (b->n > 0)
+	if (all->n > 0)
 	{
-		run->batch_rows = write_batch(run, b);
-		run->rows_done += run->batch_rows;
-		run->rows_done_pass += run->batch_rows;
-		run->rows_skipped += b->n - run->batch_rows;
-		run->rows_left = Max(0, run->rows_left_at_start - run->rows_done_pass);
+		int			i;
+
+		for (i = 0; i < all->n; i += MIGRATE_UPGRADE_CHUNK)
+			transform_upgrade_batch(all->old + i, Min(MIGRATE_UPGRADE_CHUNK, all->n - i),
+									run->target.to_model, all->new + i);
+		assign_phases(mb);
+		write_step(run, mb);
+
+		/* the old values of the later phases must outlive the SPI results */
+		for (i = 0; i < all->n; i++)
+		{
+			if (mb->phase[i] >= mb->next_phase)
+			{
+				Embedding  *copy = palloc(VARSIZE(all->old[i]));
+
+				memcpy(copy, all->old[i], VARSIZE(all->old[i]));
+				all->old[i] = copy;
+			}
+		}
 	}
-	foreach(lc, b->results)
+	foreach(lc, mb->results)
 		SPI_freetuptable((SPITupleTable *) lfirst(lc));
+	mb->results = NIL;
 	PopActiveSnapshot();
 	MemoryContextSwitchTo(oldcxt);
 
 	TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
 	run->batch_secs = secs + usecs / 1e6;
-	return b->n > 0 || !run->finished;
+	run->batch_total_secs += run->batch_secs;
+	return all->n > 0 || !run->finished;
 }
 
 void
@@ -670,9 +816,9 @@ migrate_run_end(MigrateRun *run)
 	SPI_freeplan(run->census_plan);
 	SPI_freeplan(run->count_plan);
 	MemoryContextDelete(run->batch_cxt);
-	pfree(run->batch->tids);
-	pfree(run->batch->old);
-	pfree(run->batch->new);
+	batch_free(&run->batch->all);
+	batch_free(&run->batch->cur);
+	pfree(run->batch->phase);
 	pfree(run->batch);
 	pfree(run);
 }
@@ -747,14 +893,15 @@ fct_migrate(PG_FUNCTION_ARGS)
 
 	while (migrate_run_step(run))
 	{
-		if (run->batch_rows > 0 || run->rows_skipped > 0)
+		/* one NOTICE per batch, once all its write phases are committed */
+		if (!run->batch_pending && (run->batch_total > 0 || run->rows_skipped > 0))
 			ereport(NOTICE,
 					(errmsg("fct_migrate: %lld rows upgraded, %lld left",
 							(long long) run->rows_done, (long long) run->rows_left),
 					 errdetail("Pass %d, batch of %lld rows in %.3f s (%.0f rows/s); %.0f rows/s since the start; %lld rows changed concurrently were left for a later pass.",
-							   run->pass, (long long) run->batch_rows,
-							   run->batch_secs,
-							   run->batch_secs > 0 ? run->batch_rows / run->batch_secs : 0,
+							   run->pass, (long long) run->batch_total,
+							   run->batch_total_secs,
+							   run->batch_total_secs > 0 ? run->batch_total / run->batch_total_secs : 0,
 							   migrate_run_rate(run),
 							   (long long) run->rows_skipped)));
 		SPI_commit();

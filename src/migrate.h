@@ -4,27 +4,34 @@
  *	  procedure (migrate.c), the queue's SQL functions (migrate_queue.c) and
  *	  the background workers (migrate_worker.c).
  *
- * A migration is a run of batches.  Each batch runs in its own transaction
- * (the caller commits between batches): it reads the rows of a range of heap
- * blocks (a TID range scan), upgrades the embeddings that are not yet in the
- * target model with one batched call (transform_upgrade_batch, cblas_sgemm),
- * and writes them back with one UPDATE ... FROM unnest(tids, old, new) that
- * matches each row by ctid AND by its old value.  The invariants:
+ * A migration is a run of batches.  A batch reads the rows of a range of
+ * heap blocks that are not yet in the target model (a TID range scan),
+ * upgrades them with batched calls (transform_upgrade_batch, cblas_sgemm),
+ * and writes them back with UPDATE ... WHERE ctid in the range AND the row
+ * still holds the old value, in a few committed steps (write phases): the
+ * first rows of each block go to other pages, and once that step has
+ * committed, the next one prunes their old versions and its rows fit on
+ * their own page as HOT updates, which insert nothing into the indexes.  The
+ * caller commits after every step.  The invariants:
  *
- *	 - A row is written only if it is still the very version that was read:
- *	   an updated row has a new ctid (the UPDATE re-checks its quals on the
- *	   newest version and skips it), and the snapshot taken for the read is
- *	   held until the write, so no line pointer read by the batch can be
- *	   reused by another row meanwhile (and the old value is compared too).
- *	   A concurrent write is therefore never overwritten; the row is left for
- *	   a later pass, which upgrades it if it still needs it.
+ *	 - A row is written only if it still holds, byte for byte, the very value
+ *	   that was upgraded: a row updated meanwhile has a new ctid (the UPDATE
+ *	   re-checks its quals on the newest version, EvalPlanQual) or another
+ *	   value, and is skipped; a row that holds that old value is a row whose
+ *	   upgrade is the value written.  For the first step the snapshot of the
+ *	   read is also held until the write, so no line pointer read by the
+ *	   batch can be reused meanwhile.  A concurrent write is therefore never
+ *	   overwritten; a skipped row is left for a later pass, which upgrades it
+ *	   if it still needs it.
  *	 - A row already in the target model is never touched, so a run that is
- *	   cancelled or crashes loses nothing (every batch committed or not at
+ *	   cancelled or crashes loses nothing (every step committed or not at
  *	   all) and a new run resumes where the last one stopped: every row is
  *	   upgraded exactly once.
- *	 - A pass sweeps the table's blocks once; the run ends with a census of
- *	   the rows still not in the target model and makes further passes while
- *	   it finds some (rows moved or inserted by concurrent writers), at most
+ *	 - A run starts with a census (the rows' models: a path from each to the
+ *	   target is checked before anything is written).  A pass sweeps the
+ *	   table's blocks once; at its end a count (one snapshot) of the rows
+ *	   still not in the target model decides whether another pass is needed
+ *	   (rows skipped, moved or inserted by concurrent writers), at most
  *	   MIGRATE_MAX_PASSES.
  *
  * Every statement runs through SPI as the current user, so a migration needs
@@ -90,9 +97,13 @@ typedef struct MigrateRun
 	int64		rows_left;		/* estimate, exact at the end of a pass */
 	TimestampTz started;
 
-	/* the last batch */
-	int64		batch_rows;
+	/* the last step (a batch is written in one or more committed steps) */
+	int64		batch_rows;		/* rows written by the step */
+	int			batch_rows_read;	/* rows the step tried to write */
 	double		batch_secs;
+	bool		batch_pending;	/* the batch has steps left to write */
+	int64		batch_total;	/* rows written by the batch's steps so far */
+	double		batch_total_secs;
 } MigrateRun;
 
 /*
