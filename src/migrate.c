@@ -128,6 +128,11 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
  * into the table's indexes; and so on.  A concurrent snapshot older than the
  * commit keeps the space from being pruned, and then the rows simply go to
  * other pages as in the first phase.
+ *
+ * The phases are pipelined: the step that reads batch k writes its first
+ * phase together with the second phase of batch k - 1, the third of batch
+ * k - 2 and so on, in one UPDATE over their blocks (consecutive ranges), so a
+ * run commits once per batch, not once per phase.
  */
 #define MIGRATE_WRITE_PHASES	4
 
@@ -151,11 +156,16 @@ typedef struct Batch
  */
 typedef struct MigrateBatch
 {
-	Batch		all;			/* the rows read */
-	Batch		cur;			/* those of the phase being written */
-	uint8	   *phase;			/* each row's write phase */
-	int			nphases;		/* phases of this batch */
-	int			next_phase;		/* the next to write; nphases when done */
+	Batch		all;			/* the rows read by this step */
+	uint8	   *phase;			/* their write phases */
+	Batch		pend;			/* rows read by earlier steps, not yet written */
+	int64	   *due;			/* the step that writes each of them */
+	Batch		cur;			/* the rows this step writes */
+	int64		step;			/* steps so far */
+	MemoryContext cxt;			/* parent of the slots */
+	MemoryContext slot[MIGRATE_WRITE_PHASES];	/* the values of the batch
+												 * read by step s live in
+												 * slot[s % phases] */
 	List	   *results;		/* the reads' SPI results, which old[] points into */
 } MigrateBatch;
 
@@ -327,30 +337,38 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 	*t = *target;
 	run->batch_size = batch_size;
 
+	mb = run->batch = palloc0(sizeof(MigrateBatch));
+
 	/*
-	 * The upgraded values (and the old ones of the later write phases) in
-	 * one context whose first block is kept across resets and is large
-	 * enough for a batch of them (chunks are rounded up to a power of two): a reset then gives nothing back to malloc, which
-	 * would otherwise return it to the kernel and fault it in again at the
-	 * next batch.
+	 * The values of a batch (the upgraded ones, and the old ones of its later
+	 * write phases) in a context whose first block is kept across resets and
+	 * is large enough for them (chunks are rounded up to a power of two): a
+	 * reset then gives nothing back to malloc, which would otherwise return it
+	 * to the kernel and fault it in again.  One such context per batch in
+	 * flight (MIGRATE_WRITE_PHASES).
 	 */
 	{
 		const FctModel *to = model_by_id(t->to_model);
 		Size		chunk = pg_nextpower2_size_t(EMBEDDING_SIZE(to->dim, to->side_dim)) + 16;
 		Size		keep = Min(Max((Size) batch_size * 2 * chunk + (Size) 64 * 1024,
 								   (Size) ALLOCSET_DEFAULT_INITSIZE),
-							   (Size) 64 * 1024 * 1024);
+							   (Size) 16 * 1024 * 1024);
+		int			p;
 
 		keep = MAXALIGN(keep);
-		run->batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
-											   "fct migrate batch",
-											   keep, keep,
-											   Max(keep, (Size) ALLOCSET_DEFAULT_MAXSIZE));
+		mb->cxt = AllocSetContextCreate(CurrentMemoryContext, "fct migrate",
+										ALLOCSET_SMALL_SIZES);
+		for (p = 0; p < MIGRATE_WRITE_PHASES; p++)
+			mb->slot[p] = AllocSetContextCreate(mb->cxt, "fct migrate batch",
+												keep, keep,
+												Max(keep, (Size) ALLOCSET_DEFAULT_MAXSIZE));
+		run->batch_cxt = mb->slot[0];
 	}
-	mb = run->batch = palloc0(sizeof(MigrateBatch));
 	batch_alloc(&mb->all, batch_size + 64);
-	batch_alloc(&mb->cur, batch_size + 64);
 	mb->phase = palloc(sizeof(uint8) * mb->all.cap);
+	batch_alloc(&mb->pend, MIGRATE_WRITE_PHASES * (batch_size + 64));
+	mb->due = palloc(sizeof(int64) * mb->pend.cap);
+	batch_alloc(&mb->cur, MIGRATE_WRITE_PHASES * (batch_size + 64));
 	get_typlenbyvalalign(t->typid, &run->typlen, &run->typbyval,
 						 &run->typalign);
 
@@ -441,7 +459,6 @@ read_range(MigrateRun *run, MigrateBatch *mb, BlockNumber from, BlockNumber to)
 	{
 		/* a read bigger than planned (rows per block above the estimate) */
 		batch_grow(b, b->n + SPI_processed + 64);
-		batch_grow(&mb->cur, b->cap);
 		mb->phase = repalloc_huge(mb->phase, sizeof(uint8) * b->cap);
 	}
 	for (i = 0; i < SPI_processed; i++)
@@ -489,9 +506,9 @@ tid_cmp(const void *a, const void *b)
 }
 
 /*
- * Give each row its write phase: the rows of a block are split into
- * MIGRATE_WRITE_PHASES parts in ctid order, so that each phase frees on the
- * page about the room the next one needs.
+ * Give each row read by this step its write phase: the rows of a block are
+ * split into MIGRATE_WRITE_PHASES parts in ctid order, so that each phase
+ * frees on the page about the room the next one needs.
  */
 static void
 assign_phases(MigrateBatch *mb)
@@ -499,7 +516,6 @@ assign_phases(MigrateBatch *mb)
 	Batch	   *all = &mb->all;
 	int			start = 0;
 
-	mb->nphases = 0;
 	while (start < all->n)
 	{
 		BlockNumber blk = ItemPointerGetBlockNumber(&all->tids[start]);
@@ -509,46 +525,84 @@ assign_phases(MigrateBatch *mb)
 		while (end < all->n && ItemPointerGetBlockNumber(&all->tids[end]) == blk)
 			end++;
 		for (j = start; j < end; j++)
-		{
 			mb->phase[j] = (uint8) ((j - start) * MIGRATE_WRITE_PHASES / (end - start));
-			mb->nphases = Max(mb->nphases, mb->phase[j] + 1);
-		}
 		start = end;
 	}
-	mb->next_phase = 0;
+}
+
+static void
+batch_push(Batch *b, ItemPointer tid, Embedding *old, Embedding *new)
+{
+	if (b->n == b->cap)
+		batch_grow(b, 2 * b->cap);
+	b->tids[b->n] = *tid;
+	b->old[b->n] = old;
+	b->new[b->n] = new;
+	b->n++;
 }
 
 /*
- * Write the rows of the batch's next phase in one statement.  Returns the
- * rows written; *n is the rows the phase had.
+ * The rows this step writes (the pending rows due now, then the first phase
+ * of the rows just read: ctid order, since batches are consecutive ranges of
+ * blocks), and the rows left pending (the others, with their old values
+ * copied out of the SPI results into the batch's context).
  */
-static int64
-write_phase(MigrateRun *run, MigrateBatch *mb, int *n)
+static void
+plan_step(MigrateBatch *mb, int64 step)
 {
+	Batch	   *pend = &mb->pend;
 	Batch	   *all = &mb->all;
-	Batch	   *b = &mb->cur;
-	int			p = mb->next_phase++;
+	int			keep = 0;
+	int			i;
+
+	mb->cur.n = 0;
+	for (i = 0; i < pend->n; i++)
+	{
+		if (mb->due[i] == step)
+			batch_push(&mb->cur, &pend->tids[i], pend->old[i], pend->new[i]);
+		else
+		{
+			pend->tids[keep] = pend->tids[i];
+			pend->old[keep] = pend->old[i];
+			pend->new[keep] = pend->new[i];
+			mb->due[keep] = mb->due[i];
+			keep++;
+		}
+	}
+	pend->n = keep;
+	for (i = 0; i < all->n; i++)
+	{
+		if (mb->phase[i] == 0)
+			batch_push(&mb->cur, &all->tids[i], all->old[i], all->new[i]);
+		else
+		{
+			Embedding  *copy = palloc(VARSIZE(all->old[i]));
+
+			memcpy(copy, all->old[i], VARSIZE(all->old[i]));
+			if (pend->n == pend->cap)
+			{
+				batch_grow(pend, 2 * pend->cap);
+				mb->due = repalloc_huge(mb->due, sizeof(int64) * pend->cap);
+			}
+			mb->due[pend->n] = step + mb->phase[i];
+			batch_push(pend, &all->tids[i], copy, all->new[i]);
+		}
+	}
+}
+
+/* Write the rows of this step in one statement; returns the rows written. */
+static int64
+write_rows(MigrateRun *run, Batch *b)
+{
 	ItemPointerData lo;
 	ItemPointerData hi;
 	Datum		args[2];
 	int			ret;
 	int			i;
 
-	b->n = 0;
-	for (i = 0; i < all->n; i++)
-	{
-		if (mb->phase[i] != p)
-			continue;
-		b->tids[b->n] = all->tids[i];
-		b->old[b->n] = all->old[i];
-		b->new[b->n] = all->new[i];
-		b->n++;
-	}
-	*n = b->n;
 	if (b->n == 0)
 		return 0;
-
-	/* Reads come in ctid order; fct_migrate_pending relies on it. */
+	/* fct_migrate_pending relies on ctid order */
 	for (i = 1; i < b->n; i++)
 		if (ItemPointerCompare(&b->tids[i - 1], &b->tids[i]) >= 0)
 			elog(ERROR, "fct_migrate: batch is not in ctid order");
@@ -574,21 +628,6 @@ write_phase(MigrateRun *run, MigrateBatch *mb, int *n)
 			 SPI_result_code_string(ret));
 	MemoryContextSwitchTo(run->batch_cxt);
 	return (int64) SPI_processed;
-}
-
-/* Write the next phase of the batch and count. */
-static void
-write_step(MigrateRun *run, MigrateBatch *mb)
-{
-	int64		written = write_phase(run, mb, &run->batch_rows_read);
-
-	run->batch_rows = written;
-	run->batch_total += written;
-	run->rows_done += written;
-	run->rows_done_pass += written;
-	run->rows_skipped += run->batch_rows_read - written;
-	run->rows_left = Max(0, run->rows_left_at_start - run->rows_done_pass);
-	run->batch_pending = mb->next_phase < mb->nphases;
 }
 
 /* The batch row with this ctid, or -1. */
@@ -704,47 +743,34 @@ migrate_run_step(MigrateRun *run)
 	MemoryContext oldcxt;
 	MigrateBatch *mb = run->batch;
 	Batch	   *all = &mb->all;
+	int64		step;
 	ListCell   *lc;
 	TimestampTz t0 = GetCurrentTimestamp();
 	long		secs;
 	int			usecs;
+	int64		written;
 
-	if (mb->next_phase < mb->nphases)
-	{
-		/* the next write phase of the batch read by an earlier step */
-		oldcxt = MemoryContextSwitchTo(run->batch_cxt);
-		PushActiveSnapshot(GetTransactionSnapshot());
-		write_step(run, mb);
-		PopActiveSnapshot();
-		MemoryContextSwitchTo(oldcxt);
-		TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
-		run->batch_secs = secs + usecs / 1e6;
-		run->batch_total_secs += run->batch_secs;
-		return true;
-	}
-	if (run->finished)
+	if (run->finished && mb->pend.n == 0)
 		return false;
 
+	/* the rows read MIGRATE_WRITE_PHASES steps ago have all been written */
+	step = mb->step++;
+	run->batch_cxt = mb->slot[step % MIGRATE_WRITE_PHASES];
 	MemoryContextReset(run->batch_cxt);
 	oldcxt = MemoryContextSwitchTo(run->batch_cxt);
 	all->n = 0;
-	mb->nphases = mb->next_phase = 0;
 	mb->results = NIL;
-	run->batch_rows = 0;
-	run->batch_total = 0;
-	run->batch_total_secs = 0;
-	run->batch_pending = false;
 
 	/*
-	 * Hold one snapshot from the first read to the first write: it keeps
-	 * this backend's xmin, so no tuple this batch has read can be pruned and
-	 * its line pointer reused before the write looks at it.  (The later write
-	 * phases come after a commit; they rely on the comparison of the old
-	 * value, byte for byte: a row that holds it now is a row whose upgrade is
-	 * the value written.)
+	 * Hold one snapshot from the read to the write: it keeps this backend's
+	 * xmin, so no tuple this step has read can be pruned and its line pointer
+	 * reused before the write looks at it.  (Rows read by earlier steps come
+	 * after a commit; they rely on the comparison of the old value, byte for
+	 * byte: a row that holds it now is a row whose upgrade is the value
+	 * written.)
 	 */
 	PushActiveSnapshot(GetTransactionSnapshot());
-	while (all->n < run->batch_size)
+	while (!run->finished && all->n < run->batch_size)
 	{
 		BlockNumber nblocks;
 		BlockNumber from;
@@ -754,8 +780,9 @@ migrate_run_step(MigrateRun *run)
 		{
 			int64		left;
 
-			if (all->n > 0)
-				break;			/* write what we have; the count comes next */
+			/* write what we have and the rows pending; the count comes next */
+			if (all->n > 0 || mb->pend.n > 0)
+				break;
 			left = count_left(run);
 			MemoryContextSwitchTo(run->batch_cxt);
 			if (left == 0 || run->pass >= MIGRATE_MAX_PASSES)
@@ -782,20 +809,15 @@ migrate_run_step(MigrateRun *run)
 			transform_upgrade_batch(all->old + i, Min(MIGRATE_UPGRADE_CHUNK, all->n - i),
 									run->target.to_model, all->new + i);
 		assign_phases(mb);
-		write_step(run, mb);
-
-		/* the old values of the later phases must outlive the SPI results */
-		for (i = 0; i < all->n; i++)
-		{
-			if (mb->phase[i] >= mb->next_phase)
-			{
-				Embedding  *copy = palloc(VARSIZE(all->old[i]));
-
-				memcpy(copy, all->old[i], VARSIZE(all->old[i]));
-				all->old[i] = copy;
-			}
-		}
 	}
+	plan_step(mb, step);
+	written = write_rows(run, &mb->cur);
+	run->batch_rows = written;
+	run->rows_done += written;
+	run->rows_done_pass += written;
+	run->rows_skipped += mb->cur.n - written;
+	run->rows_left = Max(0, run->rows_left_at_start - run->rows_done_pass);
+
 	foreach(lc, mb->results)
 		SPI_freetuptable((SPITupleTable *) lfirst(lc));
 	mb->results = NIL;
@@ -804,8 +826,7 @@ migrate_run_step(MigrateRun *run)
 
 	TimestampDifference(t0, GetCurrentTimestamp(), &secs, &usecs);
 	run->batch_secs = secs + usecs / 1e6;
-	run->batch_total_secs += run->batch_secs;
-	return all->n > 0 || !run->finished;
+	return mb->cur.n > 0 || mb->pend.n > 0 || !run->finished;
 }
 
 void
@@ -815,10 +836,12 @@ migrate_run_end(MigrateRun *run)
 	SPI_freeplan(run->write_plan);
 	SPI_freeplan(run->census_plan);
 	SPI_freeplan(run->count_plan);
-	MemoryContextDelete(run->batch_cxt);
+	MemoryContextDelete(run->batch->cxt);
 	batch_free(&run->batch->all);
+	batch_free(&run->batch->pend);
 	batch_free(&run->batch->cur);
 	pfree(run->batch->phase);
+	pfree(run->batch->due);
 	pfree(run->batch);
 	pfree(run);
 }
@@ -893,15 +916,14 @@ fct_migrate(PG_FUNCTION_ARGS)
 
 	while (migrate_run_step(run))
 	{
-		/* one NOTICE per batch, once all its write phases are committed */
-		if (!run->batch_pending && (run->batch_total > 0 || run->rows_skipped > 0))
+		if (run->batch_rows > 0 || run->rows_skipped > 0)
 			ereport(NOTICE,
 					(errmsg("fct_migrate: %lld rows upgraded, %lld left",
 							(long long) run->rows_done, (long long) run->rows_left),
 					 errdetail("Pass %d, batch of %lld rows in %.3f s (%.0f rows/s); %.0f rows/s since the start; %lld rows changed concurrently were left for a later pass.",
-							   run->pass, (long long) run->batch_total,
-							   run->batch_total_secs,
-							   run->batch_total_secs > 0 ? run->batch_total / run->batch_total_secs : 0,
+							   run->pass, (long long) run->batch_rows,
+							   run->batch_secs,
+							   run->batch_secs > 0 ? run->batch_rows / run->batch_secs : 0,
 							   migrate_run_rate(run),
 							   (long long) run->rows_skipped)));
 		SPI_commit();

@@ -12,7 +12,10 @@
  * first rows of each block go to other pages, and once that step has
  * committed, the next one prunes their old versions and its rows fit on
  * their own page as HOT updates, which insert nothing into the indexes.  The
- * caller commits after every step.  The invariants:
+ * phases are pipelined: a step reads a batch and writes its first phase
+ * together with the later phases of the batches before it, in one UPDATE
+ * over their (consecutive) blocks.  The caller commits after every step.
+ * The invariants:
  *
  *	 - A row is written only if it still holds, byte for byte, the very value
  *	   that was upgraded: a row updated meanwhile has a new ctid (the UPDATE
@@ -97,13 +100,9 @@ typedef struct MigrateRun
 	int64		rows_left;		/* estimate, exact at the end of a pass */
 	TimestampTz started;
 
-	/* the last step (a batch is written in one or more committed steps) */
-	int64		batch_rows;		/* rows written by the step */
-	int			batch_rows_read;	/* rows the step tried to write */
+	/* the last step */
+	int64		batch_rows;		/* rows written */
 	double		batch_secs;
-	bool		batch_pending;	/* the batch has steps left to write */
-	int64		batch_total;	/* rows written by the batch's steps so far */
-	double		batch_total_secs;
 } MigrateRun;
 
 /*

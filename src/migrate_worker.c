@@ -4,10 +4,10 @@
  *
  *	 - A job worker (dynamic, one per job) connects to the job's database as
  *	   the role that queued it, waits until the queuing transaction has
- *	   committed, then runs the job's batches, each write step (see migrate.h)
- *	   in its own transaction, writing its progress into the queue row in the
- *	   same transaction as the step (so the counters are exact after a
- *	   crash), and sleeping pause_ms between batches.  It holds the job's
+ *	   committed, then runs the job's batches, one transaction each (see
+ *	   migrate.h), writing its progress into the queue row in the same
+ *	   transaction as the batch (so the counters are exact after a crash),
+ *	   and sleeping pause_ms between batches.  It holds the job's
  *	   advisory lock for its whole life, which is how fct_migrate_resume
  *	   tells a live job from an orphan.
  *	 - With fct in shared_preload_libraries, a launcher (static, started once
@@ -366,8 +366,8 @@ fct_migrate_worker_main(Datum arg)
 			break;
 		if (worker_run == NULL)
 			sleep_ms(1000);		/* after an error, before the retry */
-		else if (job.pause_ms > 0 && !worker_run->batch_pending)
-			sleep_ms(job.pause_ms); /* between batches, not their write steps */
+		else if (job.pause_ms > 0)
+			sleep_ms(job.pause_ms);
 		else
 			CHECK_FOR_INTERRUPTS();
 	}
