@@ -172,3 +172,29 @@ CREATE INDEX lsh_scan_expr_idx ON lsh_scan_expr USING lsh (fct_normalize(e)) WIT
 EXPLAIN (COSTS OFF) SELECT id FROM lsh_scan_expr ORDER BY fct_normalize(e) <#> '[1,0,0,0,0,0]' LIMIT 3;
 SELECT entries, heap_rows, missing FROM fct_lsh_verify('lsh_scan_expr_idx');
 SELECT lists, norm_ranges FROM fct_lsh_stats('lsh_scan_expr_idx');
+
+-- the adaptive first step (fct.lsh_probes = 0): the lists whose score is at
+-- least fct.lsh_probe_ratio of the best one's.  Two lists: A (direction e1,
+-- norm 1) scores 0.86 for the query, B (direction e2, norms 3 and 0.5) 0.90.
+-- Probing both, the 30 nearest rows are B's 25 of norm 3, then 5 of A; probing
+-- B first, its 25 rows of norm 0.5 come before A's.
+CREATE TABLE lsh_scan_adapt (id int, e embedding);
+INSERT INTO lsh_scan_adapt
+	SELECT i, format('[1,0,%s,%s]', (i % 7) * 0.001, (i % 5) * 0.001)::embedding FROM generate_series(1, 50) i;
+INSERT INTO lsh_scan_adapt
+	SELECT i, format('[0,%s,%s,%s]', CASE WHEN i <= 125 THEN 3 ELSE 0.5 END, (i % 7) * 0.001, (i % 3) * 0.001)::embedding
+	FROM generate_series(101, 150) i;
+CREATE INDEX lsh_scan_adapt_idx ON lsh_scan_adapt USING lsh (e) WITH (lists = 2);
+SET enable_seqscan = off;
+SELECT count(*) FILTER (WHERE id <= 50) AS from_a, count(*) FILTER (WHERE id > 125) AS b_low
+FROM (SELECT id FROM lsh_scan_adapt ORDER BY e <#> '[1,0.6,0,0]' LIMIT 30) s;
+SET fct.lsh_probe_ratio = 0.99;
+SELECT count(*) FILTER (WHERE id <= 50) AS from_a, count(*) FILTER (WHERE id > 125) AS b_low
+FROM (SELECT id FROM lsh_scan_adapt ORDER BY e <#> '[1,0.6,0,0]' LIMIT 30) s;
+-- a fixed number of probes overrides it
+SET fct.lsh_probes = 2;
+SELECT count(*) FILTER (WHERE id <= 50) AS from_a, count(*) FILTER (WHERE id > 125) AS b_low
+FROM (SELECT id FROM lsh_scan_adapt ORDER BY e <#> '[1,0.6,0,0]' LIMIT 30) s;
+RESET fct.lsh_probes;
+RESET fct.lsh_probe_ratio;
+RESET enable_seqscan;

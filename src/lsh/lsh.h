@@ -202,6 +202,7 @@ typedef struct LshState
 
 /* GUCs */
 extern int	lsh_probes;
+extern double lsh_probe_ratio;
 extern int	lsh_max_candidates;
 
 /* lshutils.c */

@@ -21,6 +21,7 @@
 #include "utils/rel.h"
 
 int			lsh_probes = 0;
+double		lsh_probe_ratio = 0.7;
 int			lsh_max_candidates = 0;
 
 static relopt_kind lsh_relopt_kind;
@@ -101,10 +102,17 @@ lsh_init(void)
 
 	DefineCustomIntVariable("fct.lsh_probes",
 							"Lists an lsh index scan probes before it widens.",
-							"0 chooses from the index (0.5% of the lists, at least 2). "
+							"0 chooses per query: see fct.lsh_probe_ratio (k-means with inner product or cosine), "
+							"otherwise 0.5% of the lists, at least 2. "
 							"More probes: better recall, slower queries.",
 							&lsh_probes, 0, 0, LSH_MAX_LISTS,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("fct.lsh_probe_ratio",
+							 "With fct.lsh_probes = 0, an lsh index scan first probes every list whose estimated score is at least this fraction of the best list's.",
+							 "For k-means indexes with inner product or cosine: at least 1 list, at most max(8, 4% of the lists). "
+							 "Lower: more lists, better recall, slower queries.",
+							 &lsh_probe_ratio, 0.7, 0.0, 1.0,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fct.lsh_max_candidates",
 							"Stop an lsh index scan after this many candidates (0: no limit).",
 							"With a selective WHERE filter an lsh scan keeps widening its probes "
