@@ -83,8 +83,10 @@
 #define LSH_MAX_BITS			16
 #define LSH_MAX_WTA_WINDOWS		8
 
-/* Rows hashed per matrix product (build, buffered inserts). */
+/* Rows hashed per call (build, buffered inserts). */
 #define LSH_HASH_CHUNK			1024
+/* Rows per matrix product when assigning to centres (products stay in cache). */
+#define LSH_ASSIGN_BLOCK		256
 
 /* Strategy and support numbers of the opclasses. */
 #define LSH_DISTANCE_STRATEGY	1

@@ -44,7 +44,7 @@
 
 #define LSH_SAMPLE_PER_LIST		40
 #define LSH_SAMPLE_MIN			10000
-#define LSH_KMEANS_ITERATIONS	10
+#define LSH_KMEANS_ITERATIONS	8
 #define LSH_ROWS_PER_LIST		500
 #define LSH_DEFAULT_NORM_RANGES 1
 #define LSH_WTA_K				4
@@ -450,19 +450,18 @@ learn(LshBuildState *bs)
 					/* mean norm per list, from the sample rows it gets */
 					{
 						float	   *cn2 = palloc(sizeof(float) * k);
-						float	   *dots = palloc(sizeof(float) * k);
+						float	   *dots = palloc(sizeof(float) * (Size) Min(pos - start, LSH_ASSIGN_BLOCK) * k);
+						int		   *assigned = palloc(sizeof(int) * (pos - start));
 
 						for (int j = 0; j < k; j++)
 							cn2[j] = (float) kernel_norm_squared(bs->state.params + (Size) (first + j) * dim, dim);
+						lsh_assign_nearest(grouped + (Size) start * dim, pos - start, dim,
+										   bs->state.params + (Size) first * dim,
+										   cn2, k, assigned, dots);
 						for (int i = start; i < pos; i++)
 						{
-							int			l;
-
-							lsh_assign_nearest(grouped + (Size) i * dim, 1, dim,
-											   bs->state.params + (Size) first * dim,
-											   cn2, k, &l, dots);
-							list_norm[first + l] += gnorms[i];
-							counts[first + l]++;
+							list_norm[first + assigned[i - start]] += gnorms[i];
+							counts[first + assigned[i - start]]++;
 						}
 						for (int j = 0; j < k; j++)
 							list_norm[first + j] = counts[first + j] > 0 ?
@@ -470,6 +469,7 @@ learn(LshBuildState *bs)
 								meta->range_upper[r];
 						pfree(cn2);
 						pfree(dots);
+						pfree(assigned);
 					}
 				}
 				pfree(order);

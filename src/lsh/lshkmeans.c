@@ -18,30 +18,55 @@
 /* Points assigned per sgemm call: bounds the work buffer to CHUNK x k floats. */
 #define KMEANS_CHUNK 1024
 
+/* Points per centre k-means++ chooses the initial centres from. */
+#define KMEANS_INIT_PER_CENTER 16
+
+/* Eight float lanes; aligned(4): rows of the work buffer start anywhere. */
+typedef float v8f __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32 v8i __attribute__((vector_size(32), aligned(4), may_alias));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+	defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define ARGMIN_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+#endif
+#ifndef ARGMIN_CLONES
+#define ARGMIN_CLONES
+#endif
+
 /*
- * The j minimising center_norm2[j] - 2 row[j] (row is overwritten): first
- * the minimum, eight lanes at a time (the compiler vectorises the lanes; one
- * running minimum with its index would not), then its first position.
+ * The j minimising center_norm2[j] - 2 row[j] (row is overwritten with those
+ * values): first the minimum, eight lanes at a time (a running minimum with
+ * its index does not vectorise), then its first position.  This pass over
+ * the products cost as much as the products themselves when it was scalar.
  */
+ARGMIN_CLONES
 static int
-argmin_scores(float *row, const float *center_norm2, int k)
+argmin_scores(float *restrict row, const float *restrict center_norm2, int k)
 {
-	float		lane[8];
-	float		best;
+	v8f			lanes;
+	float		best = FLT_MAX;
 	int			j;
 
-	for (j = 0; j < k; j++)
-		row[j] = center_norm2[j] - 2 * row[j];
 	for (int l = 0; l < 8; l++)
-		lane[l] = FLT_MAX;
+		lanes[l] = FLT_MAX;
 	for (j = 0; j + 8 <= k; j += 8)
-		for (int l = 0; l < 8; l++)
-			lane[l] = row[j + l] < lane[l] ? row[j + l] : lane[l];
-	best = FLT_MAX;
+	{
+		v8f			r = *(const v8f *) (row + j);
+		v8f			d = *(const v8f *) (center_norm2 + j) - (r + r);
+		v8i			lt = d < lanes;
+
+		*(v8f *) (row + j) = d;
+		lanes = (v8f) (((v8i) d & lt) | ((v8i) lanes & ~lt));
+	}
 	for (; j < k; j++)
+	{
+		row[j] = center_norm2[j] - 2 * row[j];
 		best = row[j] < best ? row[j] : best;
+	}
 	for (int l = 0; l < 8; l++)
-		best = lane[l] < best ? lane[l] : best;
+		best = lanes[l] < best ? lanes[l] : best;
 	for (j = 0; j < k; j++)
 		if (row[j] == best)
 			return j;
@@ -50,11 +75,9 @@ argmin_scores(float *row, const float *center_norm2, int k)
 
 /*
  * out[i] = argmin_j |x_i - c_j|^2 = argmin_j (|c_j|^2 - 2 <x_i, c_j>), for
- * n points.  work holds min(n, ASSIGN_BLOCK) x k floats: the products of a
+ * n points.  work holds min(n, LSH_ASSIGN_BLOCK) x k floats: the products of a
  * block of points stay in cache while their minimum is found.
  */
-#define ASSIGN_BLOCK 256
-
 void
 lsh_assign_nearest(const float *x, int n, int dim,
 				   const float *centers, const float *center_norm2,
@@ -67,9 +90,9 @@ lsh_assign_nearest(const float *x, int n, int dim,
 		out[0] = argmin_scores(work, center_norm2, k);
 		return;
 	}
-	for (int b = 0; b < n; b += ASSIGN_BLOCK)
+	for (int b = 0; b < n; b += LSH_ASSIGN_BLOCK)
 	{
-		int			m = Min(ASSIGN_BLOCK, n - b);
+		int			m = Min(LSH_ASSIGN_BLOCK, n - b);
 
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, dim,
 					1.0f, x + (Size) b * dim, dim, centers, dim, 0.0f, work, k);
@@ -79,10 +102,30 @@ lsh_assign_nearest(const float *x, int n, int dim,
 }
 
 /*
+ * d2[i] = min(d2[i], |x_i - c|^2) for the m points x (or = when init), by
+ * |x|^2 + |c|^2 - 2 <x, c> with one matrix-vector product.
+ */
+static void
+update_d2(const float *x, const float *x_norm2, int m, int dim, const float *c,
+		  float *dots, double *d2, bool init)
+{
+	float		c2 = (float) kernel_norm_squared(c, dim);
+
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, m, dim, 1.0f, x, dim, c, 1, 0.0f, dots, 1);
+	for (int i = 0; i < m; i++)
+	{
+		double		d = Max(0.0, (double) x_norm2[i] + c2 - 2.0 * dots[i]);
+
+		if (init || d < d2[i])
+			d2[i] = d;
+	}
+}
+
+/*
  * k centres of the n points x (n x dim, row-major) into centers (k x dim).
- * Initial centres by k-means++ (D^2 sampling), which keeps the partition
- * balanced when the data has many more clusters than k; an empty cluster is
- * re-seeded with a random point.  spherical: the points are unit vectors and
+ * Initial centres by k-means++ (D^2 sampling, on a random subset), which
+ * keeps the partition balanced when the data has many more clusters than k;
+ * an empty cluster is re-seeded with a random point.  spherical: the points are unit vectors and
  * the centres are renormalised after each update (cosine k-means).  Requires
  * n >= k >= 1.
  */
@@ -100,26 +143,53 @@ lsh_kmeans(float *x, int n, int dim, int k, float *centers, int iterations,
 	Assert(n >= k && k >= 1);
 	pg_prng_seed(&rng, seed);
 
-	/* k-means++ */
+	/*
+	 * k-means++ on a random subset of KMEANS_INIT_PER_CENTER points per
+	 * centre: its cost is k passes over the points, which on the whole sample
+	 * was a third of the learning time; the Lloyd iterations then use every
+	 * point.
+	 */
 	{
-		double	   *d2 = palloc(sizeof(double) * n);
-		int			first = (int) pg_prng_uint64_range(&rng, 0, n - 1);
+		int			m = (int) Min((int64) n, (int64) k * KMEANS_INIT_PER_CENTER);
+		int		   *idx = palloc(sizeof(int) * n);
+		double	   *d2 = palloc(sizeof(double) * m);
+		float	   *sub = palloc(sizeof(float) * (Size) m * dim);
+		float	   *sub_norm2 = palloc(sizeof(float) * m);
+		float	   *dots = palloc(sizeof(float) * m);
+		int			first;
 
-		memcpy(centers, x + (Size) first * dim, sizeof(float) * dim);
+		/* idx[0 .. m): a uniform random subset (partial Fisher-Yates) */
 		for (int i = 0; i < n; i++)
-			d2[i] = kernel_l2_squared(x + (Size) i * dim, centers, dim);
+			idx[i] = i;
+		for (int i = 0; i < m && m < n; i++)
+		{
+			int			r = i + (int) pg_prng_uint64_range(&rng, 0, n - 1 - i);
+			int			t = idx[i];
+
+			idx[i] = idx[r];
+			idx[r] = t;
+		}
+		/* the subset, contiguous, and its squared norms: one sgemv per centre */
+		for (int i = 0; i < m; i++)
+		{
+			memcpy(sub + (Size) i * dim, x + (Size) idx[i] * dim, sizeof(float) * dim);
+			sub_norm2[i] = (float) kernel_norm_squared(sub + (Size) i * dim, dim);
+		}
+		first = (int) pg_prng_uint64_range(&rng, 0, m - 1);
+		memcpy(centers, sub + (Size) first * dim, sizeof(float) * dim);
+		update_d2(sub, sub_norm2, m, dim, centers, dots, d2, true);
 		for (int j = 1; j < k; j++)
 		{
 			double		total = 0;
 			double		r;
-			int			pick = n - 1;
+			int			pick = m - 1;
 			float	   *c = centers + (Size) j * dim;
 
 			CHECK_FOR_INTERRUPTS();
-			for (int i = 0; i < n; i++)
+			for (int i = 0; i < m; i++)
 				total += d2[i];
 			r = pg_prng_double(&rng) * total;
-			for (int i = 0; i < n; i++)
+			for (int i = 0; i < m; i++)
 			{
 				r -= d2[i];
 				if (r <= 0)
@@ -129,17 +199,15 @@ lsh_kmeans(float *x, int n, int dim, int k, float *centers, int iterations,
 				}
 			}
 			if (total <= 0)
-				pick = (int) pg_prng_uint64_range(&rng, 0, n - 1);
-			memcpy(c, x + (Size) pick * dim, sizeof(float) * dim);
-			for (int i = 0; i < n; i++)
-			{
-				double		d = kernel_l2_squared(x + (Size) i * dim, c, dim);
-
-				if (d < d2[i])
-					d2[i] = d;
-			}
+				pick = (int) pg_prng_uint64_range(&rng, 0, m - 1);
+			memcpy(c, sub + (Size) pick * dim, sizeof(float) * dim);
+			update_d2(sub, sub_norm2, m, dim, c, dots, d2, false);
 		}
 		pfree(d2);
+		pfree(idx);
+		pfree(sub);
+		pfree(sub_norm2);
+		pfree(dots);
 	}
 
 	for (int it = 0; it < iterations; it++)
