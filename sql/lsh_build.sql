@@ -74,11 +74,10 @@ CREATE INDEX lsh_build_mixed_idx ON lsh_build_mixed USING lsh (e);
 SELECT lsh_build_err($$INSERT INTO lsh_build_mixed VALUES (3, '[1,2,3,4]')$$);
 -- ... and of different models (a registered model against no model)
 SELECT fct_register_model('lsh-build-m', 3) > 0 AS registered;
--- (model ids depend on what other tests registered: shown as N)
-SELECT regexp_replace(lsh_build_err($$INSERT INTO lsh_build_mixed VALUES (4, 'lsh-build-m:[1,2,3]')$$), 'model id \d+', 'model id N');
+SELECT lsh_build_err($$INSERT INTO lsh_build_mixed VALUES (4, 'lsh-build-m:[1,2,3]')$$);
 -- a query of another model is refused; a query naming no model is fine
 SET enable_seqscan = off;
-SELECT regexp_replace(lsh_build_err($$SELECT id FROM lsh_build_mixed ORDER BY e <#> 'lsh-build-m:[1,1,1]' LIMIT 1$$), 'model id \d+', 'model id N');
+SELECT lsh_build_err($$SELECT id FROM lsh_build_mixed ORDER BY e <#> 'lsh-build-m:[1,1,1]' LIMIT 1$$);
 SELECT id FROM lsh_build_mixed ORDER BY e <#> '[1,1,1]' LIMIT 1;
 RESET enable_seqscan;
 -- dimension above what an index holds: 54000

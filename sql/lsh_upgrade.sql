@@ -6,7 +6,7 @@ BEGIN
 	EXECUTE stmt;
 	RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, 'model id \d+', 'model id N', 'g');
+	RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
 
 SELECT fct_register_model('lsh_upgrade_v1', 3, 1) > 0 AS v1,

@@ -14,6 +14,7 @@
 #include "distance.h"
 #include "lsh.h"
 #include "miscadmin.h"
+#include "model.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/guc.h"
@@ -362,13 +363,21 @@ lsh_get_state(Relation index)
 	return state;
 }
 
-/* "model id N", or "no model" (messages: the index knows ids, not names) */
+/*
+ * The model for messages: its name (looked up only when an error is being
+ * raised, never per row), or "no model".
+ */
 static const char *
 model_desc(int32 model_id)
 {
+	const FctModel *m;
+
 	if (model_id == FCT_NO_MODEL)
 		return "no model";
-	return psprintf("model id %d", model_id);
+	m = model_lookup_id(model_id);
+	if (m == NULL)
+		return psprintf("model id %d (not in fct_models)", model_id);
+	return psprintf("model \"%s\"", m->name);
 }
 
 /*
@@ -394,7 +403,6 @@ lsh_check_value(Relation index, const LshMetaPageData *meta,
 				 errmsg("lsh index \"%s\" holds embeddings of %s, not of %s",
 						RelationGetRelationName(index), model_desc(meta->model_id),
 						model_desc(e->model_id)),
-				 errdetail("Model ids are those of fct_models."),
 				 is_query ? errhint("Embed the query with the index's model, or index fct_upgrade(column, model) for the query's model.")
 				 : errhint("Every vector of an lsh index must come from the same model; index fct_upgrade(column, model) to mix models.")));
 	if (e->dim != meta->dim)
