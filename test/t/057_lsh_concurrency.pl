@@ -1,6 +1,8 @@
 # lsh index under concurrency and crashes: pgbench clients insert, delete,
 # query and VACUUM at once, then fct_lsh_verify; an immediate-mode stop in
-# the middle of inserts, crash recovery, then fct_lsh_verify again.
+# the middle of inserts, crash recovery, then fct_lsh_verify again; a prepared
+# transaction's rows (buffered inserts are written before PREPARE) survive a
+# crash before COMMIT PREPARED.
 use strict;
 use warnings;
 use FindBin;
@@ -13,6 +15,7 @@ use lsh_common;
 
 my $node = PostgreSQL::Test::Cluster->new('lsh_conc');
 $node->init;
+$node->append_conf('postgresql.conf', 'max_prepared_transactions = 2');
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION fct');
 $node->safe_psql('postgres', lsh_mixture_sql('items', 5000, 16, 50, 0.3));
@@ -78,6 +81,19 @@ cmp_ok($entries, '>=', $heap_rows, 'every visible row has its entry');
 $node->safe_psql('postgres', "INSERT INTO items SELECT nextval('items_ids'), e FROM items WHERE id <= 500; DELETE FROM items WHERE id % 5 = 0; VACUUM items");
 is($node->safe_psql('postgres', "SELECT missing || ' ' || dangling FROM fct_lsh_verify('items_lsh')"),
 	'0 0', 'index consistent after recovery, inserts and vacuum');
+
+# inserts of a prepared transaction: written at PREPARE (the backend that
+# commits it later has none of the first one's buffered rows), so they
+# survive a crash between PREPARE and COMMIT PREPARED
+my $rows_before = $node->safe_psql('postgres', 'SELECT count(*) FROM items');
+$node->safe_psql('postgres', "BEGIN; INSERT INTO items SELECT nextval('items_ids'), e FROM items WHERE id <= 300; PREPARE TRANSACTION 'lsh_prepared'");
+$node->stop('immediate');
+$node->start;
+$node->safe_psql('postgres', "COMMIT PREPARED 'lsh_prepared'");
+($entries, $heap_rows, $missing, $dangling) = split /\|/, $node->safe_psql('postgres',
+	"SELECT entries, heap_rows, missing, dangling FROM fct_lsh_verify('items_lsh')");
+cmp_ok($heap_rows, '>', $rows_before, 'the prepared rows are committed');
+is("$missing $dangling", '0 0', 'the prepared rows have their entries after a crash before COMMIT PREPARED');
 
 $node->stop;
 done_testing();
