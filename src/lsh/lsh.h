@@ -42,6 +42,10 @@
  * deletes items in place and points insert_page back at the first page that
  * gained room, so inserts reuse the space.  Chain order carries no meaning.
  *
+ * Inserts are buffered per transaction (lshpending.c) and written in batches,
+ * at the latest before the commit record: a committed row always has its
+ * entry; the backend writes its buffered rows before it reads the index.
+ *
  * Locking: at most one entry page is locked at a time, except that an insert
  * that adds a page holds the directory page and the new page together.  Scans
  * copy what they need out of a page before unlocking it and keep no pins, so

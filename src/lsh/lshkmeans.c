@@ -136,9 +136,9 @@ update_d2(const float *x, const float *x_norm2, int m, int dim, const float *c,
  * k centres of the n points x (n x dim, row-major) into centers (k x dim).
  * Initial centres by k-means++ (D^2 sampling, on a random subset), which
  * keeps the partition balanced when the data has many more clusters than k;
- * an empty cluster is re-seeded with a random point.  spherical: the points are unit vectors and
- * the centres are renormalised after each update (cosine k-means).  Requires
- * n >= k >= 1.
+ * an empty cluster is re-seeded with a random point.  spherical: the points
+ * are unit vectors and the centres are renormalised after each update (cosine
+ * k-means).  Requires n >= k >= 1.
  */
 void
 lsh_kmeans(float *x, int n, int dim, int k, float *centers, int iterations,

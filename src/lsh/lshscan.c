@@ -225,11 +225,36 @@ start_scan(IndexScanDesc scan)
 		}
 		else
 		{
-			sort_scores = scores;
-			qsort(so->order, nlists, sizeof(int), cmp_lists);
-			sort_scores = NULL;
-			so->sorted = nlists;
-			so->batch = lsh_effective_probes(nlists);
+			int			probes = lsh_effective_probes(nlists);
+
+			if (probes <= 16)
+			{
+				/*
+				 * A few probes: select those lists (sorting all 2,000 scores
+				 * of a million-row index cost more than probing one list)
+				 */
+				for (int i = 0; i < probes; i++)
+				{
+					int			m = i;
+					int			t;
+
+					for (int l = i + 1; l < nlists; l++)
+						if (scores[so->order[l]] < scores[so->order[m]])
+							m = l;
+					t = so->order[i];
+					so->order[i] = so->order[m];
+					so->order[m] = t;
+				}
+				so->sorted = probes;
+			}
+			else
+			{
+				sort_scores = scores;
+				qsort(so->order, nlists, sizeof(int), cmp_lists);
+				sort_scores = NULL;
+				so->sorted = nlists;
+			}
+			so->batch = probes;
 		}
 	}
 	MemoryContextSwitchTo(oldcxt);
