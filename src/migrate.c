@@ -10,6 +10,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xlog.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -19,6 +20,7 @@
 #include "storage/itemptr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -789,6 +791,13 @@ migrate_run_step(MigrateRun *run)
 			{
 				run->rows_left = left;
 				run->finished = true;
+
+				/*
+				 * The steps committed asynchronously (below): make them all
+				 * durable before the run says it is done.
+				 */
+				if (!XLogRecPtrIsInvalid(XactLastCommitEnd))
+					XLogFlush(XactLastCommitEnd);
 				break;
 			}
 			start_pass(run, left);
@@ -811,6 +820,18 @@ migrate_run_step(MigrateRun *run)
 		assign_phases(mb);
 	}
 	plan_step(mb, step);
+
+	/*
+	 * A step lost in a crash is redone by the next run (its rows are still
+	 * not in the target model, which is what a run looks for), so its commit
+	 * need not wait for the WAL to reach the disk: with one commit per batch,
+	 * those waits would otherwise stall the migration between batches.  The
+	 * end of the run flushes them all (above).
+	 */
+	if (mb->cur.n > 0)
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
+								 false);
 	written = write_rows(run, &mb->cur);
 	run->batch_rows = written;
 	run->rows_done += written;

@@ -60,6 +60,11 @@ sub crash_midway
 	my ($what) = @_;
 	$node->poll_query_until('postgres', "SELECT ($migrated) >= 300")
 	  or die "$what: the migration made no progress";
+	# The migration's steps commit asynchronously (a step lost in a crash is redone by the next
+	# run): wait until what was counted is on disk, so that the crash comes after some progress.
+	my $lsn = $node->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	$node->poll_query_until('postgres', "SELECT pg_current_wal_flush_lsn() >= '$lsn'")
+	  or die "$what: the WAL was not flushed";
 	$node->stop('immediate');
 	$node->start;
 	my $n = check_rows("$what, after the crash", 0);
