@@ -36,6 +36,8 @@ PG_FUNCTION_INFO_V1(fct_migrate_resume);
 
 #define MIGRATE_MAX_PAUSE_MS	3600000
 
+static bool try_lock_job(int64 id);
+
 static Oid
 queue_relid(void)
 {
@@ -212,6 +214,8 @@ fct_migrate_start(PG_FUNCTION_ARGS)
 					   6, argtypes, values, NULL);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
+	if (!try_lock_job(id))
+		elog(ERROR, "advisory lock of new migration %lld is taken", (long long) id);
 	SPI_finish();
 
 	if (!migrate_launch_worker(id, MyDatabaseId, userid, GetTopTransactionId()))
@@ -306,6 +310,27 @@ fct_migrate_cancel_column(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(result);
 }
 
+/*
+ * Take the job's advisory lock until the end of this transaction; false when
+ * someone (a live worker) holds it.  A worker we then start queues on it and
+ * gets it when we commit (migrate_launch_worker).
+ */
+static bool
+try_lock_job(int64 id)
+{
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = Int32GetDatum(MIGRATE_LOCK_KEY);
+	values[1] = Int32GetDatum((int32) (id % PG_INT32_MAX));
+	if (SPI_execute_with_args("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "pg_try_advisory_xact_lock failed");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
 int
 migrate_queue_resume(bool check_role)
 {
@@ -330,11 +355,6 @@ migrate_queue_resume(bool check_role)
 	}
 	for (i = 0; i < n; i++)
 	{
-		Oid			argtypes[2] = {INT4OID, INT4OID};
-		Datum		values[2];
-		bool		isnull;
-		bool		free;
-
 		if (check_role && !has_privs_of_role(GetUserId(), roles[i]))
 			continue;
 
@@ -343,14 +363,7 @@ migrate_queue_resume(bool check_role)
 		 * transaction proves there is none; the worker we start waits for
 		 * the lock until we commit.
 		 */
-		values[0] = Int32GetDatum(MIGRATE_LOCK_KEY);
-		values[1] = Int32GetDatum((int32) (ids[i] % PG_INT32_MAX));
-		if (SPI_execute_with_args("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-								  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "pg_try_advisory_xact_lock failed");
-		free = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
-		if (!free)
+		if (!try_lock_job(ids[i]))
 			continue;
 		if (!migrate_launch_worker(ids[i], MyDatabaseId, roles[i],
 								   InvalidTransactionId))

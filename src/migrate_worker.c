@@ -3,8 +3,9 @@
  *	  The background workers of the migration queue.
  *
  *	 - A job worker (dynamic, one per job) connects to the job's database as
- *	   the role that queued it, waits until the queuing transaction has
- *	   committed, then runs the job's batches, one transaction each (see
+ *	   the role that queued it, takes the job's advisory lock (held by the
+ *	   queuing or resuming transaction until it ends, which hands it over),
+ *	   waits until the queuing transaction has committed, then runs the job's batches, one transaction each (see
  *	   migrate.h), writing its progress into the queue row in the same
  *	   transaction as the batch (so the counters are exact after a crash),
  *	   and sleeping pause_ms between batches.  It holds the job's
@@ -74,12 +75,53 @@ fill_worker(BackgroundWorker *w, const char *function, const char *name)
 	strlcpy(w->bgw_type, "fct migrate", BGW_MAXLEN);
 }
 
+/*
+ * The caller holds the job's advisory lock (transaction-scoped), and a new
+ * job worker's first step is to wait for it.  Return once the worker is
+ * queued on that lock (or has died, or 10 s have passed): the lock then goes
+ * straight to it when the caller commits, so a fct_migrate_resume() right
+ * after the commit finds the job locked and does not start a second worker
+ * (without this wait it could run before the worker had even connected).
+ */
+static void
+wait_until_blocked_by_us(BackgroundWorkerHandle *handle)
+{
+	pid_t		pid;
+	int			i;
+
+	if (WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	for (i = 0; i < 1000; i++)
+	{
+		Oid			argtypes[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(pid)};
+		bool		isnull;
+
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() = ANY (pg_catalog.pg_blocking_pids($1))",
+								  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "pg_blocking_pids failed");
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull)))
+			break;
+		if (GetBackgroundWorkerPid(handle, &pid) != BGWH_STARTED)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+}
+
 bool
 migrate_launch_worker(int64 job_id, Oid dboid, Oid roleid,
 					  TransactionId queuing_xid)
 {
 	BackgroundWorker w;
 	WorkerArgs	args;
+	BackgroundWorkerHandle *handle;
 
 	fill_worker(&w, "fct_migrate_worker_main",
 				psprintf("fct migrate job %lld", (long long) job_id));
@@ -88,7 +130,11 @@ migrate_launch_worker(int64 job_id, Oid dboid, Oid roleid,
 	args.roleid = roleid;
 	args.queuing_xid = queuing_xid;
 	memcpy(w.bgw_extra, &args, sizeof(args));
-	return RegisterDynamicBackgroundWorker(&w, NULL);
+	w.bgw_notify_pid = MyProcPid;
+	if (!RegisterDynamicBackgroundWorker(&w, &handle))
+		return false;
+	wait_until_blocked_by_us(handle);
+	return true;
 }
 
 void
@@ -179,7 +225,12 @@ lock_job(int64 id)
 	end_xact();
 }
 
-static void
+/*
+ * Update the job's row while it is still queued or running; false when it is
+ * not (a fct_migrate_cancel that committed after this transaction's check
+ * must win, not be overwritten).
+ */
+static bool
 queue_update(const char *set, int64 id, int nargs, Oid *types, Datum *values)
 {
 	Oid			argtypes[8];
@@ -193,9 +244,11 @@ queue_update(const char *set, int64 id, int nargs, Oid *types, Datum *values)
 		argtypes[i + 1] = types[i];
 		argvalues[i + 1] = values[i];
 	}
-	migrate_queue_exec(psprintf("UPDATE %s SET %s, updated_at = now() WHERE id = $1",
+	migrate_queue_exec(psprintf("UPDATE %s SET %s, updated_at = now() "
+								"WHERE id = $1 AND state IN ('queued', 'running')",
 								migrate_queue_name(), set),
 					   nargs + 1, argtypes, argvalues, NULL);
+	return SPI_processed > 0;
 }
 
 /* The state of the job's row, read in the current transaction. */
@@ -244,9 +297,10 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		MemoryContextSwitchTo(old);
 		values[0] = Int32GetDatum(MyProcPid);
 		values[1] = Int64GetDatum(run->rows_left);
-		queue_update("state = 'running', worker_pid = $2, rows_left = $3, "
-					 "started_at = coalesce(started_at, now()), last_error = NULL",
-					 job->id, 2, types, values);
+		if (!queue_update("state = 'running', worker_pid = $2, rows_left = $3, "
+						  "started_at = coalesce(started_at, now()), last_error = NULL",
+						  job->id, 2, types, values))
+			result = STEP_STOPPED;
 	}
 	else if (migrate_run_step(run))
 	{
@@ -256,8 +310,10 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		values[0] = Int64GetDatum(run->batch_rows);
 		values[1] = Int64GetDatum(run->rows_left);
 		values[2] = Float8GetDatum(migrate_run_rate(run));
-		queue_update("rows_done = rows_done + $2, rows_left = $3, rate = $4",
-					 job->id, 3, types, values);
+		/* cancelled meanwhile: the batch is right all the same, keep it */
+		if (!queue_update("rows_done = rows_done + $2, rows_left = $3, rate = $4",
+						  job->id, 3, types, values))
+			result = STEP_STOPPED;
 	}
 	else
 	{
@@ -275,7 +331,8 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		else
 			values[1] = (Datum) 0;
 		migrate_queue_exec(psprintf("UPDATE %s SET state = CASE WHEN $2 = 0 THEN 'done' ELSE 'failed' END, "
-									"rows_left = $2, last_error = $3, finished_at = now(), updated_at = now() WHERE id = $1",
+									"rows_left = $2, last_error = $3, finished_at = now(), updated_at = now() "
+									"WHERE id = $1 AND state IN ('queued', 'running')",
 									migrate_queue_name()),
 						   3, (Oid[]) {INT8OID, INT8OID, TEXTOID},
 						   (Datum[]) {Int64GetDatum(job->id), values[0], values[1]},
@@ -296,10 +353,10 @@ record_error(int64 id, ErrorData *edata, bool failed)
 	values[0] = CStringGetTextDatum(psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode),
 											 edata->message));
 	if (failed)
-		queue_update("state = 'failed', last_error = $2, finished_at = now()",
-					 id, 1, types, values);
+		(void) queue_update("state = 'failed', last_error = $2, finished_at = now()",
+							id, 1, types, values);
 	else
-		queue_update("last_error = $2", id, 1, types, values);
+		(void) queue_update("last_error = $2", id, 1, types, values);
 	end_xact();
 }
 
@@ -316,9 +373,10 @@ fct_migrate_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(args.dboid, args.roleid, 0);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 
+	/* first the lock, which the launching transaction hands over at commit */
+	lock_job(args.job_id);
 	if (!wait_for_job(&args, &job))
 		proc_exit(0);
-	lock_job(args.job_id);
 
 	runcxt = AllocSetContextCreate(TopMemoryContext, "fct migrate run",
 								   ALLOCSET_DEFAULT_SIZES);
