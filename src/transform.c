@@ -1527,6 +1527,18 @@ transform_upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out)
 	upgrade_batch(in, n, to_model, out, false);
 }
 
+/* fct_upgrade_batch's result array, as it grows, must stay allocatable. */
+static void
+check_result_array_size(Size nbytes)
+{
+	if (!AllocSizeIsValid(nbytes))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("array size exceeds the maximum allowed (%d)",
+						(int) MaxAllocSize),
+				 errhint("Upgrade the embeddings in smaller arrays.")));
+}
+
 /*
  * The size of e upgraded into to (checks what upgrade_batch checks first:
  * a model, a path).  *from and *path memoise the last source model, so that
@@ -2098,12 +2110,7 @@ fct_upgrade_array(PG_FUNCTION_ARGS)
 		offsets[m] = nbytes;
 		nbytes += upgraded_size(in[m], to, &from, &path);
 		nbytes = att_align_nominal(nbytes, typalign);
-		if (!AllocSizeIsValid(nbytes))
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("array size exceeds the maximum allowed (%d)",
-							(int) MaxAllocSize),
-					 errhint("Upgrade the embeddings in smaller arrays.")));
+		check_result_array_size(nbytes);
 		m++;
 	}
 	if (hasnulls)
@@ -2116,12 +2123,7 @@ fct_upgrade_array(PG_FUNCTION_ARGS)
 		dataoffset = 0;
 		nbytes += ARR_OVERHEAD_NONULLS(ndim);
 	}
-	if (!AllocSizeIsValid(nbytes))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("array size exceeds the maximum allowed (%d)",
-						(int) MaxAllocSize),
-				 errhint("Upgrade the embeddings in smaller arrays.")));
+	check_result_array_size(nbytes);
 
 	result = (ArrayType *) palloc0(nbytes);
 	SET_VARSIZE(result, nbytes);
