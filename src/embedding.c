@@ -86,22 +86,31 @@ check_dims_limits(int dim, int side_dim)
 				 errdetail("The value has %d side-information dimensions.", side_dim)));
 }
 
-Embedding *
-embedding_alloc(int dim, int side_dim, int32 model_id)
+/*
+ * Write the header of a value whose storage (EMBEDDING_SIZE(dim, side_dim)
+ * bytes, zeroed) the caller owns: embedding_alloc's, or a slot of an array
+ * built in place (fct_upgrade_batch).
+ */
+void
+embedding_init_header(Embedding *e, int dim, int side_dim, int32 model_id)
 {
-	Embedding  *e;
-	Size		size;
-
-	check_dims_limits(dim, side_dim);
-	size = EMBEDDING_SIZE(dim, side_dim);
-	e = (Embedding *) palloc0(size);
-	SET_VARSIZE(e, size);
+	SET_VARSIZE(e, EMBEDDING_SIZE(dim, side_dim));
 	e->version = FCT_EMBEDDING_VERSION;
 	e->flags = 0;
 	e->dim = (uint16) dim;
 	e->side_dim = (uint16) side_dim;
 	e->unused = 0;
 	e->model_id = model_id;
+}
+
+Embedding *
+embedding_alloc(int dim, int side_dim, int32 model_id)
+{
+	Embedding  *e;
+
+	check_dims_limits(dim, side_dim);
+	e = (Embedding *) palloc0(EMBEDDING_SIZE(dim, side_dim));
+	embedding_init_header(e, dim, side_dim, model_id);
 	return e;
 }
 

@@ -58,6 +58,8 @@ typedef struct Embedding
  * against the limits (ERRCODE_PROGRAM_LIMIT_EXCEEDED); values are left zero.
  */
 extern Embedding *embedding_alloc(int dim, int side_dim, int32 model_id);
+extern void embedding_init_header(Embedding *e, int dim, int side_dim,
+								  int32 model_id);
 
 /*
  * Check that every value is finite (ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, 22003,

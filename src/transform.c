@@ -1392,22 +1392,6 @@ transform_upgrade(const Embedding *e, int32 to_model)
 #define UPGRADE_CHUNK_ROWS	1024
 
 /*
- * The header of an upgraded value written in place (storage the caller
- * prepared, zeroed), as embedding_alloc writes it.
- */
-static void
-embedding_init_at(Embedding *r, int dim, int side_dim, int32 model_id)
-{
-	SET_VARSIZE(r, EMBEDDING_SIZE(dim, side_dim));
-	r->version = FCT_EMBEDDING_VERSION;
-	r->flags = 0;
-	r->dim = (uint16) dim;
-	r->side_dim = (uint16) side_dim;
-	r->unused = 0;
-	r->model_id = model_id;
-}
-
-/*
  * transform_upgrade_batch, and its form for fct_upgrade_batch that writes
  * into storage prepared by the caller (prepared: out[i] points to zeroed
  * memory of upgraded_size(in[i]) bytes), so that the results land in the
@@ -1501,7 +1485,7 @@ upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out,
 				if (prepared)
 				{
 					r = out[group[c + j]];
-					embedding_init_at(r, to->dim, output_side_dim(path, e), to_model);
+					embedding_init_header(r, to->dim, output_side_dim(path, e), to_model);
 				}
 				else
 					r = embedding_alloc(to->dim, output_side_dim(path, e), to_model);
