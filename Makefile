@@ -6,9 +6,9 @@ MODULE_big = fct
 EXTENSION = fct
 EXTVERSION = 0.1.0
 
-SRCS = $(sort $(wildcard src/*.c src/lsh/*.c))
+SRCS = $(sort $(wildcard src/*.c src/*/*.c))
 OBJS = $(SRCS:.c=.o)
-HEADERS = $(wildcard src/*.h src/lsh/*.h)
+HEADERS = $(wildcard src/*.h src/*/*.h)
 
 # The install script is assembled from one file per concept (sql/install/NN_name.sql, in order).
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
@@ -37,4 +37,4 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
 $(OBJS): $(HEADERS)
 
 # fit.c's elementwise training loops (bias, ReLU, Adam's square roots) vectorise only with these.
-src/fit.o: CFLAGS += -fno-math-errno -fvect-cost-model=dynamic
+src/upgrade/fit.o: CFLAGS += -fno-math-errno -fvect-cost-model=dynamic

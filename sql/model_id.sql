@@ -18,7 +18,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
--- The function is fixed by its definition in src/model.c (FNV-1a 64 and the
+-- The function is fixed by its definition in src/model/model.c (FNV-1a 64 and the
 -- splitmix64 finaliser over the name's bytes, reduced to 1 .. 2^31-1), on
 -- every platform: these constants are part of the on-disk format.
 SELECT fct_model_id('v1') AS v1, fct_model_id('clip-v1') AS clip_v1,

@@ -8,11 +8,11 @@
 
 #include "fmgr.h"
 
-#include "labels.h"
+#include "labels/labels.h"
 #include "lsh/lsh.h"
-#include "migrate.h"
-#include "model.h"
-#include "transform.h"
+#include "migrate/migrate.h"
+#include "model/model.h"
+#include "upgrade/transform.h"
 
 PG_MODULE_MAGIC;
 

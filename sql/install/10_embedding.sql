@@ -1,5 +1,5 @@
 -- The embedding type: a float4 vector tagged with the model that produced it,
--- plus optional side-information (src/embedding.c, layout in src/embedding.h).
+-- plus optional side-information (src/type/embedding.c, layout in src/type/embedding.h).
 
 CREATE TYPE embedding;
 

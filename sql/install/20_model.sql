@@ -6,10 +6,10 @@
 -- and it can never be deleted (stored values depend on them).  Only the note
 -- may be edited.
 --
--- A model's id is a function of its name, fct_model_id(name) (src/model.c):
+-- A model's id is a function of its name, fct_model_id(name) (src/model/model.c):
 -- names are immutable and never reused, so the id a value stores means the
 -- same model in every database, before and after a dump and restore, whatever
--- order the restore loads tables in (see "restore" in src/embedding.c).  Two
+-- order the restore loads tables in (see "restore" in src/type/embedding.c).  Two
 -- names whose ids collide cannot both be registered: the second is refused.
 
 CREATE FUNCTION fct_model_id(name text) RETURNS integer
@@ -24,7 +24,7 @@ CREATE TABLE fct_models (
 	-- leaves it out of the data (the restore computes it again).
 	id			integer GENERATED ALWAYS AS (fct_model_id(name)) STORED,
 	-- COLLATE "C": names are ASCII identifiers compared byte for byte, and the
-	-- C cache (src/model.c) scans fct_models_name_key with C collation.
+	-- C cache (src/model/model.c) scans fct_models_name_key with C collation.
 	name		text COLLATE "C" NOT NULL,
 	dim			integer NOT NULL,
 	side_dim	integer NOT NULL DEFAULT 0,
@@ -84,7 +84,7 @@ CREATE TRIGGER fct_models_guard_truncate
 	BEFORE TRUNCATE ON fct_models
 	FOR EACH STATEMENT EXECUTE FUNCTION fct_models_guard();
 
--- Any change to the table drops every backend's model cache (src/model.c):
+-- Any change to the table drops every backend's model cache (src/model/model.c):
 -- the C function sends a relcache invalidation of fct_models, delivered to
 -- this backend at the next command and to the others at commit.
 CREATE FUNCTION fct_models_invalidate() RETURNS trigger

@@ -1,5 +1,5 @@
 -- 50_migrate.sql: lazy migration of stored rows into a newer model's space
--- (src/migrate.c, src/migrate_queue.c, src/migrate_worker.c).
+-- (src/migrate/migrate.c, src/migrate/migrate_queue.c, src/migrate/migrate_worker.c).
 --
 -- CALL fct_migrate(...) rewrites the rows not yet in the target model in
 -- committed batches; fct_migrate_start(...) queues the same work for a

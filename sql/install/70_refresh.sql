@@ -1,4 +1,4 @@
--- 70_refresh.sql: drift-aware refresh (src/refresh.c).
+-- 70_refresh.sql: drift-aware refresh (src/refresh/refresh.c).
 --
 -- A model retrained in place rewrites every embedding, though most barely
 -- move.  fct_refresh writes only the rows whose embedding moved by at least a
@@ -9,7 +9,7 @@
 -- One row per fct_refresh call that completed (it is written in the caller's
 -- transaction, so a refresh that fails or is rolled back leaves no row).
 -- Everyone may read it; only fct_refresh writes it (as the table's owner, see
--- refresh_log_append in src/refresh.c), so a role needs no privilege on the
+-- refresh_log_append in src/refresh/refresh.c), so a role needs no privilege on the
 -- log to refresh its own tables.  The full_every counter of fct_refresh is
 -- the number of rows of a (tbl, col) since its last full pass.
 CREATE TABLE fct_refresh_log (

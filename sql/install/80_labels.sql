@@ -186,7 +186,7 @@ SELECT pg_catalog.pg_extension_config_dump('fct_prior_adapters', '');
 
 GRANT SELECT ON fct_label_sets, fct_label_index, fct_label_rounds, fct_prior_adapters TO PUBLIC;
 
--- Cache invalidation (src/labelset.c): a change to the catalog, or to a label
+-- Cache invalidation (src/labels/labelset.c): a change to the catalog, or to a label
 -- table, sends a relcache invalidation of that table, which drops the cached
 -- priors or label matrices in every backend.
 CREATE FUNCTION fct_label_set_invalidate() RETURNS trigger

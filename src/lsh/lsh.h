@@ -71,7 +71,7 @@
 #include "storage/bufmgr.h"
 #include "utils/relcache.h"
 
-#include "embedding.h"
+#include "type/embedding.h"
 
 #define LSH_MAGIC				0x4C534831	/* "LSH1" */
 #define LSH_PAGE_VERSION		1

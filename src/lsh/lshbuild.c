@@ -27,7 +27,7 @@
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "common/pg_prng.h"
-#include "distance.h"
+#include "kernels/distance.h"
 #include "lsh.h"
 #include "miscadmin.h"
 #include "optimizer/plancat.h"

@@ -11,7 +11,7 @@
 #include <cblas.h>
 
 #include "common/pg_prng.h"
-#include "distance.h"
+#include "kernels/distance.h"
 #include "lsh.h"
 #include "miscadmin.h"
 

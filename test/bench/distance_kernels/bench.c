@@ -1,6 +1,6 @@
 /*
  * bench.c
- *	  Throughput of fct's distance kernels (src/distance.c, linked as built
+ *	  Throughput of fct's distance kernels (src/kernels/distance.c, linked as built
  *	  for the extension) against a plain scalar loop (scalar.c) and OpenBLAS's
  *	  cblas_sdot, for a few dimensions.
  *
@@ -22,7 +22,7 @@
 
 #include <cblas.h>
 
-#include "distance.h"
+#include "kernels/distance.h"
 #include "bench.h"
 
 /* port.h maps these to libpgport's versions, which a standalone program lacks. */

@@ -1,6 +1,6 @@
 /*
  * bench.c
- *	  The arithmetic of an upgrade (src/transform_apply.c, compiled alone)
+ *	  The arithmetic of an upgrade (src/upgrade/transform_apply.c, compiled alone)
  *	  against its floor, in one process:
  *
  *	  - floor: one cblas_sgemv per layer, same shapes, buffers ready, nothing
@@ -34,7 +34,7 @@
 
 #include "miscadmin.h"
 
-#include "transform.h"
+#include "upgrade/transform.h"
 
 /* port.h maps printf to pg_printf, which lives in the server: use libc's. */
 #undef printf

@@ -54,9 +54,9 @@
 #include "utils/numeric.h"
 #include "utils/syscache.h"
 
-#include "embedding.h"
-#include "model.h"
-#include "transform.h"
+#include "type/embedding.h"
+#include "model/model.h"
+#include "upgrade/transform.h"
 
 /*
  * LAPACK, from the same OpenBLAS library.  It is Fortran compiled by

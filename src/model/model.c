@@ -47,8 +47,8 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "embedding.h"
-#include "model.h"
+#include "type/embedding.h"
+#include "model/model.h"
 
 /* Column numbers of fct_models, as sql/install/20_model.sql declares them. */
 #define Anum_fct_models_id			1

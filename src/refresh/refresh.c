@@ -64,9 +64,9 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "distance.h"
-#include "embedding.h"
-#include "model.h"
+#include "kernels/distance.h"
+#include "type/embedding.h"
+#include "model/model.h"
 
 /* Source rows compared per batch, and written by one UPDATE at most. */
 #define REFRESH_BATCH		1000

@@ -26,8 +26,8 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "migrate.h"
-#include "model.h"
+#include "migrate/migrate.h"
+#include "model/model.h"
 
 PG_FUNCTION_INFO_V1(fct_migrate_start);
 PG_FUNCTION_INFO_V1(fct_migrate_cancel);

@@ -16,7 +16,7 @@
 
 #include "miscadmin.h"
 
-#include "transform.h"
+#include "upgrade/transform.h"
 
 /*
  * Rows per block of the batched form.  A block goes through every layer

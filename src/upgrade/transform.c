@@ -66,9 +66,9 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "embedding.h"
-#include "model.h"
-#include "transform.h"
+#include "type/embedding.h"
+#include "model/model.h"
+#include "upgrade/transform.h"
 
 /* Column numbers of fct_transformations, as 40_transform.sql declares them. */
 #define Anum_fct_transformations_id			1

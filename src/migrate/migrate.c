@@ -27,10 +27,10 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "embedding.h"
-#include "migrate.h"
-#include "model.h"
-#include "transform.h"
+#include "type/embedding.h"
+#include "migrate/migrate.h"
+#include "model/model.h"
+#include "upgrade/transform.h"
 
 PG_FUNCTION_INFO_V1(fct_migrate);
 PG_FUNCTION_INFO_V1(fct_model_census);

@@ -32,7 +32,7 @@
 #include "fmgr.h"
 #include "utils/jsonb.h"
 
-#include "embedding.h"
+#include "type/embedding.h"
 
 /* One dense layer: y = act(W x + b), BatchNorm already folded into W and b. */
 typedef struct TransformLayer

@@ -16,10 +16,10 @@
 
 #include "fmgr.h"
 
-#include "distance.h"
-#include "embedding.h"
-#include "model.h"
-#include "transform.h"
+#include "kernels/distance.h"
+#include "type/embedding.h"
+#include "model/model.h"
+#include "upgrade/transform.h"
 
 /*
  * Make *a and *b comparable, or error.  The one place that decides when two

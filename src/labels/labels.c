@@ -24,13 +24,13 @@
 #include <cblas.h>
 
 #include "catalog/pg_type.h"
-#include "distance.h"
-#include "embedding.h"
+#include "kernels/distance.h"
+#include "type/embedding.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "labels.h"
+#include "labels/labels.h"
 #include "miscadmin.h"
-#include "model.h"
+#include "model/model.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"

@@ -19,7 +19,7 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
-#include "labels.h"
+#include "labels/labels.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"

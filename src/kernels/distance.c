@@ -26,7 +26,7 @@
 
 #include <cblas.h>
 
-#include "distance.h"
+#include "kernels/distance.h"
 
 /* The benchmark defines FCT_KERNEL_CLONES empty to measure the baseline clone. */
 #ifndef FCT_KERNEL_CLONES

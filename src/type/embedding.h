@@ -18,7 +18,7 @@
  *
  * Every float is finite (no NaN, no infinity), and -0 is stored as +0 so that
  * byte equality, btree equality and hashing agree.  A model's id is a hash
- * of its name (src/model.c), the same in every database; text and binary I/O
+ * of its name (src/model/model.c), the same in every database; text and binary I/O
  * still carry the model's name, which is what users see.
  */
 #ifndef FCT_EMBEDDING_H

@@ -40,7 +40,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-#include "migrate.h"
+#include "migrate/migrate.h"
 
 PGDLLEXPORT void fct_migrate_worker_main(Datum arg);
 PGDLLEXPORT void fct_migrate_launcher_main(Datum arg);
