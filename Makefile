@@ -14,8 +14,9 @@ HEADERS = $(wildcard src/*.h src/*/*.h)
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 
-# Every sql/*.sql except the install script is a pg_regress test, run in name order.
-REGRESS = $(sort $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--%,$(wildcard sql/*.sql))))
+# Every sql/*.sql except the install script is a pg_regress test, run in name order after
+# test_setup, which creates the fixtures they share.
+REGRESS = test_setup $(sort $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--% sql/test_setup.sql,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=$(EXTENSION)
 
 # OpenBLAS: the serial build, so that no BLAS worker threads start inside a backend.

@@ -1,18 +1,4 @@
 -- Distance functions and operators on the vector part of embeddings.
-CREATE FUNCTION distance_ops_err(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	detail text;
-	hint text;
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
-	RETURN SQLSTATE || ': ' || SQLERRM
-		|| coalesce(' (' || nullif(detail, '') || ')', '')
-		|| coalesce(' HINT: ' || nullif(hint, ''), '');
-END $$;
 
 -- [1,2,3] and [4,5,6]: differences 3,3,3 so L2 = sqrt(27); inner product
 -- 4+10+18 = 32; cosine = 32 / sqrt(14 * 77) = 32 / sqrt(1078).
@@ -75,10 +61,10 @@ ORDER BY n;
 DROP TABLE distance_ops_len;
 
 -- Different dimensions: 22000, naming both.
-SELECT distance_ops_err($$SELECT '[1,2,3]'::embedding <-> '[1,2]'$$);
-SELECT distance_ops_err($$SELECT '[1,2,3]'::embedding <#> '[1,2]'$$);
-SELECT distance_ops_err($$SELECT '[1,2]'::embedding <=> '[1,2,3]'$$);
-SELECT distance_ops_err($$SELECT inner_product('[1]', '[1,2]')$$);
+SELECT test_error_detail($$SELECT '[1,2,3]'::embedding <-> '[1,2]'$$);
+SELECT test_error_detail($$SELECT '[1,2,3]'::embedding <#> '[1,2]'$$);
+SELECT test_error_detail($$SELECT '[1,2]'::embedding <=> '[1,2,3]'$$);
+SELECT test_error_detail($$SELECT inner_product('[1]', '[1,2]')$$);
 
 -- Models: the same model, or a literal naming none, compare; two different
 -- models are an error (22000) whose hint names both.
@@ -88,10 +74,10 @@ SELECT fct_register_model('distance_ops_a', 3, 1) > 0 AS registered,
 SELECT 'distance_ops_a:[1,2,3]|[9]'::embedding <-> 'distance_ops_a:[4,5,6]|[0]' = sqrt(27::float8) AS same_model,
        'distance_ops_a:[1,2,3]|[9]'::embedding <#> '[4,5,6]' AS model_vs_none,
        '[1,2,3]'::embedding <#> 'distance_ops_b:[4,5,6]' AS none_vs_model;
-SELECT distance_ops_err($$SELECT 'distance_ops_a:[1,2,3]|[9]'::embedding <-> 'distance_ops_b:[1,2,3]'$$);
-SELECT distance_ops_err($$SELECT cosine_distance('distance_ops_b:[1,2,3]', 'distance_ops_a:[1,2,3]|[9]')$$);
-SELECT distance_ops_err($$SELECT 'distance_ops_b:[1,2,3]'::embedding <#> 'distance_ops_c:[1,2]'$$);
-SELECT distance_ops_err($$SELECT 'distance_ops_c:[1,2]'::embedding <-> '[1,2,3]'$$);
+SELECT test_error_detail($$SELECT 'distance_ops_a:[1,2,3]|[9]'::embedding <-> 'distance_ops_b:[1,2,3]'$$);
+SELECT test_error_detail($$SELECT cosine_distance('distance_ops_b:[1,2,3]', 'distance_ops_a:[1,2,3]|[9]')$$);
+SELECT test_error_detail($$SELECT 'distance_ops_b:[1,2,3]'::embedding <#> 'distance_ops_c:[1,2]'$$);
+SELECT test_error_detail($$SELECT 'distance_ops_c:[1,2]'::embedding <-> '[1,2,3]'$$);
 
 -- Nearest neighbours by ORDER BY ... LIMIT.
 CREATE TABLE distance_ops_items (id int PRIMARY KEY, e embedding(3));
@@ -126,4 +112,3 @@ FROM pg_operator o
 WHERE o.oprleft = 'embedding'::regtype AND o.oprname IN ('<->', '<#>', '<=>')
 ORDER BY 1;
 
-DROP FUNCTION distance_ops_err(text);

@@ -1,12 +1,4 @@
 -- Casts, constructor and accessors of the embedding type.
-CREATE FUNCTION embedding_funcs_err(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 -- arrays -> embedding (vector part only)
 SELECT ARRAY[1.5, -2, 0.1]::real[]::embedding;
@@ -26,18 +18,18 @@ INSERT INTO embedding_funcs_t VALUES (ARRAY[1,2]::float8[], NULL), (ARRAY[1,2], 
 SELECT * FROM embedding_funcs_t;
 DROP TABLE embedding_funcs_t;
 -- bad arrays
-SELECT embedding_funcs_err($$SELECT '{}'::real[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{{1,2},{3,4}}'::real[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{1,NULL}'::real[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{1,NULL}'::numeric[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{NaN}'::real[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{Infinity}'::float8[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{NaN}'::numeric[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{1e39}'::float8[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{1e-50}'::float8[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT '{1e39}'::numeric[]::embedding$$);
-SELECT embedding_funcs_err($$SELECT ARRAY[1,2]::real[]::embedding(3)$$);
-SELECT embedding_funcs_err(format($$SELECT '%s'::real[]::embedding$$,
+SELECT test_error($$SELECT '{}'::real[]::embedding$$);
+SELECT test_error($$SELECT '{{1,2},{3,4}}'::real[]::embedding$$);
+SELECT test_error($$SELECT '{1,NULL}'::real[]::embedding$$);
+SELECT test_error($$SELECT '{1,NULL}'::numeric[]::embedding$$);
+SELECT test_error($$SELECT '{NaN}'::real[]::embedding$$);
+SELECT test_error($$SELECT '{Infinity}'::float8[]::embedding$$);
+SELECT test_error($$SELECT '{NaN}'::numeric[]::embedding$$);
+SELECT test_error($$SELECT '{1e39}'::float8[]::embedding$$);
+SELECT test_error($$SELECT '{1e-50}'::float8[]::embedding$$);
+SELECT test_error($$SELECT '{1e39}'::numeric[]::embedding$$);
+SELECT test_error($$SELECT ARRAY[1,2]::real[]::embedding(3)$$);
+SELECT test_error(format($$SELECT '%s'::real[]::embedding$$,
        (SELECT array_agg(1)::text FROM generate_series(1, 16001))));
 SELECT fct_dims((SELECT array_agg(g)::embedding FROM generate_series(1, 16000) g));
 
@@ -48,13 +40,13 @@ SELECT fct_embedding(ARRAY[1,2], '{}');
 SELECT fct_embedding(ARRAY[1,2], NULL, NULL);
 SELECT fct_embedding(vec => ARRAY[1,2], side => ARRAY[0.5]);
 SELECT fct_embedding(NULL) IS NULL AS null_in_null_out;
-SELECT embedding_funcs_err($$SELECT fct_embedding('{}')$$);
-SELECT embedding_funcs_err($$SELECT fct_embedding(ARRAY[1], ARRAY[NULL]::real[])$$);
-SELECT embedding_funcs_err($$SELECT fct_embedding(ARRAY[1], '{{1},{2}}')$$);
-SELECT embedding_funcs_err($$SELECT fct_embedding(ARRAY[1], ARRAY['NaN']::real[])$$);
-SELECT embedding_funcs_err($$SELECT fct_embedding(ARRAY[1], NULL, 'bad name')$$);
-SELECT embedding_funcs_err($$SELECT fct_embedding(ARRAY[1], NULL, '')$$);
-SELECT embedding_funcs_err(format($$SELECT fct_embedding(ARRAY[1], '%s')$$,
+SELECT test_error($$SELECT fct_embedding('{}')$$);
+SELECT test_error($$SELECT fct_embedding(ARRAY[1], ARRAY[NULL]::real[])$$);
+SELECT test_error($$SELECT fct_embedding(ARRAY[1], '{{1},{2}}')$$);
+SELECT test_error($$SELECT fct_embedding(ARRAY[1], ARRAY['NaN']::real[])$$);
+SELECT test_error($$SELECT fct_embedding(ARRAY[1], NULL, 'bad name')$$);
+SELECT test_error($$SELECT fct_embedding(ARRAY[1], NULL, '')$$);
+SELECT test_error(format($$SELECT fct_embedding(ARRAY[1], '%s')$$,
        (SELECT array_agg(1)::text FROM generate_series(1, 4097))));
 SELECT fct_side_dims(fct_embedding(ARRAY[1], (SELECT array_agg(g)::real[] FROM generate_series(1, 4096) g)));
 
@@ -89,4 +81,3 @@ ORDER BY 1, 2;
 -- storage
 SELECT typname, typstorage, typalign, typlen FROM pg_type WHERE typname = 'embedding';
 
-DROP FUNCTION embedding_funcs_err(text);

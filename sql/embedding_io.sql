@@ -1,13 +1,5 @@
 -- The embedding type's text literal: input, output, round trip, bad input.
 -- Helper: run a statement, return its SQLSTATE and message (or 'ok').
-CREATE FUNCTION embedding_io_err(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 -- pgvector literals read unchanged
 SELECT '[1,2,3]'::embedding;
@@ -75,38 +67,38 @@ SELECT '[-1e39]'::embedding;
 SELECT '[1e-46]'::embedding;
 \set VERBOSITY default
 -- messages say what is wrong
-SELECT embedding_io_err($$SELECT '[1,,2]'::embedding$$);
-SELECT embedding_io_err($$SELECT '[1,2]x'::embedding$$);
-SELECT embedding_io_err($$SELECT '[1e39]'::embedding$$);
-SELECT embedding_io_err($$SELECT '[1,nan]'::embedding$$);
+SELECT test_error($$SELECT '[1,,2]'::embedding$$);
+SELECT test_error($$SELECT '[1,2]x'::embedding$$);
+SELECT test_error($$SELECT '[1e39]'::embedding$$);
+SELECT test_error($$SELECT '[1,nan]'::embedding$$);
 
 -- typmod embedding(n)
 CREATE TABLE embedding_io_t (id int, e embedding(3));
 SELECT format_type(atttypid, atttypmod) FROM pg_attribute
 WHERE attrelid = 'embedding_io_t'::regclass AND attname = 'e';
 INSERT INTO embedding_io_t VALUES (1, '[1,2,3]'), (2, '[4,5,6]|[7]');
-SELECT embedding_io_err($$INSERT INTO embedding_io_t VALUES (3, '[1,2]')$$);
-SELECT embedding_io_err($$INSERT INTO embedding_io_t VALUES (3, '[1,2,3,4]'::embedding)$$);
-SELECT embedding_io_err($$UPDATE embedding_io_t SET e = '[1]'::embedding WHERE id = 1$$);
-SELECT embedding_io_err($$INSERT INTO embedding_io_t VALUES (3, ARRAY[1,2]::real[])$$);
+SELECT test_error($$INSERT INTO embedding_io_t VALUES (3, '[1,2]')$$);
+SELECT test_error($$INSERT INTO embedding_io_t VALUES (3, '[1,2,3,4]'::embedding)$$);
+SELECT test_error($$UPDATE embedding_io_t SET e = '[1]'::embedding WHERE id = 1$$);
+SELECT test_error($$INSERT INTO embedding_io_t VALUES (3, ARRAY[1,2]::real[])$$);
 INSERT INTO embedding_io_t VALUES (4, ARRAY[1,2,3]::real[]);
 SELECT * FROM embedding_io_t ORDER BY id;
-SELECT '[1,2]'::embedding(2), embedding_io_err($$SELECT '[1,2]'::embedding(3)$$);
-SELECT embedding_io_err($$SELECT '[1,2]'::embedding::embedding(3)$$);
+SELECT '[1,2]'::embedding(2), test_error($$SELECT '[1,2]'::embedding(3)$$);
+SELECT test_error($$SELECT '[1,2]'::embedding::embedding(3)$$);
 -- typmod bounds: 22023
-SELECT embedding_io_err($$SELECT '[1]'::embedding(0)$$);
-SELECT embedding_io_err($$SELECT '[1]'::embedding(16001)$$);
-SELECT embedding_io_err($$SELECT '[1]'::embedding(1, 2)$$);
-SELECT embedding_io_err($$SELECT '[1]'::embedding(16000)$$);
+SELECT test_error($$SELECT '[1]'::embedding(0)$$);
+SELECT test_error($$SELECT '[1]'::embedding(16001)$$);
+SELECT test_error($$SELECT '[1]'::embedding(1, 2)$$);
+SELECT test_error($$SELECT '[1]'::embedding(16000)$$);
 
 -- limits: 16000 dimensions and 4096 side dimensions work, one more is 54000
 SELECT fct_dims(e), fct_side_dims(e), e::text::embedding = e AS round_trip
 FROM (SELECT ('[' || string_agg((g % 97)::text || '.5', ',') || ']|['
               || (SELECT string_agg('-1e-3', ',') FROM generate_series(1, 4096)) || ']')::embedding AS e
       FROM generate_series(1, 16000) g) s;
-SELECT embedding_io_err(format($$SELECT '[%s]'::embedding$$,
+SELECT test_error(format($$SELECT '[%s]'::embedding$$,
        (SELECT string_agg('1', ',') FROM generate_series(1, 16001))));
-SELECT embedding_io_err(format($$SELECT '[1]|[%s]'::embedding$$,
+SELECT test_error(format($$SELECT '[1]|[%s]'::embedding$$,
        (SELECT string_agg('1', ',') FROM generate_series(1, 4097))));
 CREATE TABLE embedding_io_big (e embedding(16000));
 INSERT INTO embedding_io_big SELECT ('[' || string_agg((g % 13)::text, ',') || ']')::embedding
@@ -125,4 +117,3 @@ SELECT pg_relation_size(reltoastrelid) > 0 AS toasted FROM pg_class WHERE relnam
 SELECT id, fct_dims(e), e::text::embedding = e AS round_trip FROM embedding_io_toast ORDER BY id;
 
 DROP TABLE embedding_io_t, embedding_io_big, embedding_io_toast;
-DROP FUNCTION embedding_io_err(text);

@@ -1,16 +1,5 @@
 -- Embeddings that name a model: text and binary I/O, fct_embedding,
 -- fct_model, the checks against the registry, ordering by model.
-CREATE FUNCTION embedding_model_err(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	detail text;
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
-	RETURN SQLSTATE || ': ' || SQLERRM || coalesce(' (' || nullif(detail, '') || ')', '');
-END $$;
 
 SELECT fct_register_model('embedding_model-a.1', 3, 2) > 0 AS registered;
 SELECT fct_register_model('embedding_model_b', 3) > 0 AS registered;
@@ -31,15 +20,15 @@ SELECT e::text::embedding = e AS same, fct_model(e::text::embedding)
 FROM (VALUES ('embedding_model-a.1:[0.1,1e-45,3.4028235e38]|[-0,0.3]'::embedding)) v(e);
 
 -- unknown model: 42704; dims that do not match the model: 22000
-SELECT embedding_model_err($$SELECT 'embedding_model_nosuch:[1,2,3]'::embedding$$);
-SELECT embedding_model_err($$SELECT 'EMBEDDING_MODEL_B:[1,2,3]'::embedding$$);
-SELECT embedding_model_err($$SELECT 'embedding_model_b:[1,2]'::embedding$$);
-SELECT embedding_model_err($$SELECT 'embedding_model_b:[1,2,3]|[1]'::embedding$$);
+SELECT test_error_detail($$SELECT 'embedding_model_nosuch:[1,2,3]'::embedding$$);
+SELECT test_error_detail($$SELECT 'EMBEDDING_MODEL_B:[1,2,3]'::embedding$$);
+SELECT test_error_detail($$SELECT 'embedding_model_b:[1,2]'::embedding$$);
+SELECT test_error_detail($$SELECT 'embedding_model_b:[1,2,3]|[1]'::embedding$$);
 -- no side-information at all is allowed (a query embedding): it names the model, carries none
 SELECT 'embedding_model-a.1:[1,2,3]'::embedding, fct_side_dims('embedding_model-a.1:[1,2,3]');
-SELECT embedding_model_err($$SELECT 'embedding_model-a.1:[1,2,3]|[1,2,3]'::embedding$$);
+SELECT test_error_detail($$SELECT 'embedding_model-a.1:[1,2,3]|[1,2,3]'::embedding$$);
 -- a malformed literal is a syntax error before any look-up
-SELECT embedding_model_err($$SELECT 'embedding_model_nosuch:[1,,3]'::embedding$$);
+SELECT test_error_detail($$SELECT 'embedding_model_nosuch:[1,,3]'::embedding$$);
 
 -- typmod and model together
 CREATE TABLE embedding_model_t (e embedding(3));
@@ -52,8 +41,8 @@ SELECT count(DISTINCT e) FROM embedding_model_t;
 SELECT fct_embedding(ARRAY[1,2,3], ARRAY[4,5], 'embedding_model-a.1');
 SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model_b');
 SELECT fct_embedding(ARRAY[1,2,3], '{}', 'embedding_model_b') = 'embedding_model_b:[1,2,3]' AS same;
-SELECT embedding_model_err($$SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model_nosuch')$$);
-SELECT embedding_model_err($$SELECT fct_embedding(ARRAY[1,2], NULL, 'embedding_model_b')$$);
+SELECT test_error_detail($$SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model_nosuch')$$);
+SELECT test_error_detail($$SELECT fct_embedding(ARRAY[1,2], NULL, 'embedding_model_b')$$);
 SELECT fct_embedding(ARRAY[1,2,3], NULL, 'embedding_model-a.1');
 
 -- fct_normalize keeps the model and the side information
@@ -77,7 +66,7 @@ DECLARE
 BEGIN
 	PERFORM lo_export(lo, f);
 	PERFORM lo_unlink(lo);
-	RETURN embedding_model_err(format('COPY embedding_model_rt FROM %L (FORMAT binary)', f));
+	RETURN test_error_detail(format('COPY embedding_model_rt FROM %L (FORMAT binary)', f));
 END $$;
 SELECT embedding_model_load('\x01'::bytea || int2send(6::int2) || convert_to('nosuch', 'UTF8')
        || '\x00030000'::bytea || float4send(1) || float4send(2) || float4send(3));
@@ -90,4 +79,4 @@ SELECT embedding_model_load('\x01'::bytea || int2send(17::int2) || convert_to('e
 SELECT count(*) FROM embedding_model_rt;
 
 DROP TABLE embedding_model_t, embedding_model_rt;
-DROP FUNCTION embedding_model_load(bytea), embedding_model_err(text);
+DROP FUNCTION embedding_model_load(bytea);

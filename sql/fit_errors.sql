@@ -10,122 +10,106 @@ SELECT i, fct_embedding(ARRAY[sin(i), cos(i)]::real[], ARRAY[sin(2 * i)]::real[]
 FROM generate_series(1, 50) AS i;
 
 -- run a statement, report its SQLSTATE, message, detail and hint
-CREATE FUNCTION fit_errors_try(stmt text, with_detail boolean DEFAULT false) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	v_detail text;
-	v_hint text;
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS OR query_canceled THEN
-	GET STACKED DIAGNOSTICS v_detail = PG_EXCEPTION_DETAIL, v_hint = PG_EXCEPTION_HINT;
-	IF with_detail THEN
-		RETURN SQLSTATE || ': ' || SQLERRM || E'\nDETAIL: ' || v_detail || E'\nHINT: ' || v_hint;
-	END IF;
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
 
 -- the baseline: the well-formed call works
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
 
 -- unknown models, the same model twice
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_nope', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_nope', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_nope',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_nope',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_old',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_old',
 	'SELECT e_old, e_old FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
 
 -- a target whose side-information dimension is neither the source's nor 0:
 -- refused before the query runs (it would divide by zero)
 SELECT fct_register_model('fit_errors_side3', 2, 3) > 0 AS registered;
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_side3',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_side3',
 	'SELECT 1 / 0', 'linear')$$);
 
 -- nulls among the arguments
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	NULL, 'linear', '{"register": false}')$$);
 
 -- unknown method; unknown, misplaced and malformed options
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'svd', '{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '{"epochz": 3}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear', '{"epochs": 3}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '{"lambda": 1}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '{"lr": -1}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '{"epochs": 2.5}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '{"use_side": "yes"}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '{"mixer_hidden": 64}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '{"val_fraction": 0.95}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'mlp', '[1, 2]')$$);
 
 -- a query with the wrong columns or types
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old FROM fit_errors_pairs', 'linear', '{"register": false}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new, id FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, id FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old::text, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
 -- not a query, a statement that returns no rows, a syntax error
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'CREATE TABLE fit_errors_t (x int)', 'linear', '{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'DELETE FROM fit_errors_pairs RETURNING e_old, e_new', 'linear', '{"register": false}')$$);
 SELECT count(*) AS still_50 FROM fit_errors_pairs;
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELEKT e_old, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
 
 -- embeddings of the wrong model: columns swapped, an embedding of no model,
 -- an embedding of another model with other dimensions
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_new, e_old FROM fit_errors_pairs', 'linear', '{"register": false}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, fct_embedding(fct_vector(e_new)) FROM fit_errors_pairs', 'linear',
 	'{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, CASE WHEN id = 7 THEN fct_embedding(array_fill(0::real, ARRAY[1000]), NULL, ''fit_errors_wide'') ELSE e_new END FROM fit_errors_pairs ORDER BY id',
 	'linear', '{"register": false}')$$);
 
 -- wrong dimensions: an old embedding without its side-information, when the
 -- fit uses it
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT fct_embedding(fct_vector(e_old), NULL, ''fit_errors_old''), e_new FROM fit_errors_pairs',
 	'linear', '{"register": false}')$$);
 
 -- a null embedding
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, CASE WHEN id = 3 THEN NULL ELSE e_new END FROM fit_errors_pairs ORDER BY id',
 	'linear', '{"register": false}')$$, true);
 
 -- NaN cannot reach the fit: the embedding type refuses it where the query builds it
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, fct_embedding(ARRAY[''NaN'', 1]::real[], NULL, ''fit_errors_new'') FROM fit_errors_pairs',
 	'linear', '{"register": false}')$$);
 
 -- too few pairs: none, one, and two with a validation split that leaves one
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs WHERE false', 'linear', '{"register": false}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs LIMIT 2', 'mlp', '{"register": false}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs LIMIT 2', 'mlp',
 	'{"register": false, "val_fraction": 0, "epochs": 1}')$$);
 -- max_pairs reads only the first pairs, which may then be too few
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear',
 	'{"register": false, "max_pairs": 1}')$$);
 SELECT r->'n_pairs' AS n_pairs, r->'pairs_truncated' AS truncated
@@ -134,16 +118,16 @@ FROM fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'{"register": false, "max_pairs": 20}') AS r;
 
 -- singular normal equations: identical rows and no ridge penalty
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs, generate_series(1, 4) WHERE id = 1', 'linear',
 	'{"register": false, "lambda": 0, "val_fraction": 0}')$$, true);
 
 -- the memory bound: the model alone (normal equations of a 1000-wide input),
 -- then the pairs as they arrive
 SET maintenance_work_mem = '1MB';
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_wide', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_wide', 'fit_errors_new',
 	'SELECT e_new, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs, generate_series(1, 2000)', 'linear',
 	'{"register": false}')$$, true);
 -- within the bound once max_pairs caps the read
@@ -155,7 +139,7 @@ RESET maintenance_work_mem;
 
 -- interruptible: a statement timeout stops a long fit
 SET statement_timeout = '300ms';
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs, generate_series(1, 100)', 'mlp',
 	'{"register": false, "epochs": 100000}')$$);
 RESET statement_timeout;
@@ -166,11 +150,11 @@ CREATE ROLE regress_fit_errors_user;
 GRANT SELECT ON fit_errors_pairs TO regress_fit_errors_user;
 CREATE TABLE fit_errors_secret AS SELECT * FROM fit_errors_pairs;
 SET ROLE regress_fit_errors_user;
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_secret', 'linear', '{"register": false}')$$);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear')$$, true);
-SELECT fit_errors_try($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
 RESET ROLE;
 DROP TABLE fit_errors_secret;

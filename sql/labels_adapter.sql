@@ -1,25 +1,17 @@
 -- The prior adapter: round history, fitting (reproducible), prediction,
 -- installing the prediction; errors (empty history, bad rounds, size limit).
-CREATE FUNCTION labels_adapter_err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
 
 CREATE TABLE labels_adapter_t (id int, e embedding);
 INSERT INTO labels_adapter_t VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]');
 SELECT fct_create_label_set('labels_adapter_s', 'labels_adapter_t', 'id', 'e');
 
 -- No history, or a single round: nothing to learn from.
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
 INSERT INTO fct_label_rounds (label_set, round, accuracies, proportions)
 	VALUES ('labels_adapter_s', 1, '{0.9,0.6,0.3}', '{0.3,0.3,0.4}');
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
 -- and no adapter to predict with
-SELECT labels_adapter_err($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,0.5,0.5}')$$);
+SELECT test_error($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,0.5,0.5}')$$);
 
 -- A performative history: the proportions of round r + 1 are
 -- softmax(-accuracies(r) / 0.2) (weak labels grow), and the accuracies of
@@ -71,33 +63,33 @@ SELECT fct_fit_prior_adapter('labels_adapter_s', epochs => 10) IS NOT NULL;
 SELECT n_pairs FROM fct_prior_adapters WHERE label_set = 'labels_adapter_s';
 
 -- Errors.
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_nope')$$);
-SELECT labels_adapter_err($$SELECT fct_predict_prior('labels_adapter_nope', '{0.5}')$$);
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s', hidden => 0)$$);
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s', epochs => 0)$$);
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s', lr => 0)$$);
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s', recency => 0)$$);
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s', recency => 1.5)$$);
-SELECT labels_adapter_err($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,0.5}')$$);
-SELECT labels_adapter_err($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,1.5,0.5}')$$);
-SELECT labels_adapter_err($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,NULL,0.5}')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_nope')$$);
+SELECT test_error($$SELECT fct_predict_prior('labels_adapter_nope', '{0.5}')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s', hidden => 0)$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s', epochs => 0)$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s', lr => 0)$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s', recency => 0)$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s', recency => 1.5)$$);
+SELECT test_error($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,0.5}')$$);
+SELECT test_error($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,1.5,0.5}')$$);
+SELECT test_error($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,NULL,0.5}')$$);
 -- bad rounds are named
 INSERT INTO fct_label_rounds VALUES ('labels_adapter_s', 20, '{0.5,0.5}', '{0.3,0.3,0.4}');
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
 UPDATE fct_label_rounds SET accuracies = '{0.5,0.5,0.5}', proportions = '{0.5,0.5,0.5}'
  WHERE label_set = 'labels_adapter_s' AND round = 20;
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
 UPDATE fct_label_rounds SET proportions = '{0.5,0.6,-0.1}'
  WHERE label_set = 'labels_adapter_s' AND round = 20;
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
 DELETE FROM fct_label_rounds WHERE label_set = 'labels_adapter_s' AND round = 20;
 -- an adapter fitted before the labels changed no longer applies: the refresh
 -- drops it (and keeps the rounds, which the user owns)
 INSERT INTO labels_adapter_t VALUES (4, '[2,2]');
 SELECT fct_refresh_label_set('labels_adapter_s');
 SELECT count(*) FROM fct_prior_adapters WHERE label_set = 'labels_adapter_s';
-SELECT labels_adapter_err($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,0.5,0.5,0.5}')$$);
-SELECT labels_adapter_err($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
+SELECT test_error($$SELECT fct_predict_prior('labels_adapter_s', '{0.5,0.5,0.5,0.5}')$$);
+SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);
 
 -- Above 10000 labels the adapter is refused, pointing to EM.
 CREATE TABLE labels_adapter_big (id int, e embedding);
@@ -105,7 +97,7 @@ INSERT INTO labels_adapter_big SELECT i, ARRAY[i]::real[]::embedding FROM genera
 SELECT fct_create_label_set('labels_adapter_b', 'labels_adapter_big', 'id', 'e');
 \set VERBOSITY default
 SELECT fct_fit_prior_adapter('labels_adapter_b');
-SELECT labels_adapter_err($$SELECT fct_predict_prior('labels_adapter_b', array_fill(0.5::real, ARRAY[10001]))$$);
+SELECT test_error($$SELECT fct_predict_prior('labels_adapter_b', array_fill(0.5::real, ARRAY[10001]))$$);
 
 -- dropping a set drops its rounds and adapter
 SELECT fct_drop_label_set('labels_adapter_s'), fct_drop_label_set('labels_adapter_b');

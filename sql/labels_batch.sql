@@ -1,13 +1,5 @@
 -- fct_top_labels_batch: the same answers as fct_top_labels, query by query,
 -- across several blocks of queries; errors.
-CREATE FUNCTION labels_batch_err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
 
 -- The hand-computed example of labels_top: scores 1, 2, 3 for q = [1,2].
 CREATE TABLE labels_batch_t (id int PRIMARY KEY, e embedding, b real);
@@ -61,12 +53,12 @@ SELECT count(*) > 0 AS changed FROM
 SELECT count(*) FROM fct_top_labels_batch('labels_batch_b', 'SELECT qid, q FROM labels_batch_bigq WHERE false');
 
 -- Errors.
-SELECT labels_batch_err($$SELECT * FROM fct_top_labels_batch('labels_batch_nope', 'SELECT qid, q FROM labels_batch_q')$$);
-SELECT labels_batch_err($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid::text, q FROM labels_batch_q')$$);
-SELECT labels_batch_err($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid FROM labels_batch_q')$$);
-SELECT labels_batch_err($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT NULL::int, q FROM labels_batch_q')$$);
-SELECT labels_batch_err($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q', 0)$$);
+SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_nope', 'SELECT qid, q FROM labels_batch_q')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid::text, q FROM labels_batch_q')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid FROM labels_batch_q')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT NULL::int, q FROM labels_batch_q')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q', 0)$$);
 INSERT INTO labels_batch_q VALUES (7, '[1,2,3]');
-SELECT labels_batch_err($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q')$$);
 
 SELECT fct_drop_label_set('labels_batch_s'), fct_drop_label_set('labels_batch_b');

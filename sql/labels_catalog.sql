@@ -1,13 +1,5 @@
 -- Label sets: creation, the catalog, label numbering, training priors,
 -- refresh after the label table changed, drop; and each error with its SQLSTATE.
-CREATE FUNCTION labels_catalog_err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
 
 -- Integer ids are numbered in numeric order (1, 2, 10), not as text.
 CREATE TABLE labels_catalog_t (id int PRIMARY KEY, e embedding, b real);
@@ -43,40 +35,40 @@ SELECT train_prior_source FROM fct_label_sets WHERE name = 'labels_catalog_b';
 SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y FROM labels_catalog_train', 0.5);
 -- alpha 0 leaves shirt at 0, which a training prior must not be (the
 -- correction divides by it): an error, and the prior stays as it was
-SELECT labels_catalog_err($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y FROM labels_catalog_train', 0)$$);
+SELECT test_error($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y FROM labels_catalog_train', 0)$$);
 SELECT train_prior FROM fct_label_sets WHERE name = 'labels_catalog_b';
 -- a training label that is not a label of the set
-SELECT labels_catalog_err($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT ''hat''')$$);
-SELECT labels_catalog_err($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y FROM labels_catalog_train', -1)$$);
+SELECT test_error($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT ''hat''')$$);
+SELECT test_error($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y FROM labels_catalog_train', -1)$$);
 -- integer training labels match integer ids
 SELECT fct_set_train_prior_from('labels_catalog_a', 'SELECT unnest(ARRAY[1, 1, 2, 10, 10, 10])', 0);
 
 -- Errors when creating a label set.
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_a', 'labels_catalog_t', 'id', 'e')$$);
-SELECT labels_catalog_err($$SELECT fct_create_label_set('bad name', 'labels_catalog_t', 'id', 'e')$$);
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'nope', 'e')$$);
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'id', 'b')$$);
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'id', 'e', 'id')$$);
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'id', 'e', NULL, '{0.5,0.5}')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_a', 'labels_catalog_t', 'id', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('bad name', 'labels_catalog_t', 'id', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'nope', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'id', 'b')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'id', 'e', 'id')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_t', 'id', 'e', NULL, '{0.5,0.5}')$$);
 CREATE TABLE labels_catalog_bad (id int, e embedding, b real);
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
 INSERT INTO labels_catalog_bad VALUES (1, '[1,0]', 0), (1, '[0,1]', 0);
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
 UPDATE labels_catalog_bad SET id = 2, e = NULL WHERE e = '[0,1]';
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
 UPDATE labels_catalog_bad SET e = '[0,1,2]' WHERE id = 2;
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
 UPDATE labels_catalog_bad SET e = 'labels_catalog_m:[0,1]' WHERE id = 2;
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e')$$);
 UPDATE labels_catalog_bad SET e = '[0,1]', b = NULL WHERE id = 2;
-SELECT labels_catalog_err($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e', 'b')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_catalog_x', 'labels_catalog_bad', 'id', 'e', 'b')$$);
 -- none of the failed attempts left anything behind
 SELECT count(*) FROM fct_label_sets WHERE name = 'labels_catalog_x';
 SELECT count(*) FROM pg_trigger WHERE tgrelid = 'labels_catalog_bad'::regclass;
 -- unknown label sets
-SELECT labels_catalog_err($$SELECT fct_refresh_label_set('labels_catalog_nope')$$);
-SELECT labels_catalog_err($$SELECT fct_drop_label_set('labels_catalog_nope')$$);
-SELECT labels_catalog_err($$SELECT fct_set_train_prior_from('labels_catalog_nope', 'SELECT 1')$$);
+SELECT test_error($$SELECT fct_refresh_label_set('labels_catalog_nope')$$);
+SELECT test_error($$SELECT fct_drop_label_set('labels_catalog_nope')$$);
+SELECT test_error($$SELECT fct_set_train_prior_from('labels_catalog_nope', 'SELECT 1')$$);
 
 -- Refresh.  With the same ids, the priors stay.
 UPDATE labels_catalog_t SET e = '[2,0]' WHERE id = 10;
@@ -85,7 +77,7 @@ SELECT n_labels, train_prior, train_prior_source, labels_version FROM fct_label_
 -- A new label makes the set out of date until it is refreshed; the refresh
 -- numbers the labels again (3 comes between 2 and 10) and resets the priors.
 INSERT INTO labels_catalog_t VALUES (3, '[3,3]', 0);
-SELECT labels_catalog_err($$SELECT * FROM fct_top_labels('labels_catalog_a', '[1,1]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_catalog_a', '[1,1]')$$);
 SELECT fct_refresh_label_set('labels_catalog_a');
 SELECT n_labels, train_prior, train_prior_source, labels_version FROM fct_label_sets WHERE name = 'labels_catalog_a';
 SELECT idx, label FROM fct_label_index WHERE label_set = 'labels_catalog_a' ORDER BY idx;
@@ -102,6 +94,6 @@ SELECT count(*) FROM fct_label_index WHERE label_set = 'labels_catalog_a';
 
 -- A set whose table was dropped says so.
 DROP TABLE labels_catalog_txt;
-SELECT labels_catalog_err($$SELECT * FROM fct_top_labels('labels_catalog_b', '[1,1]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_catalog_b', '[1,1]')$$);
 SELECT fct_drop_label_set('labels_catalog_b');
 SELECT count(*) FROM fct_label_sets WHERE name LIKE 'labels_catalog%';

@@ -2,14 +2,6 @@
 -- to a label set: triggers keep the link (no foreign keys, so that
 -- pg_restore -j may load these tables in any order), and skip the check only
 -- while a dump is restored (check_function_bodies off).
-CREATE FUNCTION labels_links_err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
 
 CREATE TABLE labels_links_t (id int PRIMARY KEY, e embedding);
 INSERT INTO labels_links_t VALUES (1, '[1,0]'), (2, '[0,1]');
@@ -18,13 +10,13 @@ INSERT INTO fct_label_rounds (label_set, round, accuracies, proportions)
 	VALUES ('labels_links_s', 1, '{0.5,0.5}', '{0.5,0.5}');
 
 -- A row naming no label set: 23503, as a foreign key would say.
-SELECT labels_links_err($$INSERT INTO fct_label_rounds (label_set, round, accuracies, proportions)
+SELECT test_error($$INSERT INTO fct_label_rounds (label_set, round, accuracies, proportions)
 	VALUES ('labels_links_nope', 1, '{0.5,0.5}', '{0.5,0.5}')$$);
-SELECT labels_links_err($$INSERT INTO fct_label_index VALUES ('labels_links_nope', 0, '1')$$);
-SELECT labels_links_err($$UPDATE fct_label_rounds SET label_set = 'labels_links_nope'
+SELECT test_error($$INSERT INTO fct_label_index VALUES ('labels_links_nope', 0, '1')$$);
+SELECT test_error($$UPDATE fct_label_rounds SET label_set = 'labels_links_nope'
 	WHERE label_set = 'labels_links_s'$$);
 -- A label set whose rows refer to it keeps its name.
-SELECT labels_links_err($$UPDATE fct_label_sets SET name = 'labels_links_renamed'
+SELECT test_error($$UPDATE fct_label_sets SET name = 'labels_links_renamed'
 	WHERE name = 'labels_links_s'$$);
 
 -- Restore mode: the rows of a dump come in any order.
@@ -43,4 +35,3 @@ SELECT (SELECT count(*) FROM fct_label_index WHERE label_set = 'labels_links_s')
 	   (SELECT count(*) FROM fct_label_rounds WHERE label_set = 'labels_links_s') AS rounds;
 
 DROP TABLE labels_links_t;
-DROP FUNCTION labels_links_err(text);

@@ -1,29 +1,21 @@
 -- Priors: validation (each error with its SQLSTATE), installing a predicted
 -- prior, and EM (one and two steps against hand-computed values;
 -- convergence to the prior of a shifted sample).
-CREATE FUNCTION labels_prior_err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
 
 -- fct_check_prior renormalises within the tolerance (0.001) ...
 SELECT fct_check_prior('{0.2,0.3,0.5}', 3);
 SELECT fct_check_prior('{0.2,0.3,0.5005}', 3);
 -- ... and rejects everything else
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.2,0.3,0.6}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.2,0.3,0.4}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.7,-0.2,0.5}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.5,0,0.5}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.5,0.5}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.25,0.25,0.25,0.25}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.5,NULL,0.5}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{0.5,NaN,0.5}', 3)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior('{{0.5,0.5}}', 2)$$);
-SELECT labels_prior_err($$SELECT fct_check_prior(NULL, 2)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.2,0.3,0.6}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.2,0.3,0.4}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.7,-0.2,0.5}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.5,0,0.5}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.5,0.5}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.25,0.25,0.25,0.25}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.5,NULL,0.5}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{0.5,NaN,0.5}', 3)$$);
+SELECT test_error($$SELECT fct_check_prior('{{0.5,0.5}}', 2)$$);
+SELECT test_error($$SELECT fct_check_prior(NULL, 2)$$);
 
 -- The same checks guard every way a prior is installed, naming which prior.
 -- Labels e1, e2, e3 with queries [ln a, ln b, ln c]: the model's posterior
@@ -31,17 +23,17 @@ SELECT labels_prior_err($$SELECT fct_check_prior(NULL, 2)$$);
 CREATE TABLE labels_prior_t (id int, e embedding);
 INSERT INTO labels_prior_t VALUES (1, '[1,0,0]'), (2, '[0,1,0]'), (3, '[0,0,1]');
 SELECT fct_create_label_set('labels_prior_s', 'labels_prior_t', 'id', 'e', NULL, '{0.5,0.25,0.25}');
-SELECT labels_prior_err($$SELECT fct_set_prior('labels_prior_s', '{0.5,0.6,-0.1}')$$);
-SELECT labels_prior_err($$SELECT fct_set_prior('labels_prior_s', '{0.5,0.5}')$$);
-SELECT labels_prior_err($$SELECT fct_set_prior('labels_prior_s', '{0.5,0.5,0}')$$);
-SELECT labels_prior_err($$SELECT fct_set_prior('labels_prior_s', '{1,1,1}')$$);
-SELECT labels_prior_err($$SELECT fct_set_train_prior('labels_prior_s', '{1,0,0}')$$);
-SELECT labels_prior_err($$SELECT fct_set_prior('labels_prior_nope', '{1}')$$);
-SELECT labels_prior_err($$SELECT fct_create_label_set('labels_prior_x', 'labels_prior_t', 'id', 'e', NULL, '{0.5,0.5,0}')$$);
+SELECT test_error($$SELECT fct_set_prior('labels_prior_s', '{0.5,0.6,-0.1}')$$);
+SELECT test_error($$SELECT fct_set_prior('labels_prior_s', '{0.5,0.5}')$$);
+SELECT test_error($$SELECT fct_set_prior('labels_prior_s', '{0.5,0.5,0}')$$);
+SELECT test_error($$SELECT fct_set_prior('labels_prior_s', '{1,1,1}')$$);
+SELECT test_error($$SELECT fct_set_train_prior('labels_prior_s', '{1,0,0}')$$);
+SELECT test_error($$SELECT fct_set_prior('labels_prior_nope', '{1}')$$);
+SELECT test_error($$SELECT fct_create_label_set('labels_prior_x', 'labels_prior_t', 'id', 'e', NULL, '{0.5,0.5,0}')$$);
 SELECT prior, train_prior FROM fct_label_sets WHERE name = 'labels_prior_s';
 -- a prior edited by hand in the catalog is checked when it is read
 UPDATE fct_label_sets SET prior = '{0.5,0.5,0}', prior_source = 'edited' WHERE name = 'labels_prior_s';
-SELECT labels_prior_err($$SELECT * FROM fct_top_labels('labels_prior_s', '[0,0,0]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_prior_s', '[0,0,0]')$$);
 SELECT fct_set_prior('labels_prior_s', NULL);
 
 -- EM.  Two queries with posteriors (0.5, 0.3, 0.2) and (0.2, 0.2, 0.6), p_train
@@ -111,11 +103,11 @@ SELECT bool_and(abs(p[i] - t[i]) < 0.06) AS em_top2_within_006
 RESET fct.label_candidates;
 
 -- EM errors.
-SELECT labels_prior_err($$SELECT fct_estimate_prior_em('labels_prior_nope', 'SELECT q FROM labels_prior_q')$$);
-SELECT labels_prior_err($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 0)$$);
-SELECT labels_prior_err($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 10, -1)$$);
-SELECT labels_prior_err($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q WHERE false')$$);
-SELECT labels_prior_err($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT qid FROM labels_prior_q')$$);
-SELECT labels_prior_err($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT ''[1,2]''::embedding')$$);
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_nope', 'SELECT q FROM labels_prior_q')$$);
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 0)$$);
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 10, -1)$$);
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q WHERE false')$$);
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT qid FROM labels_prior_q')$$);
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT ''[1,2]''::embedding')$$);
 
 SELECT fct_drop_label_set('labels_prior_s'), fct_drop_label_set('labels_prior_gs');

@@ -1,13 +1,5 @@
 -- fct_top_labels: scores, softmax and the prior correction against values
 -- computed by hand; the exact and index paths; the cache; errors.
-CREATE FUNCTION labels_top_err(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END
-$$;
 
 -- Three labels; for q = [1,2] the scores <label, q> + bias are 1, 2 and 3.
 CREATE TABLE labels_top_t (id int PRIMARY KEY, e embedding, b real);
@@ -51,7 +43,7 @@ SELECT label, round(prob::numeric, 4) AS prob FROM fct_top_labels('labels_top_s'
 SELECT label, score FROM fct_top_labels('labels_top_s', '[1,2]', 1);
 SELECT count(*) FROM fct_top_labels('labels_top_s', '[1,2]', 100);
 SELECT label, score, round(prob::numeric, 4) AS prob FROM fct_top_labels('labels_top_s', '[1,1]');
-SELECT labels_top_err($$SELECT * FROM fct_top_labels('labels_top_s', '[1,2]', 0)$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_s', '[1,2]', 0)$$);
 
 -- The index path: ORDER BY e <#> q LIMIT max(k, fct.label_candidates), then
 -- the softmax over those candidates only (the sampled softmax).  With 2
@@ -89,22 +81,22 @@ SELECT label, score, round(prob::numeric, 4) AS prob FROM fct_top_labels('labels
 RESET fct.label_cache;
 
 -- Errors: unknown set, dimension mismatch, model mismatch.
-SELECT labels_top_err($$SELECT * FROM fct_top_labels('labels_top_nope', '[1,2]')$$);
-SELECT labels_top_err($$SELECT * FROM fct_top_labels('labels_top_s', '[1,2,3]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_nope', '[1,2]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_s', '[1,2,3]')$$);
 SELECT fct_register_model('labels_top_m1', 2) > 0 AS registered, fct_register_model('labels_top_m2', 2) > 0 AS registered;
 CREATE TABLE labels_top_m (id int, e embedding);
 INSERT INTO labels_top_m VALUES (1, 'labels_top_m1:[1,0]'), (2, 'labels_top_m1:[0,1]');
 SELECT fct_create_label_set('labels_top_ms', 'labels_top_m', 'id', 'e');
-SELECT labels_top_err($$SELECT * FROM fct_top_labels('labels_top_ms', 'labels_top_m2:[1,2]')$$);
-SELECT labels_top_err($$SELECT * FROM fct_top_labels('labels_top_ms', 'labels_top_m1:[1,2,3]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_ms', 'labels_top_m2:[1,2]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_ms', 'labels_top_m1:[1,2,3]')$$);
 -- a query of the labels' model, or one that names no model, is scored
 SELECT label, score FROM fct_top_labels('labels_top_ms', 'labels_top_m1:[1,2]', 1);
 SELECT label, score FROM fct_top_labels('labels_top_ms', '[1,2]', 1);
 SET fct.label_search = index;
-SELECT labels_top_err($$SELECT * FROM fct_top_labels('labels_top_ms', 'labels_top_m2:[1,2]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_ms', 'labels_top_m2:[1,2]')$$);
 RESET fct.label_search;
 -- a bias that became null
 UPDATE labels_top_t SET b = NULL WHERE id = 2;
-SELECT labels_top_err($$SELECT * FROM fct_top_labels('labels_top_s', '[1,2]')$$);
+SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_s', '[1,2]')$$);
 
 SELECT fct_drop_label_set('labels_top_s'), fct_drop_label_set('labels_top_ms');

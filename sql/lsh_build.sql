@@ -1,12 +1,4 @@
 -- The lsh access method: creation, options, statistics, errors.
-CREATE FUNCTION lsh_build_err(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 -- A random vector of dimension d (deterministic after setseed).
 CREATE FUNCTION lsh_build_vec(d int) RETURNS embedding
@@ -54,45 +46,45 @@ SELECT entries, missing, dangling FROM fct_lsh_verify('lsh_build_wta');
 DROP INDEX lsh_build_simple, lsh_build_wta, lsh_build_cos, lsh_build_l2, lsh_build_ip2;
 
 -- options out of range or unknown: 22023
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = -1)');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 40000)');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (norm_ranges = 17)');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (bits = 17)');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = cross_polytope)');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (tables = 2)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = -1)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 40000)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (norm_ranges = 17)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (bits = 17)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = cross_polytope)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (tables = 2)');
 -- the access method does not do what it cannot
-SELECT lsh_build_err('CREATE UNIQUE INDEX ON lsh_build_t USING lsh (e)');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e, e)');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (id)');
+SELECT test_error('CREATE UNIQUE INDEX ON lsh_build_t USING lsh (e)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e, e)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (id)');
 
 -- vectors of different dimensions in one index: 22000, at build and at insert
 CREATE TABLE lsh_build_mixed (id int, e embedding);
 INSERT INTO lsh_build_mixed VALUES (1, '[1,2,3]'), (2, '[1,2]');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_mixed USING lsh (e)');
+SELECT test_error('CREATE INDEX ON lsh_build_mixed USING lsh (e)');
 DELETE FROM lsh_build_mixed WHERE id = 2;
 CREATE INDEX lsh_build_mixed_idx ON lsh_build_mixed USING lsh (e);
-SELECT lsh_build_err($$INSERT INTO lsh_build_mixed VALUES (3, '[1,2,3,4]')$$);
+SELECT test_error($$INSERT INTO lsh_build_mixed VALUES (3, '[1,2,3,4]')$$);
 -- ... and of different models (a registered model against no model)
 SELECT fct_register_model('lsh-build-m', 3) > 0 AS registered;
-SELECT lsh_build_err($$INSERT INTO lsh_build_mixed VALUES (4, 'lsh-build-m:[1,2,3]')$$);
+SELECT test_error($$INSERT INTO lsh_build_mixed VALUES (4, 'lsh-build-m:[1,2,3]')$$);
 -- a query of another model is refused; a query naming no model is fine
 SET enable_seqscan = off;
-SELECT lsh_build_err($$SELECT id FROM lsh_build_mixed ORDER BY e <#> 'lsh-build-m:[1,1,1]' LIMIT 1$$);
+SELECT test_error($$SELECT id FROM lsh_build_mixed ORDER BY e <#> 'lsh-build-m:[1,1,1]' LIMIT 1$$);
 SELECT id FROM lsh_build_mixed ORDER BY e <#> '[1,1,1]' LIMIT 1;
 RESET enable_seqscan;
 -- dimension above what an index holds: 54000
 CREATE TABLE lsh_build_wide (e embedding);
 INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(0.5, ARRAY[2001]), ',') || ']')::embedding;
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_wide USING lsh (e)');
+SELECT test_error('CREATE INDEX ON lsh_build_wide USING lsh (e)');
 TRUNCATE lsh_build_wide;
 CREATE INDEX lsh_build_wide_idx ON lsh_build_wide USING lsh (e);
-SELECT lsh_build_err($$INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(0.5, ARRAY[2001]), ',') || ']')::embedding$$);
+SELECT test_error($$INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(0.5, ARRAY[2001]), ',') || ']')::embedding$$);
 INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(0.5, ARRAY[2000]), ',') || ']')::embedding;
 SELECT dim, entries FROM fct_lsh_stats('lsh_build_wide_idx');
 
 -- the functions check what they are given
-SELECT lsh_build_err($$SELECT fct_lsh_stats('lsh_build_t_pkey')$$);
-SELECT lsh_build_err($$SELECT fct_lsh_verify('lsh_build_t')$$);
+SELECT test_error($$SELECT fct_lsh_stats('lsh_build_t_pkey')$$);
+SELECT test_error($$SELECT fct_lsh_verify('lsh_build_t')$$);
 
 -- build progress phases are named
 SELECT amname, pg_indexam_progress_phasename(oid, 2) AS p2, pg_indexam_progress_phasename(oid, 3) AS p3,
@@ -106,5 +98,5 @@ INSERT INTO lsh_build_wide SELECT ('[' || array_to_string(array_fill(i * 0.01, A
 FROM generate_series(1, 99) i;
 REINDEX INDEX lsh_build_wide_idx;
 SELECT dim, learned, lists, entries FROM fct_lsh_stats('lsh_build_wide_idx');
-SELECT lsh_build_err('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 100)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 100)');
 RESET maintenance_work_mem;

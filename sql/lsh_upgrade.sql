@@ -1,13 +1,5 @@
 -- An lsh index on fct_upgrade(col, model): the new model's space is indexed
 -- while the rows keep their old values; a query of another model is refused.
-CREATE FUNCTION lsh_upgrade_err(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 SELECT fct_register_model('lsh_upgrade_v1', 3, 1) > 0 AS v1,
        fct_register_model('lsh_upgrade_v2', 2) > 0 AS v2;
@@ -46,5 +38,5 @@ SELECT id FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_
 
 -- a query embedded by the old model cannot use the new-space index
 SET enable_seqscan = off;
-SELECT lsh_upgrade_err($$SELECT id FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v1:[1,2,3]|[1]' LIMIT 1$$);
+SELECT test_error($$SELECT id FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v1:[1,2,3]|[1]' LIMIT 1$$);
 RESET enable_seqscan;

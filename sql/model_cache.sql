@@ -1,25 +1,17 @@
 -- The per-backend model cache: a value naming a model is checked against the
 -- registry, and the cache follows the registry within the transaction that
 -- changes it, across savepoints and rollbacks.
-CREATE FUNCTION model_cache_err(stmt text) RETURNS text
-LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE stmt;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 SELECT fct_register_model('model_cache_a', 3, 1) > 0 AS registered;
 -- A literal naming the model: dimensions are checked, the model is kept; the
 -- side-information is the model's or absent (a query embedding).
 SELECT 'model_cache_a:[1,2,3]|[4]'::embedding AS e,
        fct_model('model_cache_a:[1,2,3]|[4]');
-SELECT model_cache_err($$SELECT 'model_cache_a:[1,2]|[4]'::embedding$$);
-SELECT model_cache_err($$SELECT 'model_cache_a:[1,2,3]'::embedding$$);
-SELECT model_cache_err($$SELECT 'model_cache_a:[1,2,3]|[4,5]'::embedding$$);
+SELECT test_error($$SELECT 'model_cache_a:[1,2]|[4]'::embedding$$);
+SELECT test_error($$SELECT 'model_cache_a:[1,2,3]'::embedding$$);
+SELECT test_error($$SELECT 'model_cache_a:[1,2,3]|[4,5]'::embedding$$);
 -- Unknown model: 42704.
-SELECT model_cache_err($$SELECT 'model_cache_nosuch:[1,2,3]'::embedding$$);
+SELECT test_error($$SELECT 'model_cache_nosuch:[1,2,3]'::embedding$$);
 
 -- A model registered in the transaction is usable at once, and gone with a
 -- rollback: the same name can then be registered with other dimensions.
@@ -27,10 +19,10 @@ BEGIN;
 SELECT fct_register_model('model_cache_b', 2) > 0 AS registered;
 SELECT 'model_cache_b:[1,2]'::embedding AS in_transaction;
 ROLLBACK;
-SELECT model_cache_err($$SELECT 'model_cache_b:[1,2]'::embedding$$);
+SELECT test_error($$SELECT 'model_cache_b:[1,2]'::embedding$$);
 SELECT fct_register_model('model_cache_b', 4) > 0 AS registered_again;
 SELECT 'model_cache_b:[1,2,3,4]'::embedding AS new_dims;
-SELECT model_cache_err($$SELECT 'model_cache_b:[1,2]'::embedding$$);
+SELECT test_error($$SELECT 'model_cache_b:[1,2]'::embedding$$);
 
 -- The same with a savepoint rolled back inside a transaction.
 BEGIN;
@@ -38,7 +30,7 @@ SAVEPOINT s;
 SELECT fct_register_model('model_cache_c', 2) > 0 AS registered;
 SELECT 'model_cache_c:[1,2]'::embedding AS in_savepoint;
 ROLLBACK TO SAVEPOINT s;
-SELECT model_cache_err($$SELECT 'model_cache_c:[1,2]'::embedding$$);
+SELECT test_error($$SELECT 'model_cache_c:[1,2]'::embedding$$);
 SELECT fct_register_model('model_cache_c', 5) > 0 AS registered_again;
 SELECT 'model_cache_c:[1,2,3,4,5]'::embedding AS new_dims;
 COMMIT;
@@ -92,4 +84,3 @@ RESET min_parallel_table_scan_size;
 RESET parallel_leader_participation;
 DROP TABLE model_cache_par;
 
-DROP FUNCTION model_cache_err(text);

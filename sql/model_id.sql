@@ -2,21 +2,6 @@
 -- collide cannot both be registered; while a dump is restored
 -- (check_function_bodies off) the type's input accepts a model that is not
 -- registered yet, and only then.
-CREATE FUNCTION model_id_err(sql text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-	st text; msg text; det text; hint text;
-BEGIN
-	EXECUTE sql;
-	RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-	GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
-		det = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
-	RETURN st || ': ' || msg
-		|| coalesce(E'\nDETAIL: ' || nullif(det, ''), '')
-		|| coalesce(E'\nHINT: ' || nullif(hint, ''), '');
-END
-$$;
 
 -- The function is fixed by its definition in src/model/model.c (FNV-1a 64 and the
 -- splitmix64 finaliser over the name's bytes, reduced to 1 .. 2^31-1), on
@@ -36,16 +21,16 @@ INSERT INTO fct_models (id, name, dim) VALUES (1, 'model_id_direct', 3);
 SELECT fct_model_id('model_id_c57078') AS first_id,
        fct_model_id('model_id_c57676') AS second_id;
 SELECT fct_register_model('model_id_c57078', 2) = fct_model_id('model_id_c57078') AS first_ok;
-SELECT model_id_err($$SELECT fct_register_model('model_id_c57676', 2)$$);
+SELECT test_error_detail($$SELECT fct_register_model('model_id_c57676', 2)$$);
 SELECT name FROM fct_models WHERE id = fct_model_id('model_id_c57676');
 -- A name taken is still "already exists" (42710), not a collision.
-SELECT model_id_err($$SELECT fct_register_model('model_id_c57078', 2)$$);
+SELECT test_error_detail($$SELECT fct_register_model('model_id_c57078', 2)$$);
 
 -- Normal use: an unknown model is an error in text input, binary input and
 -- fct_embedding().
 SHOW check_function_bodies;
-SELECT model_id_err($$SELECT 'model_id_later:[1,2,3]|[4]'::embedding$$);
-SELECT model_id_err($$SELECT fct_embedding('{1,2,3}', NULL, 'model_id_later')$$);
+SELECT test_error_detail($$SELECT 'model_id_later:[1,2,3]|[4]'::embedding$$);
+SELECT test_error_detail($$SELECT fct_embedding('{1,2,3}', NULL, 'model_id_later')$$);
 
 -- A binary COPY file whose value names a model that is not registered: write
 -- one for model_id_bin_a, then put model_id_bin_z (same length) in its place.
@@ -61,7 +46,7 @@ SELECT lo_from_bytea(0, overlay(f PLACING 'model_id_bin_z'::bytea
 SELECT lo_export(:lo, :'bin_z') = 1 AS exported;
 SELECT lo_unlink(:lo) = 1 AS unlinked;
 TRUNCATE model_id_bin;
-SELECT model_id_err(format('COPY model_id_bin FROM %L (FORMAT binary)', :'bin_z'));
+SELECT test_error_detail(format('COPY model_id_bin FROM %L (FORMAT binary)', :'bin_z'));
 
 -- Restore mode: what pg_dump and pg_restore set first.
 SET check_function_bodies = false;
@@ -71,11 +56,11 @@ INSERT INTO model_id_restored VALUES
 COPY model_id_bin FROM :'bin_z' (FORMAT binary);
 -- The values carry the id the name will have; nothing can print them yet.
 SELECT id, fct_dims(e), fct_side_dims(e) FROM model_id_restored ORDER BY id;
-SELECT model_id_err($$SELECT e::text FROM model_id_restored WHERE id = 1$$);
+SELECT test_error_detail($$SELECT e::text FROM model_id_restored WHERE id = 1$$);
 -- A registered model is still checked (its dimensions are known).
-SELECT model_id_err($$SELECT 'model_id_a:[1,2]'::embedding$$);
+SELECT test_error_detail($$SELECT 'model_id_a:[1,2]'::embedding$$);
 -- fct_embedding() is no input function: still an error.
-SELECT model_id_err($$SELECT fct_embedding('{1,2,3}', NULL, 'model_id_later')$$);
+SELECT test_error_detail($$SELECT fct_embedding('{1,2,3}', NULL, 'model_id_later')$$);
 RESET check_function_bodies;
 
 -- The restore then loads fct_models: the values name their models.
@@ -86,4 +71,3 @@ SELECT e, fct_model(e) FROM model_id_bin;
 SELECT e <-> 'model_id_later:[1,2,4]' AS dist FROM model_id_restored WHERE id = 1;
 
 DROP TABLE model_id_bin, model_id_restored;
-DROP FUNCTION model_id_err(text);

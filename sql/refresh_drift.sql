@@ -13,17 +13,9 @@ SELECT fct_drift('[1,0]|[5]', '[1,0]|[7]') AS side_only;
 -- strict
 SELECT fct_drift(NULL, '[1]') IS NULL AS null_in_null_out;
 
-CREATE FUNCTION refresh_drift_try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 
 -- different dimensions or models: 22000
-SELECT refresh_drift_try($$SELECT fct_drift('[1,2]', '[1,2,3]')$$);
+SELECT test_error($$SELECT fct_drift('[1,2]', '[1,2,3]')$$);
 SELECT fct_register_model('refresh_drift_m', 2) > 0 AS registered;
-SELECT refresh_drift_try($$SELECT fct_drift('refresh_drift_m:[1,2]', '[1,2]')$$);
+SELECT test_error($$SELECT fct_drift('refresh_drift_m:[1,2]', '[1,2]')$$);
 SELECT fct_drift('refresh_drift_m:[1,2]', 'refresh_drift_m:[1,2.5]') AS same_model;
-DROP FUNCTION refresh_drift_try(text);

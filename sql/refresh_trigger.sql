@@ -57,38 +57,30 @@ SELECT * FROM fct_refresh('refresh_trigger_items', 'emb', 'id',
 SELECT * FROM refresh_trigger_items ORDER BY id;
 
 -- misuse
-CREATE FUNCTION refresh_trigger_try(q text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-	EXECUTE q;
-	RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-	RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
 DROP TRIGGER refresh_trigger_skip ON refresh_trigger_items;
 CREATE TRIGGER refresh_trigger_skip BEFORE UPDATE ON refresh_trigger_items
 	FOR EACH ROW EXECUTE FUNCTION fct_skip_stale('abc');
-SELECT refresh_trigger_try($$UPDATE refresh_trigger_items SET note = 'x'$$);
+SELECT test_error($$UPDATE refresh_trigger_items SET note = 'x'$$);
 DROP TRIGGER refresh_trigger_skip ON refresh_trigger_items;
 CREATE TRIGGER refresh_trigger_skip BEFORE UPDATE ON refresh_trigger_items
 	FOR EACH ROW EXECUTE FUNCTION fct_skip_stale('0.1', 'note');
-SELECT refresh_trigger_try($$UPDATE refresh_trigger_items SET note = 'x'$$);
+SELECT test_error($$UPDATE refresh_trigger_items SET note = 'x'$$);
 DROP TRIGGER refresh_trigger_skip ON refresh_trigger_items;
 CREATE TRIGGER refresh_trigger_skip BEFORE UPDATE ON refresh_trigger_items
 	FOR EACH ROW EXECUTE FUNCTION fct_skip_stale('0.1', 'nope');
-SELECT refresh_trigger_try($$UPDATE refresh_trigger_items SET note = 'x'$$);
+SELECT test_error($$UPDATE refresh_trigger_items SET note = 'x'$$);
 DROP TRIGGER refresh_trigger_skip ON refresh_trigger_items;
 CREATE TRIGGER refresh_trigger_skip BEFORE UPDATE ON refresh_trigger_items
 	FOR EACH ROW EXECUTE FUNCTION fct_skip_stale();
-SELECT refresh_trigger_try($$UPDATE refresh_trigger_items SET note = 'x'$$);
+SELECT test_error($$UPDATE refresh_trigger_items SET note = 'x'$$);
 DROP TRIGGER refresh_trigger_skip ON refresh_trigger_items;
 CREATE TRIGGER refresh_trigger_skip AFTER UPDATE ON refresh_trigger_items
 	FOR EACH ROW EXECUTE FUNCTION fct_skip_stale('0.1');
-SELECT refresh_trigger_try($$UPDATE refresh_trigger_items SET note = 'x'$$);
+SELECT test_error($$UPDATE refresh_trigger_items SET note = 'x'$$);
 DROP TRIGGER refresh_trigger_skip ON refresh_trigger_items;
 CREATE TRIGGER refresh_trigger_skip BEFORE INSERT ON refresh_trigger_items
 	FOR EACH ROW EXECUTE FUNCTION fct_skip_stale('0.1');
-SELECT refresh_trigger_try($$INSERT INTO refresh_trigger_items VALUES (3, NULL, NULL, 'c')$$);
-SELECT refresh_trigger_try($$SELECT fct_skip_stale()$$);
-DROP FUNCTION refresh_trigger_try(text);
+SELECT test_error($$INSERT INTO refresh_trigger_items VALUES (3, NULL, NULL, 'c')$$);
+SELECT test_error($$SELECT fct_skip_stale()$$);
 DROP FUNCTION refresh_trigger_rows(text);
 DROP TABLE refresh_trigger_items;

@@ -7,11 +7,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
-my $node = PostgreSQL::Test::Cluster->new('model_cache');
-$node->init;
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION fct');
+my $node = fct_node('model_cache');
 
 # A long-lived session warms its cache with model m1 (id 1, 2 dimensions).
 my $s = $node->background_psql('postgres', on_error_stop => 0);

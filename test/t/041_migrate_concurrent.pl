@@ -8,19 +8,13 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
 my $rows = 20000;
-my $node = PostgreSQL::Test::Cluster->new('migrate_concurrent');
-$node->init;
-$node->append_conf('postgresql.conf', "max_worker_processes = 16\nmax_connections = 40\n");
-$node->start;
+my $node = fct_node('migrate_concurrent', conf => "max_worker_processes = 16\nmax_connections = 40\n");
 
 # Integer data and weights, so that batched and single upgrades agree exactly.
-$node->safe_psql('postgres', qq{
-CREATE EXTENSION fct;
-SELECT fct_register_model('v1', 4, 2), fct_register_model('v2', 3, 2);
-SELECT fct_register_transformation('v1', 'v2',
-	'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
+$node->safe_psql('postgres', fct_integer_upgrade_sql() . qq{
 CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding, version int NOT NULL DEFAULT 0);
 INSERT INTO t (id, e) SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
 	FROM generate_series(1, $rows) g;

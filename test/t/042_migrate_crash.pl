@@ -8,21 +8,15 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
 my $rows = 4000;
-my $node = PostgreSQL::Test::Cluster->new('migrate_crash');
-$node->init;
-$node->append_conf('postgresql.conf', "max_worker_processes = 16\n");
-$node->start;
+my $node = fct_node('migrate_crash', conf => "max_worker_processes = 16\n");
 
 # A table whose every row keeps its original embedding in orig, and a BEFORE UPDATE trigger that
 # sleeps a little per row, so that a migration of a few thousand rows lasts long enough to be
 # stopped in the middle.  Integer data and weights: batched and single upgrades agree exactly.
-$node->safe_psql('postgres', qq{
-CREATE EXTENSION fct;
-SELECT fct_register_model('v1', 4, 2), fct_register_model('v2', 3, 2);
-SELECT fct_register_transformation('v1', 'v2',
-	'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
+$node->safe_psql('postgres', fct_integer_upgrade_sql() . qq{
 CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding);
 INSERT INTO t SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
 	FROM generate_series(1, $rows) g;

@@ -8,12 +8,10 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 use lsh_common;
 
-my $node = PostgreSQL::Test::Cluster->new('lsh_recall');
-$node->init;
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION fct');
+my $node = fct_node('lsh_recall');
 $node->safe_psql('postgres', lsh_mixture_sql('items', 20000, 32, 200, 0.5));
 $node->safe_psql('postgres', 'CREATE INDEX items_lsh ON items USING lsh (e); ANALYZE items');
 

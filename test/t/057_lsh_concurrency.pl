@@ -10,14 +10,11 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 use IPC::Run;
 use lsh_common;
 
-my $node = PostgreSQL::Test::Cluster->new('lsh_conc');
-$node->init;
-$node->append_conf('postgresql.conf', 'max_prepared_transactions = 2');
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION fct');
+my $node = fct_node('lsh_conc', conf => 'max_prepared_transactions = 2');
 $node->safe_psql('postgres', lsh_mixture_sql('items', 5000, 16, 50, 0.3));
 $node->safe_psql('postgres', 'CREATE INDEX items_lsh ON items USING lsh (e) WITH (lists = 20)');
 $node->safe_psql('postgres', 'CREATE SEQUENCE items_ids START 100000');

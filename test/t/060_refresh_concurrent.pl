@@ -15,12 +15,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
-my $node = PostgreSQL::Test::Cluster->new('refresh');
-$node->init;
-$node->start;
+my $node = fct_node('refresh');
 $node->safe_psql('postgres', q{
-CREATE EXTENSION fct;
 CREATE TABLE items (id int PRIMARY KEY, emb embedding, note text);
 INSERT INTO items SELECT i, '[1,0]', 'n' FROM generate_series(1, 3000) i;
 -- every row moves: drift 1 from [1,0] to [1,1]

@@ -6,16 +6,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
-my $node = PostgreSQL::Test::Cluster->new('labels_cache');
-$node->init;
-$node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION fct;
-	CREATE TABLE lt (id int PRIMARY KEY, e embedding);
-	INSERT INTO lt VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]');
-	SELECT fct_create_label_set('ls', 'lt', 'id', 'e');
-});
+my $node = fct_node('labels_cache');
+$node->safe_psql('postgres', fct_tiny_label_set_sql('ls', 'lt'));
 
 my $top = "SELECT label || ':' || score FROM fct_top_labels('ls', '[1,2]', 1)";
 

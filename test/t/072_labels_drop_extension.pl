@@ -6,16 +6,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->start;
-$node->safe_psql('postgres', q{
-	CREATE EXTENSION fct;
-	CREATE TABLE lt (id int PRIMARY KEY, e embedding);
-	INSERT INTO lt VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]');
-	SELECT fct_create_label_set('s', 'lt', 'id', 'e');
-});
+my $node = fct_node('main');
+$node->safe_psql('postgres', fct_tiny_label_set_sql('s', 'lt'));
 is($node->safe_psql('postgres', q{
 	SELECT d.deptype FROM pg_depend d JOIN pg_trigger t ON d.classid = 'pg_trigger'::regclass AND d.objid = t.oid
 	 WHERE t.tgname = 'fct_label_set_invalidate' AND d.refclassid = 'pg_extension'::regclass}),

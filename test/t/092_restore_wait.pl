@@ -6,13 +6,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 use Time::HiRes qw(time);
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->start;
+my $node = fct_node('main');
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION fct;
 	SELECT fct_register_model('w-v1', 2);
 	SELECT fct_register_model('w-v2', 2);
 	SELECT fct_register_model('w-v3', 2);

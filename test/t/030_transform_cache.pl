@@ -7,12 +7,10 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
-my $node = PostgreSQL::Test::Cluster->new('transform_cache');
-$node->init;
-$node->start;
+my $node = fct_node('transform_cache');
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION fct;
 	SELECT fct_register_model(m, 2) FROM unnest(ARRAY['a', 'b', 'c', 'd']) m;
 	SELECT fct_register_transformation('a', 'b', '{"side": null, "mixer": [{"weight": [[2,0],[0,2]]}]}');
 });

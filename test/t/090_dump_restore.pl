@@ -6,10 +6,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->start;
+my $node = fct_node('main', extension => 0);
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 $node->safe_psql('src', q{
 	CREATE EXTENSION fct;

@@ -13,30 +13,29 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->start;
+my $node = fct_node('main', extension => 0);
 $node->safe_psql('postgres', 'CREATE DATABASE src');
 $node->safe_psql('src', q{
 	CREATE EXTENSION fct;
-	SELECT fct_register_model('qa-v1', 2, side_dim => 1, note => 'first');
-	SELECT fct_register_model('qa-v2', 2, side_dim => 1);
-	SELECT fct_register_model('qa-labels', 3);
-	SELECT fct_register_transformation('qa-v1', 'qa-v2', '{"side": null, "mixer": [{"weight": [[0, 1], [1, 0]]}]}');
+	SELECT fct_register_model('r-v1', 2, side_dim => 1, note => 'first');
+	SELECT fct_register_model('r-v2', 2, side_dim => 1);
+	SELECT fct_register_model('r-labels', 3);
+	SELECT fct_register_transformation('r-v1', 'r-v2', '{"side": null, "mixer": [{"weight": [[0, 1], [1, 0]]}]}');
 
 	-- "embeddings" < "fct_models": its data comes first in the dump
 	CREATE TABLE embeddings (id int PRIMARY KEY, e embedding(2));
-	INSERT INTO embeddings SELECT g, fct_embedding(ARRAY[g % 17, -(g % 23)]::real[], ARRAY[g % 5]::real[], 'qa-v1')
+	INSERT INTO embeddings SELECT g, fct_embedding(ARRAY[g % 17, -(g % 23)]::real[], ARRAY[g % 5]::real[], 'r-v1')
 	  FROM generate_series(1, 600) g;
-	INSERT INTO embeddings VALUES (-1, NULL), (-2, 'qa-v2:[0.5,-0.25]');
-	CREATE INDEX embeddings_up ON embeddings (fct_upgrade(e, 'qa-v2'));
-	CREATE INDEX embeddings_lsh ON embeddings USING lsh (fct_upgrade(e, 'qa-v2')) WITH (lists = 8);
+	INSERT INTO embeddings VALUES (-1, NULL), (-2, 'r-v2:[0.5,-0.25]');
+	CREATE INDEX embeddings_up ON embeddings (fct_upgrade(e, 'r-v2'));
+	CREATE INDEX embeddings_lsh ON embeddings USING lsh (fct_upgrade(e, 'r-v2')) WITH (lists = 8);
 
 	-- another schema, sorting before the extension's
 	CREATE SCHEMA aaa;
 	CREATE TABLE aaa.docs (id int PRIMARY KEY, e embedding, note text);
-	INSERT INTO aaa.docs SELECT g, ('qa-v2:[' || (g % 13) || ',' || (g % 7) || ']|[' || g || ']')::embedding, 'doc ' || g
+	INSERT INTO aaa.docs SELECT g, ('r-v2:[' || (g % 13) || ',' || (g % 7) || ']|[' || g || ']')::embedding, 'doc ' || g
 	  FROM generate_series(1, 400) g;
 	CREATE INDEX docs_lsh ON aaa.docs USING lsh (e embedding_l2_ops) WITH (lists = 8);
 	CREATE TABLE aaa.bare (id int, e embedding);
@@ -44,10 +43,10 @@ $node->safe_psql('src', q{
 
 	-- a label set whose label table sorts before fct_label_sets
 	CREATE TABLE articles (id int PRIMARY KEY, e embedding, b real);
-	INSERT INTO articles SELECT g, ('qa-labels:[' || g || ',' || (10 - g) || ',' || (g % 3) || ']')::embedding, g / 100.0
+	INSERT INTO articles SELECT g, ('r-labels:[' || g || ',' || (10 - g) || ',' || (g % 3) || ']')::embedding, g / 100.0
 	  FROM generate_series(1, 10) g;
-	SELECT fct_create_label_set('qa-set', 'articles', 'id', 'e', 'b');
-	SELECT fct_set_prior('qa-set', ARRAY(SELECT (CASE WHEN g = 3 THEN 0.55 ELSE 0.05 END)::real
+	SELECT fct_create_label_set('r-set', 'articles', 'id', 'e', 'b');
+	SELECT fct_set_prior('r-set', ARRAY(SELECT (CASE WHEN g = 3 THEN 0.55 ELSE 0.05 END)::real
 										FROM generate_series(1, 10) g));
 });
 
@@ -72,16 +71,16 @@ sub contents
 
 my %queries = (
 	'on-the-fly upgrade (seq scan, v1 rows against a v2 query)' =>
-	  q{SELECT string_agg(id::text, ',') FROM (SELECT id FROM embeddings WHERE id > 0 ORDER BY e <-> 'qa-v2:[-3,7]', id LIMIT 8) s},
+	  q{SELECT string_agg(id::text, ',') FROM (SELECT id FROM embeddings WHERE id > 0 ORDER BY e <-> 'r-v2:[-3,7]', id LIMIT 8) s},
 	'btree on fct_upgrade' =>
-	  q{SET enable_seqscan = off; SELECT string_agg(id::text, ',' ORDER BY id) FROM embeddings WHERE fct_upgrade(e, 'qa-v2') = 'qa-v2:[-5,7]|[2]'},
+	  q{SET enable_seqscan = off; SELECT string_agg(id::text, ',' ORDER BY id) FROM embeddings WHERE fct_upgrade(e, 'r-v2') = 'r-v2:[-5,7]|[2]'},
 	'lsh on fct_upgrade, ORDER BY' =>
-	  q{SET enable_seqscan = off; SET fct.lsh_probes = 8; SELECT string_agg(d::text, ',') FROM (SELECT fct_upgrade(e, 'qa-v2') <#> 'qa-v2:[1,2]' AS d FROM embeddings ORDER BY fct_upgrade(e, 'qa-v2') <#> 'qa-v2:[1,2]' LIMIT 10) s},
+	  q{SET enable_seqscan = off; SET fct.lsh_probes = 8; SELECT string_agg(d::text, ',') FROM (SELECT fct_upgrade(e, 'r-v2') <#> 'r-v2:[1,2]' AS d FROM embeddings ORDER BY fct_upgrade(e, 'r-v2') <#> 'r-v2:[1,2]' LIMIT 10) s},
 	'lsh in another schema, ORDER BY' =>
-	  q{SET enable_seqscan = off; SET fct.lsh_probes = 8; SELECT string_agg(d::text, ',') FROM (SELECT e <-> 'qa-v2:[3.2,4.1]' AS d FROM aaa.docs ORDER BY e <-> 'qa-v2:[3.2,4.1]' LIMIT 10) s},
+	  q{SET enable_seqscan = off; SET fct.lsh_probes = 8; SELECT string_agg(d::text, ',') FROM (SELECT e <-> 'r-v2:[3.2,4.1]' AS d FROM aaa.docs ORDER BY e <-> 'r-v2:[3.2,4.1]' LIMIT 10) s},
 	'label look-up with the prior' =>
-	  q{SELECT string_agg(label || ':' || round(prob::numeric, 5), ' ') FROM fct_top_labels('qa-set', 'qa-labels:[2,3,1]', 4)},
-	'upgrade path' => q{SELECT fct_upgrade_path('qa-v1', 'qa-v2')},
+	  q{SELECT string_agg(label || ':' || round(prob::numeric, 5), ' ') FROM fct_top_labels('r-set', 'r-labels:[2,3,1]', 4)},
+	'upgrade path' => q{SELECT fct_upgrade_path('r-v1', 'r-v2')},
 );
 
 sub answers
@@ -94,13 +93,13 @@ sub answers
 
 my $src_contents = contents('src');
 my $src_answers = answers('src');
-like($node->safe_psql('src', q{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM embeddings ORDER BY fct_upgrade(e, 'qa-v2') <#> 'qa-v2:[1,2]' LIMIT 10}),
+like($node->safe_psql('src', q{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM embeddings ORDER BY fct_upgrade(e, 'r-v2') <#> 'r-v2:[1,2]' LIMIT 10}),
 	qr/embeddings_lsh/, 'the lsh query is served by the index');
-like($node->safe_psql('src', q{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM aaa.docs ORDER BY e <-> 'qa-v2:[3.2,4.1]' LIMIT 10}),
+like($node->safe_psql('src', q{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM aaa.docs ORDER BY e <-> 'r-v2:[3.2,4.1]' LIMIT 10}),
 	qr/docs_lsh/, 'the lsh query in the other schema is served by the index');
 # the exact answers, from a sequential scan, so that a wrong index after the restore cannot agree with itself
 is($src_answers->{'lsh on fct_upgrade, ORDER BY'},
-	$node->safe_psql('src', q{SELECT string_agg(d::text, ',') FROM (SELECT fct_upgrade(e, 'qa-v2') <#> 'qa-v2:[1,2]' AS d FROM embeddings ORDER BY 1 LIMIT 10) s}),
+	$node->safe_psql('src', q{SELECT string_agg(d::text, ',') FROM (SELECT fct_upgrade(e, 'r-v2') <#> 'r-v2:[1,2]' AS d FROM embeddings ORDER BY 1 LIMIT 10) s}),
 	'lsh answer = exact answer in the source');
 
 # The plain dump writes the user tables' data before the registry's (what broke before).
@@ -125,17 +124,17 @@ sub check_restored
 	{
 		is($a->{$q}, $src_answers->{$q}, "$how: $q");
 	}
-	like($node->safe_psql($db, q{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM embeddings ORDER BY fct_upgrade(e, 'qa-v2') <#> 'qa-v2:[1,2]' LIMIT 10}),
+	like($node->safe_psql($db, q{SET enable_seqscan = off; EXPLAIN (COSTS OFF) SELECT id FROM embeddings ORDER BY fct_upgrade(e, 'r-v2') <#> 'r-v2:[1,2]' LIMIT 10}),
 		qr/embeddings_lsh/, "$how: the restored lsh index serves the query");
 	is($node->safe_psql($db, q{SELECT count(*) FROM fct_lsh_verify('embeddings_lsh') WHERE missing = 0 AND dangling = 0}),
 		'1', "$how: the restored lsh index holds every row");
 	is($node->safe_psql($db, q{SELECT count(*) FROM fct_models WHERE id <> fct_model_id(name)}),
 		'0', "$how: every model keeps the id of its name");
-	is($node->safe_psql($db, q{SELECT fct_register_model('qa-v3', 2) = fct_model_id('qa-v3')}),
+	is($node->safe_psql($db, q{SELECT fct_register_model('r-v3', 2) = fct_model_id('r-v3')}),
 		't', "$how: a model registered after the restore");
 	# normal sessions are strict again
-	my ($ret, $out, $stderr) = $node->psql($db, q{SELECT 'qa-unknown:[1,2]'::embedding});
-	like($stderr, qr/model "qa-unknown" does not exist/, "$how: an unknown model is an error outside a restore");
+	my ($ret, $out, $stderr) = $node->psql($db, q{SELECT 'r-unknown:[1,2]'::embedding});
+	like($stderr, qr/model "r-unknown" does not exist/, "$how: an unknown model is an error outside a restore");
 }
 
 # 1. pg_dump src | psql dst

@@ -1,0 +1,47 @@
+# Fixtures shared by the TAP tests: a started node with fct, and the small data sets that several
+# tests use.  (lsh_common.pm holds the lsh test data; test/README.md lists both.)
+package fct_fixtures;
+use strict;
+use warnings;
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+our @EXPORT = qw(fct_node fct_tiny_label_set_sql fct_integer_upgrade_sql);
+
+# A new started node, with CREATE EXTENSION fct in database postgres unless extension => 0.
+#   conf      => lines for postgresql.conf (a string), added before the first start
+#   streaming => 1 to allow a standby (init(allows_streaming => 1))
+sub fct_node
+{
+	my ($name, %opt) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init($opt{streaming} ? (allows_streaming => 1) : ());
+	$node->append_conf('postgresql.conf', $opt{conf}) if defined $opt{conf};
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION fct') unless defined $opt{extension} && !$opt{extension};
+	return $node;
+}
+
+# Three labels [1,0], [0,1], [1,1] in TABLE $table (id, e), as label set $set.
+sub fct_tiny_label_set_sql
+{
+	my ($set, $table) = @_;
+	return qq{
+	CREATE TABLE $table (id int PRIMARY KEY, e embedding);
+	INSERT INTO $table VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]');
+	SELECT fct_create_label_set('$set', '$table', 'id', 'e');
+};
+}
+
+# Models v1 (4 dimensions, 2 of side-information) and v2 (3, 2) and a linear transformation with
+# integer weights: on integer data every path of an upgrade gives exact results, so a test can
+# compare a migrated row with the value it expects.
+sub fct_integer_upgrade_sql
+{
+	return q{
+	SELECT fct_register_model('v1', 4, 2), fct_register_model('v2', 3, 2);
+	SELECT fct_register_transformation('v1', 'v2',
+		'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
+};
+}
+
+1;
