@@ -47,7 +47,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "type/embedding.h"
 #include "model/model.h"
 
 /* Column numbers of fct_models, as sql/install/20_model.sql declares them. */

@@ -13,6 +13,9 @@
 
 #define FCT_MODEL_NAME_MAX 63
 
+/* The model id of a value that names no model (a bare '[1,2,3]' literal). */
+#define FCT_NO_MODEL 0
+
 typedef struct FctModel
 {
 	int32		id;

@@ -27,10 +27,11 @@
 #include "postgres.h"
 #include "fmgr.h"
 
+#include "model/model.h"
+
 #define FCT_EMBEDDING_VERSION	1
 #define FCT_MAX_DIM				16000
 #define FCT_MAX_SIDE_DIM		4096
-#define FCT_NO_MODEL			0
 
 typedef struct Embedding
 {
