@@ -487,7 +487,8 @@ refresh_estimate_threshold(RefreshTarget *t, float8 target_skip,
 			d[i] = drift_floats(EMBEDDING_VEC(stored), EMBEDDING_VEC(fresh), stored->dim);
 		}
 		SPI_freetuptable(tt);
-		if (rate >= 1.0 || m >= REFRESH_SAMPLE / 2)
+		/* the second sample is the last: d is what the rest reads */
+		if (attempt == 1 || rate >= 1.0 || m >= REFRESH_SAMPLE / 2)
 			break;
 		pfree(d);
 	}
