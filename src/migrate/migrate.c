@@ -30,6 +30,7 @@
 #include "type/embedding.h"
 #include "migrate/migrate.h"
 #include "model/model.h"
+#include "query/query.h"
 #include "upgrade/transform.h"
 
 PG_FUNCTION_INFO_V1(fct_migrate);
@@ -331,7 +332,6 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 {
 	MigrateRun *run = palloc0(sizeof(MigrateRun));
 	MigrateTarget *t = &run->target;
-	const char *ext = quote_identifier(get_namespace_name(fct_extension_schema()));
 	Oid			argtypes[3];
 	MigrateBatch *mb;
 	int64		left;
@@ -382,9 +382,10 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 	argtypes[0] = TIDOID;
 	argtypes[1] = TIDOID;
 	argtypes[2] = INT4OID;
-	run->read_plan = prepare_saved(psprintf("SELECT ctid, %s FROM %s WHERE ctid >= $1 AND ctid < $2 "
-											"AND %s.fct_migrate_model_id(%s) <> $3",
-											t->colname, t->relname, ext, t->colname),
+	run->read_plan = prepare_saved(psprintf("SELECT ctid, %s FROM %s WHERE ctid " SQL_GE " $1 AND ctid " SQL_LT " $2 "
+											"AND %s(%s) " SQL_NE " $3",
+											t->colname, t->relname,
+											query_ext_name("fct_migrate_model_id"), t->colname),
 								   3, argtypes);
 
 	/*
@@ -397,19 +398,23 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 	 * the newest version (EvalPlanQual), so it is skipped; rows of the range
 	 * that the batch did not read are skipped too.
 	 */
-	run->write_plan = prepare_saved(psprintf("UPDATE %s AS t SET %s = %s.fct_migrate_upgraded(t.ctid) "
-											 "WHERE t.ctid >= $1 AND t.ctid < $2 "
-											 "AND %s.fct_migrate_pending(t.ctid, t.%s)",
-											 t->relname, t->colname, ext, ext, t->colname),
+	run->write_plan = prepare_saved(psprintf("UPDATE %s AS t SET %s = %s(t.ctid) "
+											 "WHERE t.ctid " SQL_GE " $1 AND t.ctid " SQL_LT " $2 "
+											 "AND %s(t.ctid, t.%s)",
+											 t->relname, t->colname,
+											 query_ext_name("fct_migrate_upgraded"),
+											 query_ext_name("fct_migrate_pending"), t->colname),
 									2, argtypes);
 
-	run->census_plan = prepare_saved(psprintf("SELECT %s.fct_migrate_model_id(%s), pg_catalog.count(*) FROM %s "
+	run->census_plan = prepare_saved(psprintf("SELECT %s(%s), pg_catalog.count(*) FROM %s "
 											  "WHERE %s IS NOT NULL GROUP BY 1",
-											  ext, t->colname, t->relname, t->colname),
+											  query_ext_name("fct_migrate_model_id"), t->colname,
+											  t->relname, t->colname),
 									 0, NULL);
 	argtypes[0] = INT4OID;
-	run->count_plan = prepare_saved(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s.fct_migrate_model_id(%s) <> $1",
-											 t->relname, ext, t->colname),
+	run->count_plan = prepare_saved(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s(%s) " SQL_NE " $1",
+											 t->relname, query_ext_name("fct_migrate_model_id"),
+											 t->colname),
 									1, argtypes);
 
 	run->started = GetCurrentTimestamp();
@@ -981,7 +986,6 @@ fct_model_census(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MigrateTarget target;
-	const char *ext;
 	char	   *sql;
 	int			ret;
 	uint64		i;
@@ -989,11 +993,11 @@ fct_model_census(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	migrate_resolve(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)), NULL,
 					&target);
-	ext = quote_identifier(get_namespace_name(fct_extension_schema()));
-	sql = psprintf("SELECT CASE WHEN %s IS NOT NULL THEN coalesce(%s.fct_model(%s), '(no model)') END AS model, "
+	sql = psprintf("SELECT CASE WHEN %s IS NOT NULL THEN coalesce(%s(%s), '(no model)') END AS model, "
 				   "pg_catalog.count(*) AS rows "
 				   "FROM %s GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
-				   target.colname, ext, target.colname, target.relname);
+				   target.colname, query_ext_name("fct_model"), target.colname,
+				   target.relname);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -162,7 +162,14 @@ extern bool migrate_queue_fetch(int64 id, MigrateJob *job);
 /* The queue's qualified, quoted name, for SQL. */
 extern char *migrate_queue_name(void);
 
-/* Run a statement on the queue as its owner (SPI connected). */
+/* A job that is queued or running (the condition of the queue's partial unique index). */
+#define MIGRATE_QUEUE_LIVE \
+	"(state OPERATOR(pg_catalog.=) 'queued' OR state OPERATOR(pg_catalog.=) 'running')"
+
+/*
+ * Run a statement on the queue as its owner (SPI connected); it names every
+ * operator and function with its schema (query/query.h).
+ */
 extern int	migrate_queue_exec(const char *sql, int nargs, Oid *argtypes,
 							   Datum *values, const char *nulls);
 

@@ -28,6 +28,7 @@
 
 #include "migrate/migrate.h"
 #include "model/model.h"
+#include "query/query.h"
 
 PG_FUNCTION_INFO_V1(fct_migrate_start);
 PG_FUNCTION_INFO_V1(fct_migrate_cancel);
@@ -56,35 +57,16 @@ migrate_queue_name(void)
 									  "fct_migration_queue");
 }
 
+/*
+ * As the table's owner (query_execute_as_owner): our own fixed statements on
+ * our own table, which has no triggers.
+ */
 int
 migrate_queue_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 				   const char *nulls)
 {
-	Oid			save_userid;
-	int			save_sec;
-	HeapTuple	tp;
-	Oid			owner;
-	int			ret;
-
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(queue_relid()));
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for fct_migration_queue");
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-
-	/*
-	 * As the owner, restricted: our own fixed statements on our own table,
-	 * which has no triggers; an error restores the user at abort.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
-	if (ret < 0)
-		elog(ERROR, "statement on fct_migration_queue failed: %s",
-			 SPI_result_code_string(ret));
-	return ret;
+	return query_execute_as_owner(queue_relid(), sql, nargs, argtypes, values,
+								  nulls, false);
 }
 
 bool
@@ -97,7 +79,7 @@ migrate_queue_fetch(int64 id, MigrateJob *job)
 	bool		isnull;
 
 	migrate_queue_exec(psprintf("SELECT relid, attname, to_model, batch_size, pause_ms, roleid, state "
-								"FROM %s WHERE id = $1", migrate_queue_name()),
+								"FROM %s WHERE id " SQL_EQ " $1", migrate_queue_name()),
 					   1, argtypes, values, NULL);
 	if (SPI_processed == 0)
 		return false;
@@ -184,8 +166,8 @@ fct_migrate_start(PG_FUNCTION_ARGS)
 	values[0] = ObjectIdGetDatum(relid);
 	argtypes[1] = NAMEOID;
 	values[1] = PG_GETARG_DATUM(1);
-	migrate_queue_exec(psprintf("SELECT id FROM %s WHERE relid = $1 AND attname = $2 "
-								"AND state IN ('queued', 'running')", migrate_queue_name()),
+	migrate_queue_exec(psprintf("SELECT id FROM %s WHERE relid " SQL_EQ " $1 AND attname " SQL_EQ " $2 "
+								"AND " MIGRATE_QUEUE_LIVE, migrate_queue_name()),
 					   2, argtypes, values, NULL);
 	if (SPI_processed > 0)
 	{
@@ -248,8 +230,9 @@ cancel_job(int64 id)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to cancel migration %lld", (long long) id),
 				 errdetail("Only the role that queued it (or a member of it) may cancel it.")));
-	migrate_queue_exec(psprintf("UPDATE %s SET state = 'cancelled', finished_at = now(), updated_at = now() "
-								"WHERE id = $1 AND state IN ('queued', 'running') RETURNING worker_pid",
+	migrate_queue_exec(psprintf("UPDATE %s SET state = 'cancelled', finished_at = pg_catalog.now(), "
+								"updated_at = pg_catalog.now() "
+								"WHERE id " SQL_EQ " $1 AND " MIGRATE_QUEUE_LIVE " RETURNING worker_pid",
 								migrate_queue_name()),
 					   1, argtypes, values, NULL);
 	cancelled = SPI_processed > 0;
@@ -294,8 +277,8 @@ fct_migrate_cancel_column(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	migrate_queue_exec(psprintf("SELECT id FROM %s WHERE relid = $1 AND attname = $2 "
-								"AND state IN ('queued', 'running')", migrate_queue_name()),
+	migrate_queue_exec(psprintf("SELECT id FROM %s WHERE relid " SQL_EQ " $1 AND attname " SQL_EQ " $2 "
+								"AND " MIGRATE_QUEUE_LIVE, migrate_queue_name()),
 					   2, argtypes, values, NULL);
 	if (SPI_processed > 0)
 	{
@@ -340,7 +323,7 @@ migrate_queue_resume(bool check_role)
 	int64	   *ids;
 	Oid		   *roles;
 
-	migrate_queue_exec(psprintf("SELECT id, roleid FROM %s WHERE state IN ('queued', 'running') ORDER BY id",
+	migrate_queue_exec(psprintf("SELECT id, roleid FROM %s WHERE " MIGRATE_QUEUE_LIVE " ORDER BY id",
 								migrate_queue_name()),
 					   0, NULL, NULL, NULL);
 	n = SPI_processed;

@@ -41,6 +41,7 @@
 #include "utils/snapmgr.h"
 
 #include "migrate/migrate.h"
+#include "query/query.h"
 
 PGDLLEXPORT void fct_migrate_worker_main(Datum arg);
 PGDLLEXPORT void fct_migrate_launcher_main(Datum arg);
@@ -99,7 +100,7 @@ wait_until_blocked_by_us(BackgroundWorkerHandle *handle)
 		Datum		values[1] = {Int32GetDatum(pid)};
 		bool		isnull;
 
-		if (SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() = ANY (pg_catalog.pg_blocking_pids($1))",
+		if (SPI_execute_with_args("SELECT pg_catalog.pg_backend_pid() " SQL_EQ " ANY (pg_catalog.pg_blocking_pids($1))",
 								  1, argtypes, values, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "pg_blocking_pids failed");
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -244,8 +245,8 @@ queue_update(const char *set, int64 id, int nargs, Oid *types, Datum *values)
 		argtypes[i + 1] = types[i];
 		argvalues[i + 1] = values[i];
 	}
-	migrate_queue_exec(psprintf("UPDATE %s SET %s, updated_at = now() "
-								"WHERE id = $1 AND state IN ('queued', 'running')",
+	migrate_queue_exec(psprintf("UPDATE %s SET %s, updated_at = pg_catalog.now() "
+								"WHERE id " SQL_EQ " $1 AND " MIGRATE_QUEUE_LIVE,
 								migrate_queue_name(), set),
 					   nargs + 1, argtypes, argvalues, NULL);
 	return SPI_processed > 0;
@@ -298,7 +299,7 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		values[0] = Int32GetDatum(MyProcPid);
 		values[1] = Int64GetDatum(run->rows_left);
 		if (!queue_update("state = 'running', worker_pid = $2, rows_left = $3, "
-						  "started_at = coalesce(started_at, now()), last_error = NULL",
+						  "started_at = coalesce(started_at, pg_catalog.now()), last_error = NULL",
 						  job->id, 2, types, values))
 			result = STEP_STOPPED;
 	}
@@ -311,7 +312,7 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		values[1] = Int64GetDatum(run->rows_left);
 		values[2] = Float8GetDatum(migrate_run_rate(run));
 		/* cancelled meanwhile: the batch is right all the same, keep it */
-		if (!queue_update("rows_done = rows_done + $2, rows_left = $3, rate = $4",
+		if (!queue_update("rows_done = rows_done " SQL_PLUS " $2, rows_left = $3, rate = $4",
 						  job->id, 3, types, values))
 			result = STEP_STOPPED;
 	}
@@ -330,9 +331,10 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		}
 		else
 			values[1] = (Datum) 0;
-		migrate_queue_exec(psprintf("UPDATE %s SET state = CASE WHEN $2 = 0 THEN 'done' ELSE 'failed' END, "
-									"rows_left = $2, last_error = $3, finished_at = now(), updated_at = now() "
-									"WHERE id = $1 AND state IN ('queued', 'running')",
+		migrate_queue_exec(psprintf("UPDATE %s SET state = CASE WHEN $2 " SQL_EQ " 0 THEN 'done' ELSE 'failed' END, "
+									"rows_left = $2, last_error = $3, finished_at = pg_catalog.now(), "
+									"updated_at = pg_catalog.now() "
+									"WHERE id " SQL_EQ " $1 AND " MIGRATE_QUEUE_LIVE,
 									migrate_queue_name()),
 						   3, (Oid[]) {INT8OID, INT8OID, TEXTOID},
 						   (Datum[]) {Int64GetDatum(job->id), values[0], values[1]},
@@ -353,7 +355,7 @@ record_error(int64 id, ErrorData *edata, bool failed)
 	values[0] = CStringGetTextDatum(psprintf("%s: %s", unpack_sql_state(edata->sqlerrcode),
 											 edata->message));
 	if (failed)
-		(void) queue_update("state = 'failed', last_error = $2, finished_at = now()",
+		(void) queue_update("state = 'failed', last_error = $2, finished_at = pg_catalog.now()",
 							id, 1, types, values);
 	else
 		(void) queue_update("last_error = $2", id, 1, types, values);
