@@ -34,6 +34,10 @@
  *	   that comes after our UPDATE waits for our commit and then writes its
  *	   own value.  Either way no concurrent change is lost.
  *
+ * (Written here in short: the statements themselves name every operator and
+ * function with its schema, and spell IS NOT DISTINCT FROM out with a
+ * qualified =, see query/query.h.)
+ *
  * No row is locked unless it is written: locking the skipped rows would
  * dirty (and WAL-log) every page of the table, which is what the refresh
  * exists to avoid.
@@ -67,6 +71,7 @@
 #include "kernels/distance.h"
 #include "type/embedding.h"
 #include "model/model.h"
+#include "query/query.h"
 
 /* Source rows compared per batch, and written by one UPDATE at most. */
 #define REFRESH_BATCH		1000
@@ -174,6 +179,8 @@ typedef struct RefreshTarget
 	char	   *qcol;			/* quoted column */
 	char	   *qkey;			/* quoted key column */
 	const char *source;			/* the source query, trailing ';' removed */
+	char	   *keyeq;			/* OPERATOR(schema.=) of the key's type */
+	char	   *embeq;			/* OPERATOR(schema.=) of embedding */
 	Oid			embtype;
 	Oid			embarraytype;
 	Oid			keytype;
@@ -301,6 +308,8 @@ refresh_resolve_target(RefreshTarget *t, Oid relid, const char *col,
 	t->colname = pstrdup(col);
 	t->qcol = pstrdup(quote_identifier(col));
 	t->qkey = pstrdup(quote_identifier(key));
+	t->keyeq = query_eq_operator(t->keytype);
+	t->embeq = query_ext_operator("=");
 
 	/*
 	 * Exactly what UPDATE tbl SET col = ... WHERE key = ... AND col = ...
@@ -390,9 +399,9 @@ refresh_is_full_pass(RefreshTarget *t, int32 full_every)
 	namestrcpy(&col, t->colname);
 	values[0] = ObjectIdGetDatum(t->relid);
 	values[1] = NameGetDatum(&col);
-	q = psprintf("SELECT count(*) FROM %s l WHERE l.tbl = $1 AND l.col = $2"
-				 " AND l.id > coalesce((SELECT max(f.id) FROM %s f"
-				 " WHERE f.tbl = $1 AND f.col = $2 AND f.full_pass), 0)",
+	q = psprintf("SELECT pg_catalog.count(*) FROM %s l WHERE l.tbl " SQL_EQ " $1 AND l.col " SQL_EQ " $2"
+				 " AND l.id " SQL_GT " coalesce((SELECT pg_catalog.max(f.id) FROM %s f"
+				 " WHERE f.tbl " SQL_EQ " $1 AND f.col " SQL_EQ " $2 AND f.full_pass), 0)",
 				 refresh_log_name(&logrelid), refresh_log_name(&logrelid));
 	/* not read-only: a fresh snapshot sees refreshes earlier in this statement */
 	if (SPI_execute_with_args(q, 2, argtypes, values, NULL, false, 1) != SPI_OK_SELECT ||
@@ -453,14 +462,14 @@ refresh_estimate_threshold(RefreshTarget *t, float8 target_skip,
 		SPITupleTable *tt;
 
 		if (attempt == 0)
-			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s\n) AS s(k, e) JOIN %s AS t ON t.%s = s.k"
-						 " WHERE t.%s IS NOT NULL AND random() < %.17g LIMIT %d",
-						 t->qkey, t->qcol, t->source, t->qualname, t->qkey,
+			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s\n) AS s(k, e) JOIN %s AS t ON t.%s %s s.k"
+						 " WHERE t.%s IS NOT NULL AND pg_catalog.random() " SQL_LT " %.17g LIMIT %d",
+						 t->qkey, t->qcol, t->source, t->qualname, t->qkey, t->keyeq,
 						 t->qcol, rate, REFRESH_SAMPLE);
 		else
-			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s\n) AS s(k, e) JOIN %s AS t ON t.%s = s.k"
-						 " WHERE t.%s IS NOT NULL ORDER BY random() LIMIT %d",
-						 t->qkey, t->qcol, t->source, t->qualname, t->qkey,
+			q = psprintf("SELECT t.%s, s.e, t.%s FROM (%s\n) AS s(k, e) JOIN %s AS t ON t.%s %s s.k"
+						 " WHERE t.%s IS NOT NULL ORDER BY pg_catalog.random() LIMIT %d",
+						 t->qkey, t->qcol, t->source, t->qualname, t->qkey, t->keyeq,
 						 t->qcol, REFRESH_SAMPLE);
 		rc = SPI_execute(q, false, 0);
 		if (rc != SPI_OK_SELECT)
@@ -522,8 +531,8 @@ refresh_estimate_threshold(RefreshTarget *t, float8 target_skip,
  * extension's owner and nobody else may write it, so the INSERT runs as the
  * log's owner, the way PostgreSQL's referential integrity triggers switch to
  * a table's owner: a fixed statement on the extension's own table, never
- * user data, in a restricted security context.  The caller's rights to the
- * refreshed table were checked before anything ran.
+ * user data, in a restricted security context (query_execute_as_owner).  The
+ * caller's rights to the refreshed table were checked before anything ran.
  */
 static void
 refresh_log_append(RefreshTarget *t, TimestampTz started, RefreshCounts *c,
@@ -532,10 +541,6 @@ refresh_log_append(RefreshTarget *t, TimestampTz started, RefreshCounts *c,
 {
 	Oid			logrelid;
 	char	   *logname = refresh_log_name(&logrelid);
-	Oid			owner;
-	Oid			save_userid;
-	int			save_sec;
-	HeapTuple	tp;
 	NameData	col;
 	NameData	who;
 	char	   *q;
@@ -545,15 +550,8 @@ refresh_log_append(RefreshTarget *t, TimestampTz started, RefreshCounts *c,
 	char		nulls[12];
 	int			rc;
 
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(logrelid));
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for relation %u", logrelid);
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
 	namestrcpy(&col, t->colname);
-	namestrcpy(&who, GetUserNameFromId(save_userid, false));
+	namestrcpy(&who, GetUserNameFromId(GetUserId(), false));
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = ObjectIdGetDatum(t->relid);
 	values[1] = NameGetDatum(&col);
@@ -574,10 +572,7 @@ refresh_log_append(RefreshTarget *t, TimestampTz started, RefreshCounts *c,
 				 " forced, missing, threshold, target_skip, full_pass, refreshed_by)"
 				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
 				 logname);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	rc = SPI_execute_with_args(q, 12, argtypes, values, nulls, false, 0);
-	SetUserIdAndSecContext(save_userid, save_sec);
+	rc = query_execute_as_owner(logrelid, q, 12, argtypes, values, nulls, false);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write fct_refresh_log: %s", SPI_result_code_string(rc));
 }
@@ -620,11 +615,13 @@ refresh_prepare_update(RefreshTarget *t, bool by_tid)
 	argtypes[3] = BOOLARRAYOID;
 	argtypes[4] = TIDARRAYOID;
 	q = psprintf("UPDATE %s AS t SET %s = u.e"
-				 " FROM unnest($1, $2, $3, $4, $5) WITH ORDINALITY AS u(k, e, o, f, tid, n)"
-				 " WHERE %s t.%s = u.k AND t.%s IS NOT DISTINCT FROM u.o"
+				 " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+				 " pg_catalog.unnest($4), pg_catalog.unnest($5)) WITH ORDINALITY AS u(k, e, o, f, tid, n)"
+				 " WHERE %s t.%s %s u.k"
+				 " AND (t.%s %s u.o OR (t.%s IS NULL AND u.o IS NULL))"
 				 " RETURNING u.n, u.f",
-				 t->qualname, t->qcol, by_tid ? "t.ctid = u.tid AND" : "",
-				 t->qkey, t->qcol);
+				 t->qualname, t->qcol, by_tid ? "t.ctid " SQL_EQ " u.tid AND" : "",
+				 t->qkey, t->keyeq, t->qcol, t->embeq, t->qcol);
 	plan = SPI_prepare(q, 5, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
@@ -827,9 +824,9 @@ fct_refresh(PG_FUNCTION_ARGS)
 	b.scratch = palloc(sizeof(Datum) * REFRESH_BATCH);
 	b.scratchnulls = palloc(sizeof(bool) * REFRESH_BATCH);
 
-	readq = psprintf("SELECT t.%s, s.e, t.%s, %s FROM (%s\n) AS s(k, e) LEFT JOIN %s AS t ON t.%s = s.k",
-					 t.qkey, t.qcol, use_tid ? "t.ctid" : "NULL::tid",
-					 t.source, t.qualname, t.qkey);
+	readq = psprintf("SELECT t.%s, s.e, t.%s, %s FROM (%s\n) AS s(k, e) LEFT JOIN %s AS t ON t.%s %s s.k",
+					 t.qkey, t.qcol, use_tid ? "t.ctid" : "NULL::pg_catalog.tid",
+					 t.source, t.qualname, t.qkey, t.keyeq);
 	portal = SPI_cursor_open_with_args(NULL, readq, 0, NULL, NULL, NULL, false, 0);
 
 	for (;;)
