@@ -401,32 +401,52 @@ $$;
 -- example (any type; compared as text with the label ids), with additive
 -- smoothing alpha: p_train(y) = (count(y) + alpha) / (N + C * alpha).  No
 -- pinned search_path: the query is the caller's and runs with the caller's.
+-- So this function only runs the count, in which every operator, function
+-- and type is schema-qualified (src/query/README.md: a schema first on the
+-- caller's search_path must not get its own = or count run here), and leaves
+-- the rest to fct_set_train_prior_counted, whose search_path is pinned.
 CREATE FUNCTION fct_set_train_prior_from(label_set text, query text, alpha real DEFAULT 1)
 RETURNS real[]
 LANGUAGE plpgsql
 AS $$
 DECLARE
-	r		@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
 	counts	bigint[];
 	total	bigint;
 	unknown	bigint;
-	p		real[];
 BEGIN
-	IF alpha IS NULL OR alpha < 0 OR alpha = 'NaN'::real THEN
+	IF alpha IS NULL OR alpha OPERATOR(pg_catalog.<) 0
+	   OR alpha OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.float4 THEN
 		RAISE EXCEPTION 'smoothing alpha must be >= 0, not %', alpha
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	EXECUTE format('WITH y AS (SELECT q.label::text AS label FROM (%s) AS q(label)) '
-				   'SELECT (SELECT array_agg(coalesce(c.n, 0) ORDER BY i.idx) '
-				   '          FROM @extschema@.fct_label_index i '
-				   '          LEFT JOIN (SELECT y.label, count(*) AS n FROM y GROUP BY y.label) c '
-				   '                 ON c.label = i.label '
-				   '         WHERE i.label_set = $1), '
-				   '       (SELECT count(*) FROM y), '
-				   '       (SELECT count(*) FROM y WHERE NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_index i '
-				   '                     WHERE i.label_set = $1 AND i.label = y.label))',
-				   query)
-		INTO counts, total, unknown USING r.name;
+	EXECUTE pg_catalog.format(
+		E'WITH y AS (SELECT q.label::pg_catalog.text AS label FROM (%s\n) AS q(label)) '
+		'SELECT (SELECT pg_catalog.array_agg(coalesce(c.n, 0) ORDER BY i.idx) '
+		'          FROM @extschema@.fct_label_index i '
+		'          LEFT JOIN (SELECT y.label, pg_catalog.count(*) AS n FROM y GROUP BY y.label) c '
+		'                 ON c.label OPERATOR(pg_catalog.=) i.label '
+		'         WHERE i.label_set OPERATOR(pg_catalog.=) $1), '
+		'       (SELECT pg_catalog.count(*) FROM y), '
+		'       (SELECT pg_catalog.count(*) FROM y WHERE NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_index i '
+		'                     WHERE i.label_set OPERATOR(pg_catalog.=) $1 '
+		'                       AND i.label OPERATOR(pg_catalog.=) y.label))',
+		query)
+		INTO counts, total, unknown USING (@extschema@.fct_label_set_row(label_set)).name;
+	RETURN @extschema@.fct_set_train_prior_counted(label_set, counts, total, unknown, alpha);
+END
+$$;
+
+-- The rest of fct_set_train_prior_from, once the labels are counted; internal.
+CREATE FUNCTION fct_set_train_prior_counted(label_set text, counts bigint[], total bigint,
+											unknown bigint, alpha real)
+RETURNS real[]
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r		@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	p		real[];
+BEGIN
 	IF unknown > 0 THEN
 		RAISE EXCEPTION 'training labels include % values that are not labels of label set "%"',
 			unknown, r.name
@@ -444,6 +464,9 @@ BEGIN
 	RETURN p;
 END
 $$;
+
+COMMENT ON FUNCTION fct_set_train_prior_counted(text, bigint[], bigint, bigint, real) IS
+	'internal to fct_set_train_prior_from';
 
 -- Install the predicted prior used for correction (NULL removes it).
 CREATE FUNCTION fct_set_prior(label_set text, prior real[], source text DEFAULT 'manual')

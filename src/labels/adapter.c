@@ -33,6 +33,7 @@
 #include "labels/labels.h"
 #include "miscadmin.h"
 #include "model/model.h"
+#include "query/query.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -254,7 +255,6 @@ fct_fit_prior_adapter(PG_FUNCTION_ARGS)
 	pg_prng_state rng;
 	float8		loss = 0.0;
 	char	   *sql;
-	const char *nsp;
 
 	if (H < 1 || H > ADAPTER_MAX_HIDDEN)
 		ereport(ERROR,
@@ -276,7 +276,6 @@ fct_fit_prior_adapter(PG_FUNCTION_ARGS)
 	ls = labelset_get(name, false);
 	C = ls->n_labels;
 	check_adapter_size(ls->name, C, H);
-	nsp = quote_identifier(get_namespace_name(fct_extension_schema()));
 
 	/* the round history */
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -285,8 +284,9 @@ fct_fit_prior_adapter(PG_FUNCTION_ARGS)
 		Datum		arg = CStringGetTextDatum(ls->name);
 		Oid			argtype = TEXTOID;
 
-		sql = psprintf("SELECT round, accuracies, proportions FROM %s.fct_label_rounds "
-					   "WHERE label_set = $1 ORDER BY round", nsp);
+		sql = psprintf("SELECT round, accuracies, proportions FROM %s "
+					   "WHERE label_set " SQL_EQ " $1 ORDER BY round",
+					   query_ext_name("fct_label_rounds"));
 		if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read fct_label_rounds");
 	}
@@ -458,12 +458,12 @@ fct_fit_prior_adapter(PG_FUNCTION_ARGS)
 		args[8] = Float8GetDatum(loss);
 		args[9] = PointerGetDatum(construct_array(d, (int) m.n, FLOAT4OID, sizeof(float4),
 												  true, TYPALIGN_INT));
-		sql = psprintf("INSERT INTO %s.fct_prior_adapters AS a "
+		sql = psprintf("INSERT INTO %s AS a "
 					   "(label_set, n_labels, hidden, epochs, lr, seed, recency, n_pairs, loss, weights) "
 					   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
 					   "ON CONFLICT (label_set) DO UPDATE SET n_labels = $2, hidden = $3, epochs = $4, "
 					   "lr = $5, seed = $6, recency = $7, n_pairs = $8, loss = $9, weights = $10, "
-					   "trained_at = now()", nsp);
+					   "trained_at = pg_catalog.now()", query_ext_name("fct_prior_adapters"));
 		if (SPI_execute_with_args(sql, 10, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not store the prior adapter");
 	}
@@ -502,8 +502,8 @@ fct_predict_prior(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	arg = CStringGetTextDatum(ls->name);
-	sql = psprintf("SELECT n_labels, hidden, weights FROM %s.fct_prior_adapters WHERE label_set = $1",
-				   quote_identifier(get_namespace_name(fct_extension_schema())));
+	sql = psprintf("SELECT n_labels, hidden, weights FROM %s WHERE label_set " SQL_EQ " $1",
+				   query_ext_name("fct_prior_adapters"));
 	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read fct_prior_adapters");
 	if (SPI_processed == 0)

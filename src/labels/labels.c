@@ -31,6 +31,7 @@
 #include "labels/labels.h"
 #include "miscadmin.h"
 #include "model/model.h"
+#include "query/query.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -206,7 +207,6 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 		elog(ERROR, "SPI_connect failed");
 	if (ls->index_plan == NULL)
 	{
-		const char *nsp = quote_identifier(get_namespace_name(fct_extension_schema()));
 		char	   *sql;
 		Oid			argtypes[3] = {labels_embedding_type(), INT4OID, TEXTOID};
 		SPIPlanPtr	plan;
@@ -216,17 +216,19 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 		 * (a subquery on the unique index), never a join that the planner
 		 * could turn into a scan of all C labels.
 		 */
-		sql = psprintf("SELECT (SELECT li.idx FROM %s.fct_label_index li "
-					   "        WHERE li.label_set = $3 AND li.label = t.id::text), "
-					   "       t.id::text, t.e, t.b FROM "
+		sql = psprintf("SELECT (SELECT li.idx FROM %s li "
+					   "        WHERE li.label_set " SQL_EQ " $3 "
+					   "          AND li.label " SQL_EQ " t.id::pg_catalog.text), "
+					   "       t.id::pg_catalog.text, t.e, t.b FROM "
 					   "(SELECT %s AS id, %s AS e, %s AS b FROM %s "
-					   " ORDER BY %s OPERATOR(%s.<#>) $1 LIMIT $2) t",
-					   nsp,
+					   " ORDER BY %s %s $1 LIMIT $2) t",
+					   query_ext_name("fct_label_index"),
 					   quote_identifier(ls->id_col), quote_identifier(ls->embedding_col),
-					   ls->bias_col ? psprintf("%s::float4", quote_identifier(ls->bias_col)) : "0::float4",
+					   ls->bias_col ? psprintf("%s::pg_catalog.float4", quote_identifier(ls->bias_col)) :
+					   "0::pg_catalog.float4",
 					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ls->relid)),
 												  get_rel_name(ls->relid)),
-					   quote_identifier(ls->embedding_col), nsp);
+					   quote_identifier(ls->embedding_col), query_ext_operator("<#>"));
 		plan = SPI_prepare(sql, 3, argtypes);
 		if (plan == NULL)
 			elog(ERROR, "could not prepare the candidate query: %s",

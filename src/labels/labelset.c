@@ -31,6 +31,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "model/model.h"
+#include "query/query.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -121,9 +122,7 @@ labelset_unpin(LabelSet *ls)
 static char *
 catalog_name(const char *relname)
 {
-	char	   *nsp = get_namespace_name(fct_extension_schema());
-
-	return quote_qualified_identifier(nsp, relname);
+	return query_ext_name(relname);
 }
 
 static float8 *
@@ -148,9 +147,10 @@ labelset_load_catalog(LabelSet *ls)
 	char	   *model;
 
 	MemoryContextReset(ls->catalog_cxt);
-	sql = psprintf("SELECT label_table::oid, id_col::text, embedding_col::text, bias_col::text, "
+	sql = psprintf("SELECT label_table::pg_catalog.oid, id_col::pg_catalog.text, "
+				   "embedding_col::pg_catalog.text, bias_col::pg_catalog.text, "
 				   "n_labels, dims, model, labels_version, train_prior, prior "
-				   "FROM %s WHERE name = $1", catalog_name("fct_label_sets"));
+				   "FROM %s WHERE name " SQL_EQ " $1", catalog_name("fct_label_sets"));
 	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read fct_label_sets");
 	if (SPI_processed == 0)
@@ -217,15 +217,17 @@ labelset_has_lsh_index(LabelSet *ls)
 	args[0] = ObjectIdGetDatum(ls->relid);
 	args[1] = CStringGetTextDatum(ls->embedding_col);
 	if (SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i "
-							  "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
-							  "JOIN pg_catalog.pg_am a ON a.oid = c.relam "
-							  "JOIN pg_catalog.pg_attribute t ON t.attrelid = i.indrelid "
-							  "  AND t.attnum = i.indkey[0] "
-							  "JOIN pg_catalog.pg_opclass oc ON oc.oid = i.indclass[0] "
-							  "JOIN pg_catalog.pg_amop ao ON ao.amopfamily = oc.opcfamily "
-							  "  AND ao.amoppurpose = 'o' "
-							  "JOIN pg_catalog.pg_operator o ON o.oid = ao.amopopr AND o.oprname = '<#>' "
-							  "WHERE i.indrelid = $1 AND t.attname = $2 AND a.amname = 'lsh' "
+							  "JOIN pg_catalog.pg_class c ON c.oid " SQL_EQ " i.indexrelid "
+							  "JOIN pg_catalog.pg_am a ON a.oid " SQL_EQ " c.relam "
+							  "JOIN pg_catalog.pg_attribute t ON t.attrelid " SQL_EQ " i.indrelid "
+							  "  AND t.attnum " SQL_EQ " i.indkey[0] "
+							  "JOIN pg_catalog.pg_opclass oc ON oc.oid " SQL_EQ " i.indclass[0] "
+							  "JOIN pg_catalog.pg_amop ao ON ao.amopfamily " SQL_EQ " oc.opcfamily "
+							  "  AND ao.amoppurpose " SQL_EQ " 'o' "
+							  "JOIN pg_catalog.pg_operator o ON o.oid " SQL_EQ " ao.amopopr "
+							  "  AND o.oprname " SQL_EQ " '<#>' "
+							  "WHERE i.indrelid " SQL_EQ " $1 AND t.attname " SQL_EQ " $2 "
+							  "  AND a.amname " SQL_EQ " 'lsh' "
 							  "  AND i.indisvalid AND i.indpred IS NULL",
 							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the indexes of the label table");
@@ -268,7 +270,7 @@ labelset_load_matrix(LabelSet *ls)
 	int			dim = 0;
 	int32		model_id = FCT_NO_MODEL;
 
-	sql = psprintf("SELECT label FROM %s WHERE label_set = $1 ORDER BY idx",
+	sql = psprintf("SELECT label FROM %s WHERE label_set " SQL_EQ " $1 ORDER BY idx",
 				   catalog_name("fct_label_index"));
 	if (SPI_execute_with_args(sql, 1, &argtype, &arg, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read fct_label_index");
@@ -291,9 +293,10 @@ labelset_load_matrix(LabelSet *ls)
 	qsort_arg(sorted, C, sizeof(int32), cmp_labels_arg, ls->labels);
 	seen = palloc0(sizeof(bool) * C);
 
-	sql = psprintf("SELECT %s::text, %s, %s FROM %s",
+	sql = psprintf("SELECT %s::pg_catalog.text, %s, %s FROM %s",
 				   quote_identifier(ls->id_col), quote_identifier(ls->embedding_col),
-				   ls->bias_col ? psprintf("%s::float4", quote_identifier(ls->bias_col)) : "NULL::float4",
+				   ls->bias_col ? psprintf("%s::pg_catalog.float4", quote_identifier(ls->bias_col)) :
+				   "NULL::pg_catalog.float4",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ls->relid)),
 											  get_rel_name(ls->relid)));
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
@@ -410,7 +413,7 @@ labelset_check_count(LabelSet *ls)
 	bool		isnull;
 	int64		rows;
 
-	sql = psprintf("SELECT count(*) FROM %s",
+	sql = psprintf("SELECT pg_catalog.count(*) FROM %s",
 				   quote_qualified_identifier(get_namespace_name(get_rel_namespace(ls->relid)),
 											  get_rel_name(ls->relid)));
 	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT || SPI_processed != 1)
