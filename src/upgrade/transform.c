@@ -68,6 +68,7 @@
 
 #include "type/embedding.h"
 #include "model/model.h"
+#include "query/query.h"
 #include "upgrade/transform.h"
 
 /* Column numbers of fct_transformations, as 40_transform.sql declares them. */
@@ -1729,10 +1730,6 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 	List	   *desc = NIL;
 	ListCell   *la;
 	ListCell   *ld;
-	Oid			owner;
-	HeapTuple	ctup;
-	Oid			save_userid;
-	int			save_sec;
 	char	   *sql;
 	Oid			argtypes[6] = {INT4OID, INT4OID, TEXTOID, BYTEAOID, TEXTOID, JSONBOID};
 	Datum		values[6];
@@ -1799,16 +1796,10 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 		}
 	}
 	/* Insert as the catalog's owner (the caller's privilege was checked). */
-	ctup = SearchSysCache1(RELOID, ObjectIdGetDatum(transformations_relid));
-	if (!HeapTupleIsValid(ctup))
-		elog(ERROR, "cache lookup failed for relation %u", transformations_relid);
-	owner = ((Form_pg_class) GETSTRUCT(ctup))->relowner;
-	ReleaseSysCache(ctup);
-
-	sql = psprintf("INSERT INTO %s.fct_transformations "
+	sql = psprintf("INSERT INTO %s "
 				   "(from_model, to_model, architecture, weights, origin, metrics) "
 				   "VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-				   quote_identifier(get_namespace_name(fct_extension_schema())));
+				   query_ext_name("fct_transformations"));
 	values[0] = Int32GetDatum(from->id);
 	values[1] = Int32GetDatum(to->id);
 	values[2] = CStringGetTextDatum(net_architecture(net));
@@ -1822,9 +1813,6 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 		nulls[5] = 'n';
 	}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	/*
@@ -1835,7 +1823,8 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 	transform_registering = true;
 	PG_TRY();
 	{
-		rc = SPI_execute_with_args(sql, 6, argtypes, values, nulls, false, 0);
+		rc = query_execute_as_owner(transformations_relid, sql, 6, argtypes,
+									values, nulls, false);
 	}
 	PG_FINALLY();
 	{
@@ -1848,7 +1837,6 @@ register_net(TransformNet *net, const char *origin, Jsonb *metrics)
 	id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 									 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	return id;
 }
 
