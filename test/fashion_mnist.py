@@ -61,7 +61,9 @@ def train_mlp(x, y, nclass, hidden, dim, epochs, seed):
                 params[i] -= 1e-3 * mhat / (np.sqrt(vhat) + 1e-8)
     w1, b1, w2, b2 = params[:4]
 
-    def embed(z):
+    def embed(z, normalize=True):
         out = np.maximum(z @ w1 + b1, 0) @ w2 + b2
-        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+        if normalize:
+            out = out / np.linalg.norm(out, axis=1, keepdims=True)
+        return out.astype(np.float32)
     return embed

@@ -6,7 +6,7 @@
 #
 #   pg_private_reexec_as_postgres SCRIPT ARGS   as root: rerun SCRIPT as postgres from a readable copy
 #   pg_private_install SRC WORK                 build fct in SRC, install into WORK/inst (sets PG_BIN)
-#   pg_private_start WORK [CONF_LINE ...]       initdb WORK/data and start it (sets PGHOST, PGPORT)
+#   pg_private_start WORK [CONF_LINE ...]       initdb WORK/data (unless it is one) and start it (sets PGHOST, PGPORT)
 #   pg_private_stop WORK                        stop it
 
 # PostgreSQL refuses to run as root, and the source tree may sit where the postgres user cannot
@@ -55,7 +55,9 @@ pg_private_start() {
 	local work=$1
 	shift
 	mkdir -p "$work/sock"
-	if ! "$PG_BIN/initdb" -D "$work/data" -A trust -E UTF8 --locale=C --no-sync >"$work/initdb.log" 2>&1; then
+	# a data directory already initialised (a benchmark's kept cluster) is started as it is
+	if [ ! -f "$work/data/PG_VERSION" ] &&
+		! "$PG_BIN/initdb" -D "$work/data" -A trust -E UTF8 --locale=C --no-sync >"$work/initdb.log" 2>&1; then
 		cat "$work/initdb.log"
 		return 1
 	fi
