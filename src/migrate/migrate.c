@@ -235,20 +235,22 @@ prepare_saved(const char *sql, int nargs, Oid *argtypes)
  * Census of the rows that are not in the target model: their number, and
  * (checked here, before anything is written) a path from each of their
  * models to the target.  Grouped by model id (an integer read from the
- * value's header), so it costs little more than a scan.  Also sets
- * rows_per_block.
+ * value's header), so it costs little more than a scan.  *total (if not
+ * NULL) is set to the number of non-null values.
  */
-static int64
-census_left(MigrateRun *run)
+int64
+migrate_census(const MigrateTarget *t, int64 *total)
 {
-	MigrateTarget *t = &run->target;
 	int64		left = 0;
-	int64		total = 0;
-	BlockNumber blocks;
+	int64		all = 0;
 	int			ret;
 	uint64		i;
 
-	ret = SPI_execute_plan(run->census_plan, NULL, NULL, false, 0);
+	ret = SPI_execute(psprintf("SELECT %s(%s), pg_catalog.count(*) FROM %s "
+							   "WHERE %s IS NOT NULL GROUP BY 1",
+							   query_ext_name("fct_migrate_model_id"), t->colname,
+							   t->relname, t->colname),
+					  false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "census of %s failed: %s", t->display,
 			 SPI_result_code_string(ret));
@@ -261,7 +263,7 @@ census_left(MigrateRun *run)
 		int64		rows = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		const FctModel *from;
 
-		total += rows;
+		all += rows;
 		if (id == t->to_model)
 			continue;
 		if (id == FCT_NO_MODEL)
@@ -284,7 +286,19 @@ census_left(MigrateRun *run)
 		left += rows;
 	}
 	SPI_freetuptable(SPI_tuptable);
-	blocks = table_blocks(t->relid);
+	if (total)
+		*total = all;
+	return left;
+}
+
+/* The census, and rows_per_block for the first reads. */
+static int64
+census_left(MigrateRun *run)
+{
+	int64		total;
+	int64		left = migrate_census(&run->target, &total);
+	BlockNumber blocks = table_blocks(run->target.relid);
+
 	run->rows_per_block = blocks > 0 ? Max((double) total / blocks, 1.0) : 1.0;
 	return left;
 }
@@ -406,11 +420,6 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 											 query_ext_name("fct_migrate_pending"), t->colname),
 									2, argtypes);
 
-	run->census_plan = prepare_saved(psprintf("SELECT %s(%s), pg_catalog.count(*) FROM %s "
-											  "WHERE %s IS NOT NULL GROUP BY 1",
-											  query_ext_name("fct_migrate_model_id"), t->colname,
-											  t->relname, t->colname),
-									 0, NULL);
 	argtypes[0] = INT4OID;
 	run->count_plan = prepare_saved(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s(%s) " SQL_NE " $1",
 											 t->relname, query_ext_name("fct_migrate_model_id"),
@@ -860,7 +869,6 @@ migrate_run_end(MigrateRun *run)
 {
 	SPI_freeplan(run->read_plan);
 	SPI_freeplan(run->write_plan);
-	SPI_freeplan(run->census_plan);
 	SPI_freeplan(run->count_plan);
 	MemoryContextDelete(run->batch->cxt);
 	batch_free(&run->batch->all);

@@ -75,7 +75,6 @@ typedef struct MigrateRun
 	MemoryContext batch_cxt;	/* reset at every batch */
 	SPIPlanPtr	read_plan;		/* ctid, col of a block range */
 	SPIPlanPtr	write_plan;		/* UPDATE ... FROM unnest(tids, old, new) */
-	SPIPlanPtr	census_plan;	/* model id, count(*) */
 	SPIPlanPtr	count_plan;		/* count(*) of the rows not in the target */
 	struct MigrateBatch *batch; /* the batch's arrays, kept for the whole run */
 	double		rows_per_block; /* non-null rows per block, from the census */
@@ -112,6 +111,14 @@ typedef struct MigrateRun
  */
 extern void migrate_resolve(Oid relid, const char *attname,
 							const char *to_model, MigrateTarget *target);
+
+/*
+ * The census of target's column: the number of rows not in the target model,
+ * after checking that each of their models has a path to it (errors before
+ * anything is written otherwise).  Needs an SPI connection; reads the table
+ * once.  *total (if not NULL): the number of non-null values.
+ */
+extern int64 migrate_census(const MigrateTarget *target, int64 *total);
 
 /*
  * Start a run: census of the rows (their models), check that a path leads

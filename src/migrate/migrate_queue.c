@@ -19,6 +19,8 @@
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
 #include "utils/acl.h"
@@ -38,6 +40,8 @@ PG_FUNCTION_INFO_V1(fct_migrate_resume);
 #define MIGRATE_MAX_PAUSE_MS	3600000
 
 static bool try_lock_job(int64 id);
+static int64 take_over_orphan(int64 other, const MigrateTarget *target,
+							  int32 batch_size, int32 pause_ms);
 
 static Oid
 queue_relid(void)
@@ -175,13 +179,16 @@ fct_migrate_start(PG_FUNCTION_ARGS)
 														SPI_tuptable->tupdesc,
 														1, &isnull));
 
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_OBJECT),
-				 errmsg("a migration of %s is already queued or running", target.display),
-				 errdetail("Migration %lld.", (long long) other),
-				 errhint("Follow it in the view fct_migrations, or cancel it with fct_migrate_cancel(%lld).",
-						 (long long) other)));
+		id = take_over_orphan(other, &target, batch_size, pause_ms);
+		SPI_finish();
+		PG_RETURN_INT64(id);
 	}
+
+	/*
+	 * The checks a run makes before writing, made now, so that a job that
+	 * cannot succeed is refused here rather than queued to fail later.
+	 */
+	(void) migrate_census(&target, NULL);
 
 	argtypes[2] = TEXTOID;
 	values[2] = CStringGetTextDatum(target.to_model_name);
@@ -209,6 +216,67 @@ fct_migrate_start(PG_FUNCTION_ARGS)
 						   max_worker_processes),
 				 errhint("Retry later, raise max_worker_processes, or CALL fct_migrate(...) outside a transaction block.")));
 	PG_RETURN_INT64(id);
+}
+
+/*
+ * fct_migrate_start found a live job (queued or running) for the same column.
+ * If a worker holds it, refuse.  If none does (the server restarted, after a
+ * crash or not, and nothing resumed it: without fct in
+ * shared_preload_libraries no launcher does), the job is an orphan: for the
+ * same target, the caller gets it back, with its own batch size and pause,
+ * and a worker is started for it; for another target, refuse with the two
+ * ways out.  Returns the job's id.
+ */
+static int64
+take_over_orphan(int64 other, const MigrateTarget *target, int32 batch_size,
+				 int32 pause_ms)
+{
+	MigrateJob	job;
+	Oid			argtypes[4] = {INT8OID, INT4OID, INT4OID, OIDOID};
+	Datum		values[4];
+
+	if (!migrate_queue_fetch(other, &job))
+		elog(ERROR, "migration %lld vanished", (long long) other);
+	if (!try_lock_job(other))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("a migration of %s is already queued or running", target->display),
+				 errdetail("Migration %lld, into model \"%s\".", (long long) other,
+						   job.to_model),
+				 errhint("Follow it in the view fct_migrations, or cancel it with fct_migrate_cancel(%lld).",
+						 (long long) other)));
+	if (strcmp(job.to_model, target->to_model_name) != 0 ||
+		!has_privs_of_role(GetUserId(), job.roleid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("a migration of %s is already queued or running", target->display),
+				 errdetail("Migration %lld, into model \"%s\" as role \"%s\", has no worker: the server restarted since it was queued.",
+						   (long long) other, job.to_model,
+						   GetUserNameFromId(job.roleid, true) ? GetUserNameFromId(job.roleid, true) : "?"),
+				 errhint("Resume it with fct_migrate_resume(), or cancel it with fct_migrate_cancel(%lld) and queue the new one.",
+						 (long long) other)));
+
+	values[0] = Int64GetDatum(other);
+	values[1] = Int32GetDatum(batch_size);
+	values[2] = Int32GetDatum(pause_ms);
+	values[3] = ObjectIdGetDatum(GetUserId());
+	migrate_queue_exec(psprintf("UPDATE %s SET batch_size = $2, pause_ms = $3, roleid = $4, "
+								"updated_at = pg_catalog.now() WHERE id " SQL_EQ " $1 AND " MIGRATE_QUEUE_LIVE,
+								migrate_queue_name()),
+					   4, argtypes, values, NULL);
+	if (!migrate_launch_worker(other, MyDatabaseId, GetUserId(), InvalidTransactionId))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a background worker for the migration of %s",
+						target->display),
+				 errdetail("Every background worker slot is in use (max_worker_processes = %d).",
+						   max_worker_processes),
+				 errhint("Retry later, raise max_worker_processes, or CALL fct_migrate(...) outside a transaction block.")));
+	ereport(NOTICE,
+			(errmsg("migration %lld of %s had no worker: resumed", (long long) other,
+					target->display),
+			 errdetail("The server restarted since it was queued; its committed batches are kept.")));
+	return other;
 }
 
 /* Cancel one job; false when it had already finished. */
@@ -304,6 +372,17 @@ try_lock_job(int64 id)
 	Oid			argtypes[2] = {INT4OID, INT4OID};
 	Datum		values[2];
 	bool		isnull;
+	LOCKTAG		tag;
+
+	/*
+	 * Advisory locks are re-entrant: if this transaction holds the lock
+	 * already, it queued or resumed the job itself, and the worker it started
+	 * is waiting for the lock; the job is not an orphan.
+	 */
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) MIGRATE_LOCK_KEY,
+						 (uint32) (id % PG_INT32_MAX), 2);
+	if (LockHeldByMe(&tag, ExclusiveLock))
+		return false;
 
 	values[0] = Int32GetDatum(MIGRATE_LOCK_KEY);
 	values[1] = Int32GetDatum((int32) (id % PG_INT32_MAX));

@@ -13,7 +13,9 @@
  *	   tells a live job from an orphan.
  *	 - With fct in shared_preload_libraries, a launcher (static, started once
  *	   recovery has finished) starts, one database at a time, a resumer that
- *	   starts a job worker for every queued or running job without one.
+ *	   starts a job worker for every queued or running job without one, then
+ *	   stays idle: the postmaster restarts it after a crash-restart cycle,
+ *	   which kills every job worker, and it resumes their jobs again.
  *	   Without it, fct_migrate_resume() does the same from SQL.
  */
 #include "postgres.h"
@@ -55,6 +57,9 @@ typedef struct WorkerArgs
 	Oid			roleid;
 	TransactionId queuing_xid;	/* wait for it to end; invalid: no wait */
 } WorkerArgs;
+
+/* The launcher's restart delay after a crash (or an error of its own). */
+#define MIGRATE_LAUNCHER_RESTART_SECS 5
 
 /* Errors worth a retry (the batch was rolled back; a new run resumes). */
 #define MIGRATE_MAX_RETRIES 5
@@ -146,6 +151,15 @@ migrate_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	fill_worker(&w, "fct_migrate_launcher_main", "fct migrate launcher");
+
+	/*
+	 * After a crash-restart cycle (a backend killed with -9 makes the
+	 * postmaster end every process and reinitialise without a shutdown) the
+	 * postmaster forgets the workers that never restart, and restarts the
+	 * others: so the launcher asks to be restarted, and stays alive once its
+	 * work is done (it would be unregistered if it exited with status 0).
+	 */
+	w.bgw_restart_time = MIGRATE_LAUNCHER_RESTART_SECS;
 	RegisterBackgroundWorker(&w);
 }
 
@@ -492,7 +506,15 @@ fct_migrate_launcher_main(Datum arg)
 		if (WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_STARTED)
 			(void) WaitForBackgroundWorkerShutdown(handle);
 	}
-	proc_exit(0);
+
+	/* Idle until the server stops or crashes (see migrate_init). */
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* A resumer: in one database, as the bootstrap superuser. */
@@ -511,8 +533,9 @@ fct_migrate_resumer_main(Datum arg)
 		started = migrate_queue_resume(false);
 		if (started > 0)
 			ereport(LOG,
-					(errmsg("fct: resumed %d queued migrations in database \"%s\"",
-							started, get_database_name(MyDatabaseId))));
+					(errmsg_plural("fct: resumed %d queued migration in database \"%s\"",
+								   "fct: resumed %d queued migrations in database \"%s\"",
+								   started, started, get_database_name(MyDatabaseId))));
 	}
 	end_xact();
 	proc_exit(0);

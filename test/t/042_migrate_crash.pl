@@ -103,7 +103,7 @@ crash_midway('launcher');
 $node->poll_query_until('postgres', "SELECT state = 'done' FROM fct_migrations WHERE id = $job")
   or die 'launcher: the migration was not resumed';
 check_rows('launcher, resumed', 1);
-ok($node->log_contains(qr/fct: resumed 1 queued migrations/), 'launcher: the server log says it resumed the job');
+ok($node->log_contains(qr/fct: resumed 1 queued migration in database/), 'launcher: the server log says it resumed the job');
 
 is($node->safe_psql('postgres', "SELECT count(*) FROM fct_migrations WHERE state IN ('queued', 'running')"),
 	'0', 'nothing left queued or running');
