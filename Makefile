@@ -4,17 +4,26 @@
 #   bash test/run         build, install into a private copy of PostgreSQL, run every test
 MODULE_big = fct
 EXTENSION = fct
-EXTVERSION = 0.1.0
+# The current version; fct.control's default_version says the same (a test checks).
+EXTVERSION = 0.2.0
 
 SRCS = $(sort $(wildcard src/*.c src/*/*.c))
 OBJS = $(SRCS:.c=.o)
 HEADERS = $(wildcard src/*.h src/*/*.h)
 
-# The install script is assembled from one file per concept (sql/install/NN_name.sql, in order).
+# SQL scripts (sql/README.md says how to add an object):
+#   sql/install/NN_name.sql          the current version's install script, one file per concept,
+#                                    assembled in name order into sql/fct--$(EXTVERSION).sql
+#   sql/upgrade/A--B/NN_name.sql     the upgrade script from version A to version B, assembled likewise
+#                                    into sql/fct--A--B.sql
+#   sql/fct--X.sql (committed)       the install script of an earlier release, frozen as it shipped
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+UPGRADE_STEPS = $(notdir $(wildcard sql/upgrade/*--*))
+UPGRADE_SCRIPTS = $(foreach s,$(UPGRADE_STEPS),sql/$(EXTENSION)--$(s).sql)
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_SCRIPTS)
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
-# Every sql/*.sql except the install script is a pg_regress test, run in name order after
+# Every sql/*.sql except the extension's scripts is a pg_regress test, run in name order after
 # test_setup, which creates the fixtures they share.
 REGRESS = test_setup $(sort $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--% sql/test_setup.sql,$(wildcard sql/*.sql))))
 REGRESS_OPTS = --load-extension=$(EXTENSION)
@@ -26,13 +35,16 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(OPENBLAS_INC)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(FCT_WERROR)
 SHLIB_LINK = -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lm
 
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
+	cat $^ > $@
+
+.SECONDEXPANSION:
+$(UPGRADE_SCRIPTS): sql/$(EXTENSION)--%.sql: $$(sort $$(wildcard sql/upgrade/$$*/*.sql))
 	cat $^ > $@
 
 $(OBJS): $(HEADERS)

@@ -11,7 +11,7 @@ $node->init;
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION fct');
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'fct'"),
-	'0.1.0', 'extension created at the control file version');
+	'0.2.0', 'extension created at the control file version');
 
 $node->stop('immediate');
 $node->start;
