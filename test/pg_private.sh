@@ -5,6 +5,7 @@
 # runs can go on at once, and only root's apt-get (test/install-deps) ever touches the system.
 #
 #   pg_private_reexec_as_postgres SCRIPT ARGS   as root: rerun SCRIPT as postgres from a readable copy
+#                                               (FCT_SHARED and the like pass on in the environment)
 #   pg_private_install SRC WORK                 build fct in SRC, install into WORK/inst (sets PG_BIN)
 #   pg_private_start WORK [CONF_LINE ...]       initdb WORK/data (unless it is one) and start it (sets PGHOST, PGPORT)
 #   pg_private_stop WORK                        stop it
@@ -19,6 +20,11 @@ pg_private_reexec_as_postgres() {
 	stage=$(mktemp -d /tmp/fct-src.XXXXXX)
 	tar -C "$src" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
 		--exclude=./results --exclude=./test/bench/data -cf - . | tar -C "$stage" -xf -
+	# ../shared (FCT_SHARED, resolved by vendor_resolve before this) may sit where postgres cannot
+	# read; then its vendor/ sources travel with the copy.
+	if [ -n "${FCT_SHARED:-}" ] && ! runuser -u postgres -- test -r "$FCT_SHARED/vendor/." 2>/dev/null; then
+		mkdir -p "$stage/.shared" && cp -a "$FCT_SHARED/vendor" "$stage/.shared/" && export FCT_SHARED=$stage/.shared
+	fi
 	chmod 755 "$stage"
 	chown -R postgres:postgres "$stage"
 	cd "$stage"
