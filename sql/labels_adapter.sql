@@ -40,6 +40,13 @@ SELECT bool_and(abs(p[i] - t[i]) < 0.02) AS close, round(sum(p[i])::numeric, 4) 
   FROM (SELECT fct_predict_prior('labels_adapter_s', '{0.66,0.76,0.62}') AS p,
 			   labels_adapter_next('{0.66,0.76,0.62}') AS t) s, generate_series(1, 3) i;
 
+-- Another session predicts from the stored weights (it used to read them from
+-- memory that SPI_finish had freed: signal 11 in a fresh backend).
+\c -
+SELECT bool_and(abs(p[i] - t[i]) < 0.02) AS close, round(sum(p[i])::numeric, 4) AS total
+  FROM (SELECT fct_predict_prior('labels_adapter_s', '{0.66,0.76,0.62}') AS p,
+			   labels_adapter_next('{0.66,0.76,0.62}') AS t) s, generate_series(1, 3) i;
+
 -- Reproducible: the same seed gives the same weights, another seed others.
 CREATE TABLE labels_adapter_w AS SELECT weights FROM fct_prior_adapters WHERE label_set = 'labels_adapter_s';
 SELECT fct_fit_prior_adapter('labels_adapter_s', epochs => 300, seed => 42) IS NOT NULL;

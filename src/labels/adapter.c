@@ -528,7 +528,12 @@ fct_predict_prior(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("the prior adapter of label set \"%s\" has the wrong number of weights", ls->name),
 				 errhint("Fit it again with fct_fit_prior_adapter.")));
-	w = palloc(sizeof(float4) * mlp_size(C, H));
+	/*
+	 * The weights outlive SPI_finish, which frees everything allocated since
+	 * SPI_connect (warr itself may point into the tuple table or a detoasted
+	 * copy there): copy them into the caller's context.
+	 */
+	w = SPI_palloc(sizeof(float4) * mlp_size(C, H));
 	memcpy(w, ARR_DATA_PTR(warr), sizeof(float4) * mlp_size(C, H));
 	SPI_finish();
 
