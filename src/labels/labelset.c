@@ -16,12 +16,17 @@
  * An entry has two parts with their own memory contexts: the catalog part
  * (columns, priors) and the table part (label ids and matrix, the candidate
  * query).  Changing a prior re-reads only the catalog part.
+ *
+ * What the cache holds was read with the rights of whoever filled it, so
+ * every labelset_get checks the current user's SELECT right on the label
+ * table again (labelset_check_privilege: one ACL check), cached or not.
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "catalog/namespace.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "type/embedding.h"
@@ -32,6 +37,7 @@
 #include "miscadmin.h"
 #include "model/model.h"
 #include "query/query.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
@@ -134,6 +140,15 @@ read_prior(Datum d, int n, const char *what, const char *set)
 }
 
 static void
+labelset_table_dropped(LabelSet *ls)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("the label table of label set \"%s\" no longer exists", ls->name),
+			 errhint("Drop the label set with fct_drop_label_set.")));
+}
+
+static void
 labelset_load_catalog(LabelSet *ls)
 {
 	Datum		arg = CStringGetTextDatum(ls->name);
@@ -197,10 +212,7 @@ labelset_load_catalog(LabelSet *ls)
 	MemoryContextSwitchTo(old);
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(ls->relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("the label table of label set \"%s\" no longer exists", ls->name),
-				 errhint("Drop the label set with fct_drop_label_set.")));
+		labelset_table_dropped(ls);
 	ls->catalog_valid = true;
 }
 
@@ -425,6 +437,41 @@ labelset_check_count(LabelSet *ls)
 								 rows, ls->n_labels));
 }
 
+/*
+ * Errors (42501) unless the current user may read the label table's id,
+ * embedding and bias columns: what reading the labels in SQL would need.
+ * Called on every use of a label set, cached or not, since the cache must
+ * not answer a role that could not read the table itself (after SET ROLE, a
+ * SECURITY DEFINER function, or a REVOKE).  The usual case costs one ACL
+ * check on the table (a syscache hit); columns are looked at only when the
+ * table-level check fails, for roles granted SELECT on columns.
+ */
+static void
+labelset_check_privilege(LabelSet *ls)
+{
+	Oid			user = GetUserId();
+	const char *cols[3] = {ls->id_col, ls->embedding_col, ls->bias_col};
+	bool		missing = false;
+
+	if (pg_class_aclcheck_ext(ls->relid, user, ACL_SELECT, &missing) == ACLCHECK_OK)
+		return;
+	if (missing)
+		labelset_table_dropped(ls);
+	for (int i = 0; i < lengthof(cols); i++)
+	{
+		AttrNumber	attnum;
+
+		if (cols[i] == NULL)
+			continue;
+		attnum = get_attnum(ls->relid, cols[i]);
+		if (attnum == InvalidAttrNumber ||
+			pg_attribute_aclcheck(ls->relid, attnum, user, ACL_SELECT) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV,
+						   get_relkind_objtype(get_rel_relkind(ls->relid)),
+						   get_rel_name(ls->relid));
+	}
+}
+
 LabelSet *
 labelset_get(const char *name, bool need_matrix)
 {
@@ -472,6 +519,7 @@ labelset_get(const char *name, bool need_matrix)
 	{
 		if (need_matrix && !ls->matrix_loaded)
 			elog(ERROR, "label set \"%s\" is in use", name);
+		labelset_check_privilege(ls);
 		return ls;
 	}
 	if (!fct_label_cache)
@@ -507,6 +555,7 @@ labelset_get(const char *name, bool need_matrix)
 			ls->table_version != ls->labels_version)
 			ls->table_valid = false;
 	}
+	labelset_check_privilege(ls);
 	if (!ls->table_valid)
 	{
 		if (ls->index_plan)
