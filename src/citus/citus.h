@@ -31,4 +31,16 @@ extern FctCitusRole citus_node_role(void);
  */
 extern void citus_send_to_workers(const char *command);
 
+/* True when relid is a Citus table: its rows live in shard placements. */
+extern bool citus_table_has_placements(Oid relid);
+
+/*
+ * CALL fct_migrate on every shard placement of Citus table relid (rel: its
+ * qualified, quoted name), one placement per node at a time, committing
+ * between rounds (distributed_migrate.c).  Caller: fct_migrate, with SPI
+ * connected in nonatomic mode.
+ */
+extern void citus_migrate_placements(Oid relid, const char *rel, const char *col,
+									 const char *to_model, int batch_size);
+
 #endif							/* FCT_CITUS_H */

@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "type/embedding.h"
+#include "citus/citus.h"
 #include "migrate/migrate.h"
 #include "model/model.h"
 #include "query/query.h"
@@ -942,6 +943,16 @@ fct_migrate(PG_FUNCTION_ARGS)
 
 	migrate_resolve(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)),
 					text_to_cstring(PG_GETARG_TEXT_PP(2)), &target);
+
+	/* A Citus table: the same migration on each of its shard placements. */
+	if (citus_table_has_placements(target.relid))
+	{
+		citus_migrate_placements(target.relid, target.relname,
+								 NameStr(*PG_GETARG_NAME(1)),
+								 target.to_model_name, batch_size);
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
 	run = migrate_run_begin(&target, batch_size);
 	ereport(NOTICE,
 			(errmsg("fct_migrate: %lld rows of %s to upgrade into model \"%s\"",

@@ -1,0 +1,72 @@
+# CALL fct_migrate on a Citus distributed table, from the coordinator: every shard placement is
+# migrated, the values are those of fct_upgrade on a local copy, and a worker that crashes in the
+# middle loses nothing: the call fails naming its placements, and calling again resumes.
+# Issue #12 item 2 (migration) and the crash test of item 4.
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use IPC::Run;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+use citus_cluster;
+
+citus_skip_unless_available();
+
+my $c = citus_cluster(workers => 2);
+my $co = $c->{coordinator};
+my @w = @{ $c->{workers} };
+my $n = 24000;
+
+$co->safe_psql('postgres', qq{
+SELECT fct_register_model('m1', 8, side_dim => 2);
+SELECT fct_register_model('m2', 4, side_dim => 2);
+SELECT fct_register_transformation('m1', 'm2', '{"mixer": [{"weight": [[1,0,0,0,0,0,0,0,0.5,0],[0,1,0,0,0,0,0,0,0,0.5],[0,0,1,1,0,0,0,0,0,0],[0,0,0,0,1,1,1,1,0,0]], "bias": [0.1,0.2,0.3,0.4]}]}');
+CREATE TABLE items (id int PRIMARY KEY, e embedding);
+SELECT create_distributed_table('items', 'id', shard_count => 8);
+INSERT INTO items SELECT i, fct_embedding(ARRAY[i % 7, 1, i % 3, -1, 0.5, i % 5, 2, 1]::real[],
+	ARRAY[1, i % 11]::real[], 'm1') FROM generate_series(1, $n) i;
+CREATE TABLE expected AS SELECT id, fct_upgrade(e, 'm2') AS e FROM items;
+});
+my $check = "SELECT count(*) FILTER (WHERE fct_model(i.e) = 'm2') || ':' || count(*) FILTER (WHERE i.e = x.e)"
+  . " FROM items i JOIN expected x USING (id)";
+
+# A clean run over the eight placements of two workers.
+my ($rc, $out, $err) = $co->psql('postgres', "CALL fct_migrate('items', 'e', 'm2', 2000)");
+is($rc, 0, 'CALL fct_migrate on a distributed table succeeds');
+like($err, qr/$n rows of public\.items\.e to upgrade into model "m2", in 8 shard placements on 2 nodes/,
+	'one census for the distributed table');
+like($err, qr/done, every row of public\.items\.e is in model "m2"/, 'one closing census');
+is($co->safe_psql('postgres', $check), "$n:$n", 'every row upgraded, the same bits as fct_upgrade on the coordinator');
+
+# Again from m1, with small batches, and a worker crashing in the middle.
+$co->safe_psql('postgres', q{
+TRUNCATE items;
+INSERT INTO items SELECT i, fct_embedding(ARRAY[i % 7, 1, i % 3, -1, 0.5, i % 5, 2, 1]::real[],
+	ARRAY[1, i % 11]::real[], 'm1') FROM generate_series(1, 24000) i;
+});
+my ($o, $e) = ('', '');
+my $h = IPC::Run::start(
+	[ 'psql', '-X', '-d', $co->connstr('postgres'), '-c', "CALL fct_migrate('items', 'e', 'm2', 50)" ],
+	'>', \$o, '2>', \$e);
+my $seen = 0;
+for (1 .. 600)
+{
+	$seen = $co->safe_psql('postgres', "SELECT count(*) FROM items WHERE fct_model(e) = 'm2'");
+	last if $seen > 0;
+	usleep(50_000);
+}
+ok($seen > 0 && $seen < $n, "$seen rows upgraded when worker1 crashed");
+$w[0]->stop('immediate');
+$h->finish;
+like($e, qr/shard placements of public\.items failed/, 'the call fails, naming what failed');
+like($e, qr/CALL fct_migrate again/, '... and says how to resume');
+$w[0]->start;
+($rc, $out, $err) = $co->psql('postgres', "CALL fct_migrate('items', 'e', 'm2', 2000)");
+is($rc, 0, 'calling again after the restart succeeds') or diag($err);
+is($co->safe_psql('postgres', $check), "$n:$n", 'nothing lost: every row upgraded once, the same bits');
+is($co->safe_psql('postgres', 'SELECT count(*) FROM items'), $n, 'no row gained or lost');
+
+citus_stop($c);
+done_testing();
