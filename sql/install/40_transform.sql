@@ -144,6 +144,17 @@ CREATE FUNCTION fct_upgrade(e embedding, to_model text) RETURNS embedding
 COMMENT ON FUNCTION fct_upgrade(embedding, text) IS
 	'upgrade an embedding into another model''s space through the registered transformations';
 
+-- The same, with the target model given by id: fct_upgrade(e, fct_model_id('m2'))
+-- is folded by the planner into fct_upgrade(e, <id>), which postgres_fdw can
+-- ship to a remote server running fct (it ships no function whose text
+-- argument is a constant: its collation does not come from a remote column).
+CREATE FUNCTION fct_upgrade(e embedding, to_model integer) RETURNS embedding
+	AS 'MODULE_PATHNAME', 'fct_upgrade_by_id'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION fct_upgrade(embedding, integer) IS
+	'fct_upgrade with the target model by id (fct_model_id(name)): the form postgres_fdw ships';
+
 -- fct_upgrade_batch, the batched form: every element upgraded at once, one matrix product per
 -- layer for all the rows of a source model (what fct_migrate and index
 -- builds use); NULL elements stay NULL.

@@ -1956,14 +1956,18 @@ typedef struct UpgradeCache
 	int32		scratch_width;
 } UpgradeCache;
 
-PG_FUNCTION_INFO_V1(fct_upgrade);
-Datum
-fct_upgrade(PG_FUNCTION_ARGS)
+/*
+ * fct_upgrade(e, to_model text) and fct_upgrade(e, to_model integer): the
+ * target by name, or by id (to_text NULL).  The integer form exists for
+ * postgres_fdw, which ships no function whose input collation comes from a
+ * constant (a text argument), while fct_upgrade(e, fct_model_id('m2')) is
+ * folded by the planner into fct_upgrade(e, <id>) and shipped.
+ */
+static Datum
+upgrade_value(FunctionCallInfo fcinfo, Embedding *e, text *to_text, int32 to_id)
 {
-	Embedding  *e = PG_GETARG_EMBEDDING_P(0);
-	text	   *to_text = PG_GETARG_TEXT_PP(1);
 	UpgradeCache *c = (UpgradeCache *) fcinfo->flinfo->fn_extra;
-	int			len = VARSIZE_ANY_EXHDR(to_text);
+	int			len = to_text ? VARSIZE_ANY_EXHDR(to_text) : 0;
 	const FctModel *to;
 	Embedding  *r;
 
@@ -1976,14 +1980,13 @@ fct_upgrade(PG_FUNCTION_ARGS)
 	}
 
 	/* The target model, resolved once while the argument stays the same. */
-	if (c->generation == 0 || len > FCT_MODEL_NAME_MAX ||
-		strncmp(c->to_name, VARDATA_ANY(to_text), len) != 0 ||
-		c->to_name[len] != '\0')
+	if (to_text == NULL ? (c->generation == 0 || c->to_model != to_id) :
+		(c->generation == 0 || len > FCT_MODEL_NAME_MAX ||
+		 strncmp(c->to_name, VARDATA_ANY(to_text), len) != 0 ||
+		 c->to_name[len] != '\0'))
 	{
-		char	   *name = text_to_cstring(to_text);
-
 		c->generation = 0;
-		to = upgrade_target(name);
+		to = to_text ? upgrade_target(text_to_cstring(to_text)) : model_by_id(to_id);
 		strlcpy(c->to_name, to->name, sizeof(c->to_name));
 		c->to_model = to->id;
 		c->from_model = FCT_NO_MODEL;
@@ -2020,6 +2023,20 @@ fct_upgrade(PG_FUNCTION_ARGS)
 		memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
 	embedding_finalize(r);
 	PG_RETURN_EMBEDDING_P(r);
+}
+
+PG_FUNCTION_INFO_V1(fct_upgrade);
+Datum
+fct_upgrade(PG_FUNCTION_ARGS)
+{
+	return upgrade_value(fcinfo, PG_GETARG_EMBEDDING_P(0), PG_GETARG_TEXT_PP(1), 0);
+}
+
+PG_FUNCTION_INFO_V1(fct_upgrade_by_id);
+Datum
+fct_upgrade_by_id(PG_FUNCTION_ARGS)
+{
+	return upgrade_value(fcinfo, PG_GETARG_EMBEDDING_P(0), NULL, PG_GETARG_INT32(1));
 }
 
 /*
