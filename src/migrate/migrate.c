@@ -240,7 +240,7 @@ prepare_saved(const char *sql, int nargs, Oid *argtypes)
  * NULL) is set to the number of non-null values.
  */
 int64
-migrate_census(const MigrateTarget *t, int64 *total)
+migrate_census(const MigrateTarget *t, int64 *total, List **models)
 {
 	int64		left = 0;
 	int64		all = 0;
@@ -285,6 +285,8 @@ migrate_census(const MigrateTarget *t, int64 *total)
 							   (long long) rows, t->display, from->name),
 					 errhint("Register a transformation with fct_register_transformation, or fit one with fct_fit_transformation.")));
 		left += rows;
+		if (models)
+			*models = lappend_int(*models, id);
 	}
 	SPI_freetuptable(SPI_tuptable);
 	if (total)
@@ -297,8 +299,14 @@ static int64
 census_left(MigrateRun *run)
 {
 	int64		total;
-	int64		left = migrate_census(&run->target, &total);
+	List	   *models = NIL;
+	int64		left = migrate_census(&run->target, &total, &models);
 	BlockNumber blocks = table_blocks(run->target.relid);
+
+	/* before the first write of a run: will the table take the new values? */
+	if (left > 0 && run->pass == 0)
+		migrate_check_writes(&run->target, models);
+	list_free(models);
 
 	run->rows_per_block = blocks > 0 ? Max((double) total / blocks, 1.0) : 1.0;
 	return left;

@@ -49,6 +49,7 @@
 #include "access/attnum.h"
 #include "datatype/timestamp.h"
 #include "executor/spi.h"
+#include "nodes/pg_list.h"
 #include "storage/block.h"
 
 #define MIGRATE_MAX_BATCH_SIZE	1000000
@@ -116,9 +117,21 @@ extern void migrate_resolve(Oid relid, const char *attname,
  * The census of target's column: the number of rows not in the target model,
  * after checking that each of their models has a path to it (errors before
  * anything is written otherwise).  Needs an SPI connection; reads the table
- * once.  *total (if not NULL): the number of non-null values.
+ * once.  *total (if not NULL): the number of non-null values; *models (if
+ * not NULL): the ids of the models of those rows, appended.
  */
-extern int64 migrate_census(const MigrateTarget *target, int64 *total);
+extern int64 migrate_census(const MigrateTarget *target, int64 *total,
+							List **models);
+
+/*
+ * migrate_check.c: will the table take the rows upgraded into the target
+ * model?  The column's typmod, and, on one row of each of models (upgraded
+ * in memory), every CHECK constraint and index that reads the column (an lsh
+ * index must keep holding one model).  Errors naming the object, with the
+ * statement that fixes it in the hint; writes nothing.  Needs an SPI
+ * connection.
+ */
+extern void migrate_check_writes(const MigrateTarget *target, List *models);
 
 /*
  * Start a run: census of the rows (their models), check that a path leads

@@ -188,7 +188,12 @@ fct_migrate_start(PG_FUNCTION_ARGS)
 	 * The checks a run makes before writing, made now, so that a job that
 	 * cannot succeed is refused here rather than queued to fail later.
 	 */
-	(void) migrate_census(&target, NULL);
+	{
+		List	   *models = NIL;
+
+		if (migrate_census(&target, NULL, &models) > 0)
+			migrate_check_writes(&target, models);
+	}
 
 	argtypes[2] = TEXTOID;
 	values[2] = CStringGetTextDatum(target.to_model_name);
