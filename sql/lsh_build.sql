@@ -51,6 +51,33 @@ SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 40000
 SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (norm_ranges = 17)');
 SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (bits = 17)');
 SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = cross_polytope)');
+-- a value given is used or refused, never silently replaced: 0 is not "automatic"
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = 0)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (norm_ranges = 0)');
+SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = simple, bits = 0)');
+-- each option belongs to its families, and the lists it implies fit the limit
+SELECT test_error_detail('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (bits = 4)');
+SELECT test_error_detail('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = simple, lists = 8)');
+SELECT test_error_detail('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = wta, norm_ranges = 2)');
+SELECT test_error_detail('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = wta, bits = 8)');
+SELECT test_error_detail('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = simple, bits = 13, norm_ranges = 16)');
+CREATE INDEX lsh_build_opt ON lsh_build_t USING lsh (e) WITH (lists = 10);
+SELECT test_error('ALTER INDEX lsh_build_opt SET (lists = 0)');
+SELECT test_error('ALTER INDEX lsh_build_opt SET (bits = 3)');
+DROP INDEX lsh_build_opt;
+-- what the rows cannot support is replaced with a NOTICE saying so: 3000 rows
+-- give k-means at most 750 lists.  Memory: wta with 7 windows (16384 lists)
+-- does not fit in 1MB of maintenance_work_mem, asked for (an error, as an
+-- explicit "lists" that does not fit is); 3 windows (64 lists) do
+CREATE INDEX lsh_build_many ON lsh_build_t USING lsh (e) WITH (lists = 2000);
+SELECT lists FROM fct_lsh_stats('lsh_build_many');
+DROP INDEX lsh_build_many;
+SET maintenance_work_mem = '1MB';
+SELECT test_error_detail('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (family = wta, bits = 7)');
+CREATE INDEX lsh_build_wta7 ON lsh_build_t USING lsh (e) WITH (family = wta, bits = 3);
+SELECT family, lists, bits FROM fct_lsh_stats('lsh_build_wta7');
+DROP INDEX lsh_build_wta7;
+RESET maintenance_work_mem;
 SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (tables = 2)');
 -- the access method does not do what it cannot
 SELECT test_error('CREATE UNIQUE INDEX ON lsh_build_t USING lsh (e)');

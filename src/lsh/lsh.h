@@ -85,7 +85,9 @@
 #define LSH_MAX_LISTS			32768
 #define LSH_MAX_NORM_RANGES		16
 #define LSH_MAX_BITS			16
-#define LSH_MAX_WTA_WINDOWS		8
+/* wta: LSH_WTA_K coordinates per window, LSH_WTA_K^windows lists */
+#define LSH_WTA_K				4
+#define LSH_MAX_WTA_WINDOWS		7	/* 4^7 = 16384 <= LSH_MAX_LISTS */
 
 /* Rows hashed per call (build, buffered inserts). */
 #define LSH_HASH_CHUNK			1024

@@ -48,7 +48,6 @@
 #define LSH_KMEANS_ITERATIONS	8
 #define LSH_ROWS_PER_LIST		500
 #define LSH_DEFAULT_NORM_RANGES 1
-#define LSH_WTA_K				4
 #define LSH_SEED				0x5EED15C0FFEEULL
 
 typedef struct LshBuildState
@@ -548,11 +547,57 @@ learn(LshBuildState *bs)
 			break;
 	}
 	pfree(norms);
+
+	/* ranges cut for want of sample rows (ties, a small table): say so */
+	if (bs->opts && bs->opts->norm_ranges > meta->nranges &&
+		bs->metric != LSH_METRIC_COSINE &&
+		!(bs->family == LSH_FAMILY_SIMPLE && bs->metric != LSH_METRIC_IP) &&
+		bs->family != LSH_FAMILY_WTA)
+		ereport(NOTICE,
+				(errmsg("lsh index \"%s\" uses %d norm ranges instead of %d",
+						RelationGetRelationName(bs->index), meta->nranges, bs->opts->norm_ranges),
+				 errdetail("Each norm range needs at least as many distinct sample norms as it has lists; the build sampled %d rows.",
+						   bs->sample_n)));
+}
+
+/*
+ * bits (simple: ranges x 2^bits lists; wta: base^windows lists) cut to what
+ * the build's page images fit in: an explicit "bits" that does not fit is an
+ * error naming the memory it needs (as an explicit "lists" is), an automatic
+ * one is lowered with a NOTICE.
+ */
+static int
+fit_bits(LshBuildState *bs, int bits, int ranges, int base, int max_lists_mem)
+{
+	int			want = bits;
+	double		lists = ranges * pow(base, bits);
+
+	while (bits > 1 && ranges * pow(base, bits) > max_lists_mem)
+		bits--;
+	if (bits == want)
+		return bits;
+	if (bs->opts && bs->opts->bits > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("lsh index with bits = %d (%.0f lists) needs at least %.0f kB of maintenance_work_mem to build",
+						want, lists, lists * BLCKSZ * 2 / 1024),
+				 errdetail("The build keeps one page per list in memory, in half of maintenance_work_mem (%d kB).",
+						   maintenance_work_mem),
+				 errhint("Raise maintenance_work_mem or lower the bits option.")));
+	ereport(NOTICE,
+			(errmsg("lsh index \"%s\" uses bits = %d (%.0f lists) instead of %d",
+					RelationGetRelationName(bs->index), bits, ranges * pow(base, bits), want),
+			 errdetail("The build keeps one page per list in half of maintenance_work_mem (%d kB).",
+					   maintenance_work_mem),
+			 errhint("Raise maintenance_work_mem for more lists.")));
+	return bits;
 }
 
 /*
  * Decide the shape of the index (lists, ranges, bits) from the options and
- * the row count.
+ * the row count.  An explicit option is used as given or is an error; where
+ * the table cannot support it (too few rows, too little memory for an
+ * automatic choice) a NOTICE says what the build uses instead.
  */
 static void
 plan_shape(LshBuildState *bs)
@@ -574,7 +619,16 @@ plan_shape(LshBuildState *bs)
 	/* cosine ignores norms; sign projections use ranges for inner product only */
 	if (bs->metric == LSH_METRIC_COSINE ||
 		(bs->family == LSH_FAMILY_SIMPLE && bs->metric != LSH_METRIC_IP))
+	{
+		if (want_ranges > 1)
+			ereport(NOTICE,
+					(errmsg("lsh index \"%s\" uses 1 norm range instead of %d",
+							RelationGetRelationName(bs->index), want_ranges),
+					 errdetail(bs->metric == LSH_METRIC_COSINE ?
+							   "Cosine distance does not depend on the norms." :
+							   "Family simple splits by norm for inner product only.")));
 		want_ranges = 1;
+	}
 
 	switch (bs->family)
 	{
@@ -601,7 +655,17 @@ plan_shape(LshBuildState *bs)
 					lists = max_lists_mem;
 				}
 				/* k-means needs a few sample points per centre */
-				lists = Max(1, Min(lists, bs->sample_n / 4));
+				if (lists > Max(1, bs->sample_n / 4))
+				{
+					if (opts && opts->lists > 0)
+						ereport(NOTICE,
+								(errmsg("lsh index \"%s\" uses %d lists instead of %d",
+										RelationGetRelationName(bs->index), Max(1, bs->sample_n / 4), lists),
+								 errdetail("k-means learns each list from at least 4 sample rows; the build sampled %d rows.",
+										   bs->sample_n),
+								 errhint("REINDEX when the table has more rows.")));
+					lists = Max(1, bs->sample_n / 4);
+				}
 				meta->nranges = Max(1, Min(want_ranges, lists));
 				meta->nlists = lists;
 				/* each range must hold at least as many sample rows as lists */
@@ -619,8 +683,7 @@ plan_shape(LshBuildState *bs)
 					bits = opts->bits;
 				else
 					bits = (int) Max(1, Min(floor(log2(Max(1.0, n / LSH_ROWS_PER_LIST / meta->nranges)) + 0.5), LSH_MAX_BITS));
-				while (bits > 1 && (meta->nranges << bits) > max_lists_mem)
-					bits--;
+				bits = fit_bits(bs, bits, meta->nranges, 2, max_lists_mem);
 				meta->bits = bits;
 				meta->nlists = meta->nranges << bits;
 			}
@@ -636,8 +699,7 @@ plan_shape(LshBuildState *bs)
 				else
 					windows = (int) Max(1, floor(log(Max(1.0, n / LSH_ROWS_PER_LIST)) / log(meta->wta_k) + 0.5));
 				windows = Min(windows, LSH_MAX_WTA_WINDOWS);
-				while (windows > 1 && pow(meta->wta_k, windows) > max_lists_mem)
-					windows--;
+				windows = fit_bits(bs, windows, 1, Max(meta->wta_k, 1), max_lists_mem);
 				meta->windows = windows;
 				meta->nlists = (int) pow(meta->wta_k, windows);
 				if (meta->wta_k < 2)

@@ -88,15 +88,20 @@ void
 lsh_init(void)
 {
 	lsh_relopt_kind = add_reloption_kind();
+	/*
+	 * The default 0 (below each minimum) means "not given": the build then
+	 * chooses from the row count.  A value given is at least 1, so that
+	 * "lists = 0" is an error rather than a silent automatic choice.
+	 */
 	add_int_reloption(lsh_relopt_kind, "lists",
-					  "Number of buckets (lists); 0 chooses from the row count",
-					  0, 0, LSH_MAX_LISTS, AccessExclusiveLock);
+					  "Number of buckets (lists) of the kmeans family; by default from the row count",
+					  0, 1, LSH_MAX_LISTS, AccessExclusiveLock);
 	add_int_reloption(lsh_relopt_kind, "norm_ranges",
-					  "Norm ranges (inner product and l2); 0 means 1",
-					  0, 0, LSH_MAX_NORM_RANGES, AccessExclusiveLock);
+					  "Norm ranges (inner product and l2); by default 1",
+					  0, 1, LSH_MAX_NORM_RANGES, AccessExclusiveLock);
 	add_int_reloption(lsh_relopt_kind, "bits",
-					  "Hash bits (simple) or windows (wta); 0 chooses from the row count",
-					  0, 0, LSH_MAX_BITS, AccessExclusiveLock);
+					  "Hash bits (simple) or windows (wta); by default from the row count",
+					  0, 1, LSH_MAX_BITS, AccessExclusiveLock);
 	add_string_reloption(lsh_relopt_kind, "family",
 						 "Hash family: kmeans, simple or wta",
 						 "kmeans", validate_family, AccessExclusiveLock);
@@ -122,6 +127,64 @@ lsh_init(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
+/*
+ * The options that hold together, whatever the table holds: each option
+ * applies to the family named, and the lists it implies fit the index's
+ * limit.  (What depends on the rows or the metric, the build checks.)
+ */
+static void
+check_options(const LshOptions *opts)
+{
+	LshFamily	family = opts->family_offset == 0 ? LSH_FAMILY_KMEANS :
+		family_from_name((const char *) opts + opts->family_offset);
+
+	switch (family)
+	{
+		case LSH_FAMILY_KMEANS:
+			if (opts->bits > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("lsh option \"bits\" does not apply to family \"kmeans\""),
+						 errdetail("bits sets the hash bits of family simple and the windows of family wta."),
+						 errhint("Set the number of k-means lists with the option \"lists\".")));
+			break;
+		case LSH_FAMILY_SIMPLE:
+			if (opts->lists > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("lsh option \"lists\" does not apply to family \"simple\""),
+						 errdetail("Family simple has norm_ranges x 2^bits lists."),
+						 errhint("Set \"bits\" instead.")));
+			if (opts->bits > 0 &&
+				((int64) Max(opts->norm_ranges, 1) << opts->bits) > LSH_MAX_LISTS)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("lsh family \"simple\" with bits = %d and norm_ranges = %d would have %lld lists, more than %d",
+								opts->bits, Max(opts->norm_ranges, 1),
+								(long long) ((int64) Max(opts->norm_ranges, 1) << opts->bits),
+								LSH_MAX_LISTS),
+						 errdetail("Family simple has norm_ranges x 2^bits lists."),
+						 errhint("Lower bits or norm_ranges.")));
+			break;
+		case LSH_FAMILY_WTA:
+			if (opts->lists > 0 || opts->norm_ranges > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("lsh option \"%s\" does not apply to family \"wta\"",
+								opts->lists > 0 ? "lists" : "norm_ranges"),
+						 errdetail("Family wta has %d^bits lists and no norm ranges.", LSH_WTA_K),
+						 errhint("Set \"bits\" (the windows) instead.")));
+			if (opts->bits > LSH_MAX_WTA_WINDOWS)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("lsh family \"wta\" takes bits (windows) from 1 to %d, not %d",
+								LSH_MAX_WTA_WINDOWS, opts->bits),
+						 errdetail("Family wta has %d^bits lists, at most %d.", LSH_WTA_K, LSH_MAX_LISTS),
+						 errhint("Lower bits.")));
+			break;
+	}
+}
+
 bytea *
 lsh_options(Datum reloptions, bool validate)
 {
@@ -132,8 +195,13 @@ lsh_options(Datum reloptions, bool validate)
 		{"family", RELOPT_TYPE_STRING, offsetof(LshOptions, family_offset)},
 	};
 
-	return (bytea *) build_reloptions(reloptions, validate, lsh_relopt_kind,
-									  sizeof(LshOptions), tab, lengthof(tab));
+	LshOptions *opts;
+
+	opts = (LshOptions *) build_reloptions(reloptions, validate, lsh_relopt_kind,
+										   sizeof(LshOptions), tab, lengthof(tab));
+	if (validate && opts != NULL)
+		check_options(opts);
+	return (bytea *) opts;
 }
 
 LshFamily
