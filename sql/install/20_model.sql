@@ -3,8 +3,8 @@
 -- Every embedding value carries the id of the model that produced it, and the
 -- type's input checks a value's dimensions against the model it names, so a
 -- registered model is immutable: its id, name and dimensions can never change
--- and it can never be deleted (stored values depend on them).  Only the note
--- may be edited.
+-- and it is only deleted by fct_drop_model (85_drop.sql), once nothing stored,
+-- indexed or queued depends on it.  Only the note may be edited.
 --
 -- A model's id is a function of its name, fct_model_id(name) (src/model/model.c):
 -- names are immutable and never reused, so the id a value stores means the
@@ -69,11 +69,16 @@ BEGIN
 		END IF;
 		RETURN NEW;
 	END IF;
+	-- fct_drop_model (85_drop.sql) deletes a row once it checked that nothing
+	-- depends on it, and so does a Citus worker applying the coordinator's drop
+	IF TG_OP = 'DELETE' AND current_setting('fct.catalog_drop', true) = 'on' THEN
+		RETURN OLD;
+	END IF;
 	-- DELETE or TRUNCATE
 	RAISE EXCEPTION 'cannot delete registered models'
 		USING ERRCODE = 'feature_not_supported',
 			  DETAIL = 'Stored embeddings refer to models by id.',
-			  HINT = 'Register a new model under a new name.';
+			  HINT = 'fct_drop_model(name) removes a model that nothing depends on.';
 END
 $$;
 

@@ -25,9 +25,11 @@
 -- so that it can serve in index expressions (CREATE INDEX ... ON t
 -- (fct_upgrade(e, 'v2'))) and be folded by the planner.  That is only true
 -- because:
---   - a registered transformation can never change nor be removed (UPDATE,
---     DELETE and TRUNCATE on fct_transformations are errors); a different
---     transformation needs a new target model;
+--   - a registered transformation can never change (UPDATE and TRUNCATE on
+--     fct_transformations are errors, and DELETE outside
+--     fct_drop_transformation); it is only removed when no index, generated
+--     column or migration has results computed through it (85_drop.sql), and
+--     a different transformation needs a new target model or that drop first;
 --   - registered models never change either (20_model.sql);
 --   - the upgrade graph never gets a cycle nor a second path between two
 --     models (registration refuses both), so the path that fct_upgrade
@@ -79,10 +81,16 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+	-- fct_drop_transformation (85_drop.sql) deletes a row once it checked that
+	-- no index, generated column or migration depends on it, and so does a
+	-- Citus worker applying the coordinator's drop
+	IF TG_OP = 'DELETE' AND current_setting('fct.catalog_drop', true) = 'on' THEN
+		RETURN OLD;
+	END IF;
 	RAISE EXCEPTION 'cannot % registered transformations', lower(TG_OP)
 		USING ERRCODE = 'feature_not_supported',
 			  DETAIL = 'Transformations are immutable: fct_upgrade is IMMUTABLE and may serve in index expressions.',
-			  HINT = 'Register a new target model and a transformation into it.';
+			  HINT = 'Register a new target model and a transformation into it, or remove one that nothing depends on with fct_drop_transformation.';
 END
 $$;
 

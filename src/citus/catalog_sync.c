@@ -61,9 +61,15 @@ catalog_guc_push(bool restore_mode)
 	 * off, see fct_transformations_insert_guard) let them in too.
 	 */
 	if (restore_mode)
+	{
 		(void) set_config_option("check_function_bodies", "off",
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+		/* and a drop checked there (fct_drop_model, sql/install/85_drop.sql) */
+		(void) set_config_option("fct.catalog_drop", "on",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	return nest;
 }
 

@@ -41,6 +41,7 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -85,11 +86,26 @@ model_relcache_callback(Datum arg, Oid relid)
 		model_cache_valid = false;
 }
 
+/*
+ * fct.catalog_drop: on only inside fct_drop_model and fct_drop_transformation
+ * (sql/install/85_drop.sql), around their DELETE, and while a Citus worker
+ * applies a drop sent by the coordinator; the catalogs' guard triggers let a
+ * DELETE through only then.  Declared here so that the name exists whatever
+ * the "fct" prefix allows; it is a guard against mistakes, not a privilege
+ * (only the catalogs' owner may DELETE from them at all).
+ */
+static bool model_catalog_drop = false;
+
 void
 model_init(void)
 {
 	if (model_callback_registered)
 		return;
+	DefineCustomBoolVariable("fct.catalog_drop",
+							 "Internal: set by fct_drop_model and fct_drop_transformation around their delete.",
+							 NULL, &model_catalog_drop, false, PGC_USERSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL,
+							 NULL, NULL, NULL);
 	CacheRegisterRelcacheCallback(model_relcache_callback, (Datum) 0);
 	model_callback_registered = true;
 }

@@ -1,7 +1,8 @@
 # The per-backend model cache follows the registry across sessions: a model
 # registered by another session is usable at once, and when the extension is
 # dropped and created again (new table, ids reused for other models) a
-# long-lived session sees the new registry, not its cached copy of the old one.
+# long-lived session sees the new registry, not its cached copy of the old one;
+# the same when a model is dropped (fct_drop_model) and its name registered again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -36,6 +37,15 @@ $t->query_safe("COMMIT");
 is($s->query_safe("SELECT 'm3:[1,2,3,4]'::embedding"), 'm3:[1,2,3,4]',
 	'model is usable once the other session commits');
 $t->quit;
+
+# Another session drops m3 (fct_drop_model) and registers the name again with
+# other dimensions: the long-lived session, which used m3, sees the new row.
+$node->safe_psql('postgres', "SELECT fct_drop_model('m3'); SELECT fct_register_model('m3', 2)");
+is($s->query_safe("SELECT 'm3:[1,2]'::embedding"), 'm3:[1,2]',
+	'model dropped and registered again by another session is seen with its new dimensions');
+($out, $err) = $s->query("SELECT 'm3:[1,2,3,4]'::embedding");
+ok($err, 'the dropped model\'s dimensions are rejected');
+$s->{stderr} = '';
 
 # Another session drops and recreates the extension, then registers m1 again
 # with other dimensions (the same id: ids are a hash of the name): the cached m1 must not be used.

@@ -10,3 +10,22 @@ CREATE FUNCTION fct_upgrade(e embedding, to_model integer) RETURNS embedding
 
 COMMENT ON FUNCTION fct_upgrade(embedding, integer) IS
 	'fct_upgrade with the target model by id (fct_model_id(name)): the form postgres_fdw ships';
+
+-- The guard lets fct_drop_transformation (85_drop.sql) delete a row.
+CREATE OR REPLACE FUNCTION fct_transformations_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	-- fct_drop_transformation (85_drop.sql) deletes a row once it checked that
+	-- no index, generated column or migration depends on it, and so does a
+	-- Citus worker applying the coordinator's drop
+	IF TG_OP = 'DELETE' AND current_setting('fct.catalog_drop', true) = 'on' THEN
+		RETURN OLD;
+	END IF;
+	RAISE EXCEPTION 'cannot % registered transformations', lower(TG_OP)
+		USING ERRCODE = 'feature_not_supported',
+			  DETAIL = 'Transformations are immutable: fct_upgrade is IMMUTABLE and may serve in index expressions.',
+			  HINT = 'Register a new target model and a transformation into it, or remove one that nothing depends on with fct_drop_transformation.';
+END
+$$;
