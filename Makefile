@@ -32,7 +32,12 @@ REGRESS_OPTS = --load-extension=$(EXTENSION)
 OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-serial
 OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-serial
 PG_CPPFLAGS = -I$(srcdir)/src -I$(OPENBLAS_INC)
-PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare $(FCT_WERROR)
+# -ffp-contract=off: never fuse a multiply and an add into one FMA.  An FMA rounds once where the
+# source rounds twice, and whether the compiler fuses depends on the target (the kernels' x86-64-v3
+# clones have FMA, the baseline has none, other architectures fuse by default): stored values (upgrades)
+# and hashed ones (lsh lists) must have the same bits on every CPU, see src/kernels/matmul.c.  No
+# -march=native and no -ffast-math for the same reason: both change the rounding.
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -ffp-contract=off $(FCT_WERROR)
 SHLIB_LINK = -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lm
 
 
@@ -48,6 +53,10 @@ $(UPGRADE_SCRIPTS): sql/$(EXTENSION)--%.sql: $$(sort $$(wildcard sql/upgrade/$$*
 	cat $^ > $@
 
 $(OBJS): $(HEADERS)
+
+# The kernels' plain-loop references (fct.kernel_variant = 'scalar'): one operation at a time, so
+# that the tests compare the vectorised code against genuinely scalar code.
+src/kernels/matmul_scalar.o src/kernels/distance_scalar.o: CFLAGS += -fno-tree-vectorize -fno-tree-slp-vectorize
 
 # fit.c's elementwise training loops (bias, ReLU, Adam's square roots) vectorise only with these.
 src/upgrade/fit.o: CFLAGS += -fno-math-errno -fvect-cost-model=dynamic

@@ -8,6 +8,7 @@
 
 #include "fmgr.h"
 
+#include "kernels/variant.h"
 #include "labels/labels.h"
 #include "lsh/lsh.h"
 #include "migrate/migrate.h"
@@ -21,6 +22,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	kernel_init();
 	model_init();
 	lsh_init();
 	labels_init();

@@ -19,14 +19,25 @@
  * 1e-7 * sqrt(n)), which is the precision of the stored values anyway.
  * test/bench/distance_kernels measures these against a scalar loop and
  * OpenBLAS's cblas_sdot.
+ *
+ * Determinism.  These kernels feed IMMUTABLE operators and the lsh hash, so
+ * their bits must not depend on the clone: the order of every addition is
+ * fixed by the code (four accumulators over blocks of 32, then blocks of 8
+ * into the first, a fixed tree, the tail in float8), the compiler does not
+ * reassociate floating-point arithmetic, and the Makefile's -ffp-contract=off
+ * keeps the x86-64-v3 clone from fusing a multiply and an add into an FMA
+ * (which the baseline clone cannot do).  distance_scalar.c writes the same
+ * orders as plain loops: fct.kernel_variant = 'scalar' runs them, and the
+ * tests check that both give the same bits.
  */
 #include "postgres.h"
 
 #include <math.h>
 
-#include <cblas.h>
-
 #include "kernels/distance.h"
+#include "kernels/distance_scalar.h"
+#include "kernels/matmul.h"
+#include "kernels/variant.h"
 
 /* The benchmark defines FCT_KERNEL_CLONES empty to measure the baseline clone. */
 #ifndef FCT_KERNEL_CLONES
@@ -89,8 +100,8 @@ l2_squared_f8(const float4 *a, const float4 *b, int n)
 }
 
 FCT_KERNEL_CLONES
-float8
-kernel_inner_product(const float4 *a, const float4 *b, int n)
+static float8
+inner_product_lanes(const float4 *a, const float4 *b, int n)
 {
 	v8sf		s0 = {0},
 				s1 = {0},
@@ -112,14 +123,26 @@ kernel_inner_product(const float4 *a, const float4 *b, int n)
 	sum = hsum(&s0);
 	for (; i < n; i++)
 		sum += (float8) a[i] * b[i];
+	return sum;
+}
+
+float8
+kernel_inner_product(const float4 *a, const float4 *b, int n)
+{
+	float8		sum;
+
+	if (kernel_variant == KERNEL_VARIANT_SCALAR)
+		sum = scalar_inner_product_lanes(a, b, n);
+	else
+		sum = inner_product_lanes(a, b, n);
 	if (unlikely(!isfinite(sum)))
 		return inner_product_f8(a, b, n);
 	return sum;
 }
 
 FCT_KERNEL_CLONES
-float8
-kernel_l2_squared(const float4 *a, const float4 *b, int n)
+static float8
+l2_squared_lanes(const float4 *a, const float4 *b, int n)
 {
 	v8sf		s0 = {0},
 				s1 = {0},
@@ -156,14 +179,26 @@ kernel_l2_squared(const float4 *a, const float4 *b, int n)
 
 		sum += d * d;
 	}
+	return sum;
+}
+
+float8
+kernel_l2_squared(const float4 *a, const float4 *b, int n)
+{
+	float8		sum;
+
+	if (kernel_variant == KERNEL_VARIANT_SCALAR)
+		sum = scalar_l2_squared_lanes(a, b, n);
+	else
+		sum = l2_squared_lanes(a, b, n);
 	if (unlikely(!isfinite(sum)))
 		return l2_squared_f8(a, b, n);
 	return sum;
 }
 
 FCT_KERNEL_CLONES
-float8
-kernel_norm_squared(const float4 *a, int n)
+static float8
+norm_squared_lanes(const float4 *a, int n)
 {
 	v8sf		s0 = {0},
 				s1 = {0},
@@ -196,6 +231,18 @@ kernel_norm_squared(const float4 *a, int n)
 	sum = hsum(&s0);
 	for (; i < n; i++)
 		sum += (float8) a[i] * a[i];
+	return sum;
+}
+
+float8
+kernel_norm_squared(const float4 *a, int n)
+{
+	float8		sum;
+
+	if (kernel_variant == KERNEL_VARIANT_SCALAR)
+		sum = scalar_norm_squared_lanes(a, n);
+	else
+		sum = norm_squared_lanes(a, n);
 	if (unlikely(!isfinite(sum)))
 		return inner_product_f8(a, a, n);
 	return sum;
@@ -206,8 +253,9 @@ kernel_norm_squared(const float4 *a, int n)
  * vector registers plus the loads fit in the sixteen that AVX2 has).
  */
 FCT_KERNEL_CLONES
-float8
-kernel_cosine_distance(const float4 *a, const float4 *b, int n)
+static void
+cosine_lanes(const float4 *a, const float4 *b, int n, float8 *ab_out,
+			 float8 *aa_out, float8 *bb_out)
 {
 	v8sf		ab0 = {0},
 				ab1 = {0},
@@ -221,8 +269,7 @@ kernel_cosine_distance(const float4 *a, const float4 *b, int n)
 				y1;
 	float8		ab,
 				aa,
-				bb,
-				sim;
+				bb;
 	int			i = 0;
 
 	for (; i + 2 * LANES <= n; i += 2 * LANES)
@@ -258,6 +305,23 @@ kernel_cosine_distance(const float4 *a, const float4 *b, int n)
 		aa += (float8) a[i] * a[i];
 		bb += (float8) b[i] * b[i];
 	}
+	*ab_out = ab;
+	*aa_out = aa;
+	*bb_out = bb;
+}
+
+float8
+kernel_cosine_distance(const float4 *a, const float4 *b, int n)
+{
+	float8		ab,
+				aa,
+				bb,
+				sim;
+
+	if (kernel_variant == KERNEL_VARIANT_SCALAR)
+		scalar_cosine_lanes(a, b, n, &ab, &aa, &bb);
+	else
+		cosine_lanes(a, b, n, &ab, &aa, &bb);
 
 	/*
 	 * Overflow, or norms so small that float4 squares may have underflowed
@@ -284,13 +348,16 @@ kernel_cosine_distance(const float4 *a, const float4 *b, int n)
 	return 1.0 - sim;
 }
 
+/*
+ * The rows are the weight of a layer without bias and q its one input row:
+ * kernel_matmul's order, the one lsh's list assignment uses, so that ranking
+ * the lists for a query and hashing a vector score a centre alike.
+ */
 void
 kernel_inner_product_batch(const float4 *q, const float4 *rows,
 						   int nrows, int n, float4 *out)
 {
 	if (nrows <= 0)
 		return;
-	/* out = rows (nrows x n, row-major) * q */
-	cblas_sgemv(CblasRowMajor, CblasNoTrans, nrows, n, 1.0f, rows, n,
-				q, 1, 0.0f, out, 1);
+	kernel_matmul(rows, NULL, nrows, n, q, n, 1, out, nrows, false);
 }

@@ -1,0 +1,343 @@
+/*
+ * matmul.c
+ *	  kernel_matmul: dense layer products in the fixed order of matmul.h,
+ *	  vectorised.
+ *
+ * Why not BLAS.  cblas_sgemv (one row) and cblas_sgemm (a batch) sum each
+ * output in different orders, which differ again with the CPU's SIMD width
+ * and its FMA unit: the same row upgraded alone, in a batch, or on another
+ * server came out different in the last bits, and an index built on the
+ * IMMUTABLE fct_upgrade stopped finding migrated rows.  Here every output is
+ * summed in the one order matmul.h defines, whether it is computed alone or
+ * among thousands, and on every CPU:
+ *
+ *	 - the eight lanes of the definition are one vector of eight float4 (gcc's
+ *	   vector extension): a lane-wise multiply then add is exactly the
+ *	   definition's "lane[l] += w * x", with no reassociation (gcc reorders
+ *	   floating-point arithmetic only under -ffast-math, which fct never uses);
+ *	 - the Makefile compiles fct with -ffp-contract=off, so that no
+ *	   multiply-add is fused into an FMA (an FMA rounds once where the
+ *	   definition rounds twice, and the baseline x86-64 has none): the
+ *	   x86-64-v3 clone uses AVX2 for width only, and its bits equal the SSE2
+ *	   clone's and the scalar reference's (matmul_scalar.c);
+ *	 - the three tree levels are lane shuffles and additions of the same pairs
+ *	   the definition adds.
+ *
+ * Speed.  A block of eight (row, output) pairs is computed at once, eight
+ * independent accumulators, so that the additions' latency overlaps: one row
+ * against eight outputs (the one-row form: each weight read once, streaming,
+ * like sgemv), or two rows against four outputs (the batched form: each
+ * weight load serves two rows and each input load four outputs).  The eight
+ * sums are reduced together, transposed (four shuffle-add levels give the
+ * eight results in one vector).  The batched form walks the rows in tiles
+ * small enough for the level-1 cache, so that a block of four weight rows is
+ * loaded from L2 once per tile and reused by every pair of rows in it.
+ * Without FMA a multiply-add is two instructions instead of one; on CPUs with
+ * separate add and multiply pipes (Zen, recent Intel) that costs little, see
+ * test/bench/transform for the measured ratios.
+ */
+#include "postgres.h"
+
+#include "kernels/matmul.h"
+#include "kernels/variant.h"
+
+/* The benchmark defines FCT_KERNEL_CLONES empty to measure the baseline clone. */
+#ifndef FCT_KERNEL_CLONES
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+	defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define FCT_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
+#endif
+#endif
+#ifndef FCT_KERNEL_CLONES
+#define FCT_KERNEL_CLONES
+#endif
+
+/* Eight float4 lanes; aligned(4) because rows start anywhere. */
+typedef float4 v8sf __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32 v8si __attribute__((vector_size(32)));
+
+#define LOAD(p) (*(const v8sf *) (p))
+/* Lanes of a and b (numbered 0-7 and 8-15) by constant indices: gcc's and clang's spellings. */
+#ifdef __clang__
+#define SHUF(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
+#define SHUF(a, b, ...) __builtin_shuffle((a), (b), (v8si) {__VA_ARGS__})
+#endif
+
+/* Rows per tile of the batched form: a tile's inputs stay in L1. */
+#define MATMUL_TILE_BYTES	(16 * 1024)
+
+/*
+ * Every helper is inlined into kernel_matmul, so that each clone compiles
+ * them for its own instruction set (a helper left out of line would be
+ * compiled once, for the baseline).
+ */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/*
+ * The tree of matmul.h for eight accumulators at once: s[j] becomes
+ * ((a_j[0] + a_j[4]) + (a_j[2] + a_j[6])) + ((a_j[1] + a_j[5]) + (a_j[3] + a_j[7])),
+ * i.e. t = lo + hi, u = t[0..1] + t[2..3], s = u[0] + u[1].  A macro: vector
+ * arguments of a function would change the ABI of the baseline clone.
+ */
+#define REDUCE8(s, a0, a1, a2, a3, a4, a5, a6, a7) \
+	do { \
+		/* t: [t_0 | t_4], [t_1 | t_5], [t_2 | t_6], [t_3 | t_7] */ \
+		v8sf		p04_ = SHUF(a0, a4, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF(a0, a4, 4, 5, 6, 7, 12, 13, 14, 15); \
+		v8sf		p15_ = SHUF(a1, a5, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF(a1, a5, 4, 5, 6, 7, 12, 13, 14, 15); \
+		v8sf		p26_ = SHUF(a2, a6, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF(a2, a6, 4, 5, 6, 7, 12, 13, 14, 15); \
+		v8sf		p37_ = SHUF(a3, a7, 0, 1, 2, 3, 8, 9, 10, 11) + SHUF(a3, a7, 4, 5, 6, 7, 12, 13, 14, 15); \
+		/* u: [u_0 u_1 | u_4 u_5] and [u_2 u_3 | u_6 u_7], two lanes each */ \
+		v8sf		q_ = SHUF(p04_, p15_, 0, 1, 8, 9, 4, 5, 12, 13) + SHUF(p04_, p15_, 2, 3, 10, 11, 6, 7, 14, 15); \
+		v8sf		r_ = SHUF(p26_, p37_, 0, 1, 8, 9, 4, 5, 12, 13) + SHUF(p26_, p37_, 2, 3, 10, 11, 6, 7, 14, 15); \
+		/* s: [s_0 .. s_7] */ \
+		(s) = SHUF(q_, r_, 0, 2, 8, 10, 4, 6, 12, 14) + SHUF(q_, r_, 1, 3, 9, 11, 5, 7, 13, 15); \
+	} while (0)
+
+/*
+ * The inputs past the last multiple of eight, added one at a time to each of
+ * the eight sums (rare: most widths are multiples of 8).  Pair j is input row
+ * xs[j] against weight row ws[j].
+ */
+static void
+add_tail(float4 *s, const float4 *const *ws, const float4 *const *xs, int n8,
+		 int in_dim)
+{
+	for (int j = 0; j < 8; j++)
+		for (int i = n8; i < in_dim; i++)
+			s[j] += ws[j][i] * xs[j][i];
+}
+
+/*
+ * The bias (when the layer has one: adding a zero would turn -0 into +0)
+ * and the ReLU (max(v, 0), NaN giving +0, like the reference's
+ * !(v > 0) ? 0 : v), eight lanes at once.
+ */
+#define BIAS_RELU(s, bvec, has_bias, relu) \
+	do { \
+		if (has_bias) \
+			(s) += (bvec); \
+		if (relu) \
+			(s) = (v8sf) ((v8si) (s) & ((s) > (v8sf) {0})); \
+	} while (0)
+
+/* Weight row of output o, padding past the last output with the last row. */
+#define WROW(w, o, out_dim, in_dim) \
+	((w) + (Size) Min((o), (out_dim) - 1) * (in_dim))
+
+/*
+ * One row x against outputs o .. o + 7 (those below out_dim are stored to
+ * y[o ..]); bvec holds their biases.
+ */
+static ALWAYS_INLINE void
+block_1x8(const float4 *w, int o, int out_dim, int in_dim, const float4 *x,
+		  const v8sf *bvec, bool has_bias, float4 *y, bool relu)
+{
+	v8sf		a0 = {0},
+				a1 = {0},
+				a2 = {0},
+				a3 = {0},
+				a4 = {0},
+				a5 = {0},
+				a6 = {0},
+				a7 = {0};
+	const float4 *w0 = WROW(w, o, out_dim, in_dim),
+			   *w1 = WROW(w, o + 1, out_dim, in_dim),
+			   *w2 = WROW(w, o + 2, out_dim, in_dim),
+			   *w3 = WROW(w, o + 3, out_dim, in_dim),
+			   *w4 = WROW(w, o + 4, out_dim, in_dim),
+			   *w5 = WROW(w, o + 5, out_dim, in_dim),
+			   *w6 = WROW(w, o + 6, out_dim, in_dim),
+			   *w7 = WROW(w, o + 7, out_dim, in_dim);
+	int			n8 = in_dim & ~7;
+	v8sf		s;
+
+	for (int k = 0; k < n8; k += 8)
+	{
+		v8sf		xv = LOAD(x + k);
+
+		a0 += LOAD(w0 + k) * xv;
+		a1 += LOAD(w1 + k) * xv;
+		a2 += LOAD(w2 + k) * xv;
+		a3 += LOAD(w3 + k) * xv;
+		a4 += LOAD(w4 + k) * xv;
+		a5 += LOAD(w5 + k) * xv;
+		a6 += LOAD(w6 + k) * xv;
+		a7 += LOAD(w7 + k) * xv;
+	}
+	REDUCE8(s, a0, a1, a2, a3, a4, a5, a6, a7);
+	if (unlikely(n8 < in_dim))
+	{
+		const float4 *ws[8] = {w0, w1, w2, w3, w4, w5, w6, w7};
+		const float4 *xs[8] = {x, x, x, x, x, x, x, x};
+		float4		t[8];
+
+		memcpy(t, &s, sizeof(t));
+		add_tail(t, ws, xs, n8, in_dim);
+		memcpy(&s, t, sizeof(t));
+	}
+	BIAS_RELU(s, *bvec, has_bias, relu);
+	if (o + 8 <= out_dim)
+		memcpy(y + o, &s, sizeof(s));
+	else
+	{
+		float4		t[8];
+
+		memcpy(t, &s, sizeof(t));
+		for (int j = 0; o + j < out_dim; j++)
+			y[o + j] = t[j];
+	}
+}
+
+/*
+ * Two rows x0, x1 against outputs o .. o + 3 (stored to y0[o ..] and
+ * y1[o ..] below out_dim); bvec holds their biases twice.  Pair j is row
+ * j / 4 against output o + j % 4.
+ */
+static ALWAYS_INLINE void
+block_2x4(const float4 *w, int o, int out_dim, int in_dim, const float4 *x0,
+		  const float4 *x1, const v8sf *bvec, bool has_bias, float4 *y0,
+		  float4 *y1, bool relu)
+{
+	v8sf		a0 = {0},
+				a1 = {0},
+				a2 = {0},
+				a3 = {0},
+				a4 = {0},
+				a5 = {0},
+				a6 = {0},
+				a7 = {0};
+	const float4 *w0 = WROW(w, o, out_dim, in_dim),
+			   *w1 = WROW(w, o + 1, out_dim, in_dim),
+			   *w2 = WROW(w, o + 2, out_dim, in_dim),
+			   *w3 = WROW(w, o + 3, out_dim, in_dim);
+	int			n8 = in_dim & ~7;
+	v8sf		s;
+
+	for (int k = 0; k < n8; k += 8)
+	{
+		v8sf		u = LOAD(x0 + k);
+		v8sf		v = LOAD(x1 + k);
+		v8sf		b0 = LOAD(w0 + k);
+		v8sf		b1 = LOAD(w1 + k);
+		v8sf		b2 = LOAD(w2 + k);
+		v8sf		b3 = LOAD(w3 + k);
+
+		a0 += b0 * u;
+		a1 += b1 * u;
+		a2 += b2 * u;
+		a3 += b3 * u;
+		a4 += b0 * v;
+		a5 += b1 * v;
+		a6 += b2 * v;
+		a7 += b3 * v;
+	}
+	REDUCE8(s, a0, a1, a2, a3, a4, a5, a6, a7);
+	if (unlikely(n8 < in_dim))
+	{
+		const float4 *ws[8] = {w0, w1, w2, w3, w0, w1, w2, w3};
+		const float4 *xs[8] = {x0, x0, x0, x0, x1, x1, x1, x1};
+		float4		t[8];
+
+		memcpy(t, &s, sizeof(t));
+		add_tail(t, ws, xs, n8, in_dim);
+		memcpy(&s, t, sizeof(t));
+	}
+	BIAS_RELU(s, *bvec, has_bias, relu);
+	if (o + 4 <= out_dim)
+	{
+		memcpy(y0 + o, &s, 4 * sizeof(float4));
+		memcpy(y1 + o, (float4 *) &s + 4, 4 * sizeof(float4));
+	}
+	else
+	{
+		float4		t[8];
+
+		memcpy(t, &s, sizeof(t));
+		for (int j = 0; o + j < out_dim; j++)
+		{
+			y0[o + j] = t[j];
+			y1[o + j] = t[j + 4];
+		}
+	}
+}
+
+/* The biases of outputs o .. o + width - 1, repeated to fill eight lanes. */
+static ALWAYS_INLINE void
+load_bias(v8sf *bvec, const float4 *bias, int o, int out_dim, int width)
+{
+	float4		t[8] = {0};
+
+	if (bias != NULL)
+		for (int j = 0; j < 8; j++)
+			t[j] = bias[Min(o + j % width, out_dim - 1)];
+	memcpy(bvec, t, sizeof(t));
+}
+
+/* One row, every output: blocks of eight outputs, the last one padded. */
+static ALWAYS_INLINE void
+row_all_outputs(const float4 *w, const float4 *bias, int out_dim, int in_dim,
+				const float4 *x, float4 *y, bool relu)
+{
+	for (int o = 0; o < out_dim; o += 8)
+	{
+		v8sf		bvec;
+
+		if (bias != NULL && o + 8 <= out_dim)
+			bvec = LOAD(bias + o);
+		else
+			load_bias(&bvec, bias, o, out_dim, 8);
+		block_1x8(w, o, out_dim, in_dim, x, &bvec, bias != NULL, y, relu);
+	}
+}
+
+FCT_KERNEL_CLONES
+void
+kernel_matmul(const float4 *w, const float4 *bias, int out_dim, int in_dim,
+			  const float4 *x, int ldx, int rows, float4 *y, int ldy,
+			  bool relu)
+{
+	int			tile;
+
+	if (kernel_variant == KERNEL_VARIANT_SCALAR)
+	{
+		kernel_matmul_scalar(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy,
+							 relu);
+		return;
+	}
+	if (rows <= 0 || out_dim <= 0)
+		return;
+	if (rows == 1)
+	{
+		row_all_outputs(w, bias, out_dim, in_dim, x, y, relu);
+		return;
+	}
+
+	/* an even number of rows per tile, at least two */
+	tile = MATMUL_TILE_BYTES / ((int) sizeof(float4) * Max(in_dim, 1));
+	tile = Max(tile & ~1, 2);
+
+	for (int r0 = 0; r0 < rows; r0 += tile)
+	{
+		int			rend = Min(rows, r0 + tile);
+		int			pairs_end = r0 + ((rend - r0) & ~1);
+
+		for (int o = 0; o < out_dim; o += 4)
+		{
+			v8sf		bvec;
+
+			load_bias(&bvec, bias, o, out_dim, 4);
+			for (int r = r0; r < pairs_end; r += 2)
+				block_2x4(w, o, out_dim, in_dim, x + (Size) r * ldx,
+						  x + (Size) (r + 1) * ldx, &bvec, bias != NULL,
+						  y + (Size) r * ldy, y + (Size) (r + 1) * ldy, relu);
+		}
+		/* an odd row left in the tile (only in the last one) */
+		if (pairs_end < rend)
+			row_all_outputs(w, bias, out_dim, in_dim,
+							x + (Size) pairs_end * ldx,
+							y + (Size) pairs_end * ldy, relu);
+	}
+}
