@@ -2,7 +2,8 @@
  * transform.h
  *	  Transformations between models (table fct_transformations): parse and
  *	  validate a spec, register it, find the path from one model to another,
- *	  and apply it to one embedding or to a batch (OpenBLAS).
+ *	  and apply it to one embedding or to a batch (kernel_matmul: the same
+ *	  bits either way, on every CPU).
  *
  * A transformation maps an embedding of model "from" (vector and
  * side-information) into the space of model "to":
@@ -134,9 +135,9 @@ extern Embedding *transform_upgrade(const Embedding *e, int32 to_model);
 /*
  * Upgrade n embeddings at once: out[i] is in[i] itself when it is already in
  * to_model, otherwise a new palloc'd embedding.  Rows are grouped by source
- * model and each layer is one cblas_sgemm over the whole group.  Errors like
- * transform_upgrade.  Results may differ from transform_upgrade's in the last
- * bits of float rounding (sgemm and sgemv sum in different orders).
+ * model and each layer is one kernel_matmul over a block of the group.
+ * Errors like transform_upgrade.  Each result has the same bits as
+ * transform_upgrade's for the same input, whatever else is in the batch.
  */
 extern void transform_upgrade_batch(Embedding **in, int n, int32 to_model,
 									Embedding **out);
@@ -144,8 +145,8 @@ extern void transform_upgrade_batch(Embedding **in, int n, int32 to_model,
 /*
  * Arithmetic only: apply a path to n rows given as row-major arrays
  * (old: n x from dim, side: n x side_dim, out: n x to dim).  No catalog
- * access.  transform_apply_one is the single-vector (sgemv) form; its scratch
- * must hold 3 * path->max_width floats.
+ * access.  transform_apply_one is the single-vector form (same bits as a row
+ * of the batch); its scratch must hold 4 * path->max_width floats.
  */
 extern void transform_apply_batch(const TransformPath *path, const float4 *old,
 								  const float4 *side, int n, float4 *out);

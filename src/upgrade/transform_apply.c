@@ -1,21 +1,24 @@
 /*
  * transform_apply.c
  *	  The arithmetic of a transformation path: one vector through the layers
- *	  (cblas_sgemv per layer) or a batch of rows (cblas_sgemm per layer, the
- *	  whole block of rows at once).  No catalog, no models: transform.c
- *	  resolves the path and its weights, and the benchmark in
- *	  test/bench/transform compiles this file alone to time it against the
- *	  bare OpenBLAS floor.
+ *	  or a batch of rows (each layer over a whole block of rows at once).
+ *	  No catalog, no models: transform.c resolves the path and its weights,
+ *	  and the benchmark in test/bench/transform compiles this file alone.
+ *
+ * Every layer, in both forms, is one kernel_matmul (src/kernels/matmul.c),
+ * which sums each output in one fixed order whether it computes one row or
+ * a block of them, and rounds alike on every CPU: a row upgraded alone
+ * (fct_upgrade, the operators), in a batch at any position
+ * (fct_upgrade_batch), or by a migration gets the same bits, which is what
+ * lets an index on the IMMUTABLE fct_upgrade find migrated rows.  The bias
+ * and the ReLU are part of that kernel's definition too.  (The concatenation
+ * and the hops are copies and carry nothing numeric.)
  */
 #include "postgres.h"
 
-#include <cblas.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-
 #include "miscadmin.h"
 
+#include "kernels/matmul.h"
 #include "upgrade/transform.h"
 
 /*
@@ -31,51 +34,6 @@
 #define TRANSFORM_BATCH_ROWS		512
 #define TRANSFORM_BATCH_MIN_ROWS	128
 #define TRANSFORM_BATCH_BYTES		(16 * 1024 * 1024)
-
-/*
- * y = act(y + bias) over rows x width values with leading dimension ld: the
- * bias and the ReLU in one pass after a product computed with beta = 0.
- * Branch-free: a ReLU written as a branch costs a misprediction on about
- * every other value (the signs of a layer's outputs are random), which made
- * this pass as slow as the matrix product itself.  max(v, 0) returns 0 for
- * NaN, like the scalar tail's v > 0 ? v : 0.
- */
-static void
-bias_act(float4 *y, int rows, int ld, int width, const float4 *bias,
-		 bool relu)
-{
-	int			r;
-
-	for (r = 0; r < rows; r++)
-	{
-		float4	   *o = y + (Size) r * ld;
-		int			j = 0;
-
-#ifdef __SSE2__
-		const __m128 zero = _mm_setzero_ps();
-
-		for (; j + 8 <= width; j += 8)
-		{
-			__m128		a = _mm_add_ps(_mm_loadu_ps(o + j), _mm_loadu_ps(bias + j));
-			__m128		b = _mm_add_ps(_mm_loadu_ps(o + j + 4), _mm_loadu_ps(bias + j + 4));
-
-			if (relu)
-			{
-				a = _mm_max_ps(a, zero);
-				b = _mm_max_ps(b, zero);
-			}
-			_mm_storeu_ps(o + j, a);
-			_mm_storeu_ps(o + j + 4, b);
-		}
-#endif
-		for (; j < width; j++)
-		{
-			float4		v = o[j] + bias[j];
-
-			o[j] = (relu && !(v > 0.0f)) ? 0.0f : v;
-		}
-	}
-}
 
 /*
  * One vector through a stack of layers, into dst; p and q are scratch
@@ -98,9 +56,8 @@ stack_one(const TransformLayer *layers, int n, const float4 *x, int width,
 		const TransformLayer *l = &layers[i];
 		float4	   *o = (i == n - 1) ? dst : ((i % 2 == 0) ? p : q);
 
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out_dim, l->in_dim, 1.0f,
-					l->weight, l->in_dim, in, 1, 0.0f, o, 1);
-		bias_act(o, 1, l->out_dim, l->out_dim, l->bias, l->relu);
+		kernel_matmul(l->weight, l->bias, l->out_dim, l->in_dim, in, l->in_dim,
+					  1, o, l->out_dim, l->relu);
 		in = o;
 	}
 }
@@ -146,7 +103,7 @@ transform_apply_one(const TransformPath *path, const float4 *old,
 /*
  * A block of rows through a stack: X is rows x width with leading dimension
  * ldx; the result goes to dst with leading dimension ldd (a column offset of
- * the concatenation for the branches).  One cblas_sgemm per layer.
+ * the concatenation for the branches).  One kernel_matmul per layer.
  */
 static void
 stack_batch(const TransformLayer *layers, int n, const float4 *x, int ldx,
@@ -170,11 +127,9 @@ stack_batch(const TransformLayer *layers, int n, const float4 *x, int ldx,
 		float4	   *o = last ? dst : ((i % 2 == 0) ? p : q);
 		int			ldo = last ? ldd : l->out_dim;
 
-		/* O (rows x out) = X (rows x in) * W^T, then the bias and the ReLU */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, l->out_dim,
-					l->in_dim, 1.0f, in, ldin, l->weight, l->in_dim, 0.0f,
-					o, ldo);
-		bias_act(o, rows, ldo, l->out_dim, l->bias, l->relu);
+		/* O (rows x out) = act(X (rows x in) * W^T + bias) */
+		kernel_matmul(l->weight, l->bias, l->out_dim, l->in_dim, in, ldin,
+					  rows, o, ldo, l->relu);
 		in = o;
 		ldin = ldo;
 	}
