@@ -1,8 +1,10 @@
 /*
  * lshkmeans.c
  *	  k-means for the learned hash family: Lloyd iterations whose assignment
- *	  step is one matrix product per chunk of points (OpenBLAS sgemm), so the
- *	  build's cost is a few products of (sample x dim) by (dim x lists).
+ *	  step is one matrix product per chunk of points (kernel_matmul, the
+ *	  product every list assignment uses), so the build's cost is a few
+ *	  products of (sample x dim) by (dim x lists).  The k-means++ seeding
+ *	  keeps OpenBLAS's sgemv: it only picks starting points.
  */
 #include "postgres.h"
 
@@ -12,6 +14,7 @@
 
 #include "common/pg_prng.h"
 #include "kernels/distance.h"
+#include "kernels/matmul.h"
 #include "lsh.h"
 #include "miscadmin.h"
 
@@ -88,25 +91,25 @@ argmin_scores(float *restrict row, const float *restrict center_norm2, int k)
  * out[i] = argmin_j |x_i - c_j|^2 = argmin_j (|c_j|^2 - 2 <x_i, c_j>), for
  * n points.  work holds min(n, LSH_ASSIGN_BLOCK) x k floats: the products of a
  * block of points stay in cache while their minimum is found.
+ *
+ * The products are kernel_matmul's (the centres as a layer without bias),
+ * whose order does not depend on n or on a point's position: the build, a
+ * single insert, the pending-insert batch, fct_lsh_verify and the scan all
+ * put a vector in the same list, on every CPU.  (sgemv for one point and
+ * sgemm for many rounded differently, and fct_lsh_verify found entries in
+ * lists their vectors no longer hashed to.)
  */
 void
 lsh_assign_nearest(const float *x, int n, int dim,
 				   const float *centers, const float *center_norm2,
 				   int k, int *out, float *work)
 {
-	if (n == 1)
-	{
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, k, dim, 1.0f, centers, dim,
-					x, 1, 0.0f, work, 1);
-		out[0] = argmin_scores(work, center_norm2, k);
-		return;
-	}
 	for (int b = 0; b < n; b += LSH_ASSIGN_BLOCK)
 	{
 		int			m = Min(LSH_ASSIGN_BLOCK, n - b);
 
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, dim,
-					1.0f, x + (Size) b * dim, dim, centers, dim, 0.0f, work, k);
+		kernel_matmul(centers, NULL, k, dim, x + (Size) b * dim, dim, m,
+					  work, k, false);
 		for (int i = 0; i < m; i++)
 			out[b + i] = argmin_scores(work + (Size) i * k, center_norm2, k);
 	}
