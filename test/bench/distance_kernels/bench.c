@@ -23,7 +23,11 @@
 #include <cblas.h>
 
 #include "kernels/distance.h"
+#include "kernels/variant.h"
 #include "bench.h"
+
+/* variant.c (the GUC) is not linked: the variable alone. */
+int			kernel_variant = KERNEL_VARIANT_AUTO;
 
 /* port.h maps these to libpgport's versions, which a standalone program lacks. */
 #undef printf
@@ -110,6 +114,95 @@ measure_batch(const float *q, const float *pool, int nrows, int n,
 	return pairs / t;
 }
 
+static double
+blas_sgemv_batch(const float *q, const float *rows, int nrows, int n, float *out)
+{
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, nrows, n, 1.0f, rows, n, q, 1, 0.0f, out, 1);
+	return out[0];
+}
+
+static double
+measure_sgemv(const float *q, const float *pool, int nrows, int n,
+			  float *out, double secs)
+{
+	long		pairs = 0;
+	double		t0 = now_sec(),
+				t;
+
+	do
+	{
+		blas_sgemv_batch(q, pool, nrows, n, out);
+		pairs += nrows;
+		t = now_sec() - t0;
+	} while (t < secs);
+	sink = out[0];
+	return pairs / t;
+}
+
+/* FNV-1a over bytes, to compare the bits of two builds' results. */
+static uint64
+fnv(uint64 h, const void *p, size_t len)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ c[i]) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * The bits of every kernel on fixed inputs of awkward widths (tails, one
+ * lane, many blocks), hashed: run's two builds (the clone the CPU picks and
+ * the baseline x86-64 one) must print the same digest.  Also fails unless
+ * the plain-loop reference (kernel_variant = scalar) gives the same bits.
+ */
+static int
+bits_digest(uint64 *digest)
+{
+	static const int widths[] = {1, 7, 8, 31, 33, 64, 100, 128, 300, 768};
+	uint64		h[2] = {1469598103934665603ULL, 1469598103934665603ULL};
+
+	for (int v = 0; v < 2; v++)
+	{
+		kernel_variant = v == 0 ? KERNEL_VARIANT_AUTO : KERNEL_VARIANT_SCALAR;
+		srandom(7);
+		for (int w = 0; w < (int) (sizeof(widths) / sizeof(widths[0])); w++)
+		{
+			int			n = widths[w];
+			int			nrows = 37;
+			float	   *q = malloc(sizeof(float) * n);
+			float	   *rows = malloc(sizeof(float) * (size_t) n * nrows);
+			float	   *out = malloc(sizeof(float) * nrows);
+
+			for (int i = 0; i < n; i++)
+				q[i] = (float) random() / RAND_MAX - 0.5f;
+			for (int i = 0; i < n * nrows; i++)
+				rows[i] = (float) random() / RAND_MAX - 0.5f;
+			for (int r = 0; r < nrows; r++)
+			{
+				const float *x = rows + (size_t) r * n;
+				double		d[4] = {kernel_inner_product(q, x, n), kernel_l2_squared(q, x, n),
+				kernel_norm_squared(x, n), kernel_cosine_distance(q, x, n)};
+
+				h[v] = fnv(h[v], d, sizeof(d));
+			}
+			kernel_inner_product_batch(q, rows, nrows, n, out);
+			h[v] = fnv(h[v], out, sizeof(float) * nrows);
+			free(q);
+			free(rows);
+			free(out);
+		}
+	}
+	kernel_variant = KERNEL_VARIANT_AUTO;
+	*digest = h[0];
+	if (h[0] != h[1])
+	{
+		fprintf(stderr, "MISMATCH: the vectorised kernels and the plain-loop reference give different bits\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int
 check(const char *what, double got, double want)
 {
@@ -130,14 +223,19 @@ main(int argc, char **argv)
 	double		secs = argc > 1 ? atof(argv[1]) : 0.2;
 	int			bad = 0;
 	int			d;
+	uint64		digest;
+
+	bad += bits_digest(&digest);
+	printf("BITS %016llx (a digest of every kernel's results on fixed inputs; the same for every build)\n",
+		   (unsigned long long) digest);
 
 	srandom(42);
 	printf("pairs/s as ratio to the scalar loop (-O2 -fno-tree-vectorize); best of %d rounds\n",
 		   ROUNDS);
-	printf("%5s %12s | %8s %8s %8s | %8s %8s | %8s %8s\n",
-		   "dim", "scalar ip/s", "fct ip", "sdot", "sgemv", "fct l2", "", "fct cos", "");
-	printf("%5s %12s | %8s %8s %8s | %8s %8s | %8s %8s\n",
-		   "", "", "/scalar", "/scalar", "/scalar", "/scalar", "l2/s", "/scalar", "cos/s");
+	printf("%5s %12s | %8s %8s %8s %8s | %8s %8s | %8s %8s\n",
+		   "dim", "scalar ip/s", "fct ip", "sdot", "fct batch", "sgemv", "fct l2", "", "fct cos", "");
+	printf("%5s %12s | %8s %8s %8s %8s | %8s %8s | %8s %8s\n",
+		   "", "", "/scalar", "/scalar", "/scalar", "/scalar", "/scalar", "l2/s", "/scalar", "cos/s");
 
 	for (d = 0; d < (int) (sizeof(dims) / sizeof(dims[0])); d++)
 	{
@@ -146,7 +244,7 @@ main(int argc, char **argv)
 		float	   *q = malloc(sizeof(float) * n);
 		float	   *pool = malloc(sizeof(float) * (size_t) n * nrows);
 		float	   *out = malloc(sizeof(float) * nrows);
-		double		best[8] = {0};
+		double		best[9] = {0};
 		int			i,
 					r;
 		double		ip = 0,
@@ -170,6 +268,7 @@ main(int argc, char **argv)
 		kernel_inner_product_batch(q, pool, nrows, n, out);
 		bad += check("kernel_inner_product", kernel_inner_product(q, pool, n), ip);
 		bad += check("kernel_inner_product_batch", out[0], ip);
+		bad += check("cblas_sgemv", blas_sgemv_batch(q, pool, nrows, n, out), ip);
 		bad += check("kernel_l2_squared", kernel_l2_squared(q, pool, n), l2);
 		bad += check("kernel_norm_squared", kernel_norm_squared(q, n), aa);
 		bad += check("kernel_cosine_distance", kernel_cosine_distance(q, pool, n),
@@ -179,7 +278,7 @@ main(int argc, char **argv)
 
 		for (r = 0; r < ROUNDS; r++)
 		{
-			double		v[8];
+			double		v[9];
 
 			v[0] = measure(scalar_inner_product, q, pool, nrows, n, secs);
 			v[1] = measure(fct_ip, q, pool, nrows, n, secs);
@@ -189,12 +288,13 @@ main(int argc, char **argv)
 			v[5] = measure(fct_l2, q, pool, nrows, n, secs);
 			v[6] = measure(scalar_cosine_distance, q, pool, nrows, n, secs);
 			v[7] = measure(fct_cos, q, pool, nrows, n, secs);
-			for (i = 0; i < 8; i++)
+			v[8] = measure_sgemv(q, pool, nrows, n, out, secs);
+			for (i = 0; i < 9; i++)
 				if (v[i] > best[i])
 					best[i] = v[i];
 		}
-		printf("%5d %12.3g | %8.2f %8.2f %8.2f | %8.2f %8.3g | %8.2f %8.3g\n",
-			   n, best[0], best[1] / best[0], best[2] / best[0], best[3] / best[0],
+		printf("%5d %12.3g | %8.2f %8.2f %8.2f %8.2f | %8.2f %8.3g | %8.2f %8.3g\n",
+			   n, best[0], best[1] / best[0], best[2] / best[0], best[3] / best[0], best[8] / best[0],
 			   best[5] / best[4], best[5], best[7] / best[6], best[7]);
 		fflush(stdout);
 		free(q);
