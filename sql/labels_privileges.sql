@@ -20,7 +20,7 @@ SET ROLE regress_labels_privileges_r;
 SELECT test_error($$SELECT * FROM fct_top_labels('labels_privileges_s', '[1,2]', 1)$$);
 SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_privileges_s', 'SELECT id, q FROM labels_privileges_q', 1)$$);
 SELECT test_error($$SELECT fct_estimate_prior_em('labels_privileges_s', 'SELECT q FROM labels_privileges_q')$$);
-SELECT test_error($$SELECT * FROM fct_label_set_scan('labels_privileges_s')$$);
+SELECT test_error($$SELECT * FROM _fct_label_set_scan('labels_privileges_s')$$);
 SELECT test_error($$SELECT fct_predict_prior('labels_privileges_s', '{0.5,0.5,0.5}')$$);
 RESET ROLE;
 

@@ -124,9 +124,9 @@ RESET ROLE;
 SELECT * FROM fct_model_census('migrate_procedure_t', 'e');
 
 -- The internal helpers do nothing outside a batch.
-SELECT fct_migrate_pending('(0,1)', e) FROM migrate_procedure_t WHERE id = 1;
+SELECT _fct_migrate_pending('(0,1)', e) FROM migrate_procedure_t WHERE id = 1;
 \set VERBOSITY sqlstate
-SELECT fct_migrate_upgraded('(0,1)');
+SELECT _fct_migrate_upgraded('(0,1)');
 \set VERBOSITY default
 
 DROP VIEW migrate_procedure_view;

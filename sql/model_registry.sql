@@ -90,5 +90,5 @@ REVOKE EXECUTE ON FUNCTION fct_register_model(text, integer, integer, text)
 DROP ROLE model_registry_user;
 
 -- The invalidation trigger is a trigger function only.
-SELECT fct_models_invalidate();
+SELECT _fct_models_invalidate();
 \set VERBOSITY default

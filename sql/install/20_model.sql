@@ -50,7 +50,7 @@ SELECT pg_catalog.pg_extension_config_dump('fct_models', '');
 GRANT SELECT ON fct_models TO PUBLIC;
 
 -- Registered models are immutable.
-CREATE FUNCTION fct_models_guard() RETURNS trigger
+CREATE FUNCTION _fct_models_guard() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -81,24 +81,30 @@ BEGIN
 			  HINT = 'fct_drop_model(name) removes a model that nothing depends on.';
 END
 $$;
+COMMENT ON FUNCTION _fct_models_guard() IS
+	'internal: trigger keeping registered models immutable';
+REVOKE ALL ON FUNCTION _fct_models_guard() FROM PUBLIC;
 
 CREATE TRIGGER fct_models_guard
 	BEFORE UPDATE OR DELETE ON fct_models
-	FOR EACH ROW EXECUTE FUNCTION fct_models_guard();
+	FOR EACH ROW EXECUTE FUNCTION _fct_models_guard();
 CREATE TRIGGER fct_models_guard_truncate
 	BEFORE TRUNCATE ON fct_models
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_models_guard();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_models_guard();
 
 -- Any change to the table drops every backend's model cache (src/model/model.c):
 -- the C function sends a relcache invalidation of fct_models, delivered to
 -- this backend at the next command and to the others at commit.
-CREATE FUNCTION fct_models_invalidate() RETURNS trigger
+CREATE FUNCTION _fct_models_invalidate() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'fct_relcache_invalidate'
 	LANGUAGE C;
+COMMENT ON FUNCTION _fct_models_invalidate() IS
+	'internal: trigger dropping every backend''s model cache on a change';
+REVOKE ALL ON FUNCTION _fct_models_invalidate() FROM PUBLIC;
 
 CREATE TRIGGER fct_models_invalidate
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fct_models
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_models_invalidate();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_models_invalidate();
 
 -- fct_register_model: the one way to add a model.
 --

@@ -76,7 +76,7 @@ SELECT pg_catalog.pg_extension_config_dump('fct_transformations_id_seq', '');
 GRANT SELECT ON fct_transformations TO PUBLIC;
 
 -- Registered transformations are immutable (see the contract above).
-CREATE FUNCTION fct_transformations_guard() RETURNS trigger
+CREATE FUNCTION _fct_transformations_guard() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -93,34 +93,43 @@ BEGIN
 			  HINT = 'Register a new target model and a transformation into it, or remove one that nothing depends on with fct_drop_transformation.';
 END
 $$;
+COMMENT ON FUNCTION _fct_transformations_guard() IS
+	'internal: trigger keeping registered transformations immutable';
+REVOKE ALL ON FUNCTION _fct_transformations_guard() FROM PUBLIC;
 
 -- Rows come from registration only (which checks the upgrade graph), or
 -- from a restore (check_function_bodies off): see src/upgrade/transform.c.
-CREATE FUNCTION fct_transformations_insert_guard() RETURNS trigger
+CREATE FUNCTION _fct_transformations_insert_guard() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'fct_transformations_insert_guard'
 	LANGUAGE C;
+COMMENT ON FUNCTION _fct_transformations_insert_guard() IS
+	'internal: trigger admitting only rows that registration checked (or a restore)';
+REVOKE ALL ON FUNCTION _fct_transformations_insert_guard() FROM PUBLIC;
 
 CREATE TRIGGER fct_transformations_insert_guard
 	BEFORE INSERT ON fct_transformations
-	FOR EACH ROW EXECUTE FUNCTION fct_transformations_insert_guard();
+	FOR EACH ROW EXECUTE FUNCTION _fct_transformations_insert_guard();
 
 CREATE TRIGGER fct_transformations_guard
 	BEFORE UPDATE OR DELETE ON fct_transformations
-	FOR EACH ROW EXECUTE FUNCTION fct_transformations_guard();
+	FOR EACH ROW EXECUTE FUNCTION _fct_transformations_guard();
 CREATE TRIGGER fct_transformations_guard_truncate
 	BEFORE TRUNCATE ON fct_transformations
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_transformations_guard();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_transformations_guard();
 
 -- Any change drops every backend's transformation cache (src/upgrade/transform.c):
 -- a relcache invalidation of fct_transformations, delivered to this backend
 -- at the next command and to the others at commit.
-CREATE FUNCTION fct_transformations_invalidate() RETURNS trigger
+CREATE FUNCTION _fct_transformations_invalidate() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'fct_relcache_invalidate'
 	LANGUAGE C;
+COMMENT ON FUNCTION _fct_transformations_invalidate() IS
+	'internal: trigger dropping every backend''s transformation cache on a change';
+REVOKE ALL ON FUNCTION _fct_transformations_invalidate() FROM PUBLIC;
 
 CREATE TRIGGER fct_transformations_invalidate
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fct_transformations
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_transformations_invalidate();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_transformations_invalidate();
 
 -- fct_register_transformation: import a transformation trained elsewhere.
 --

@@ -116,21 +116,26 @@ COMMENT ON FUNCTION fct_migrate_resume() IS
 -- Internal to fct_migrate (and its workers): the write of a batch matches
 -- each row by ctid and old value against the batch held in the backend's
 -- memory, and takes the upgraded value from there.  Outside a batch,
--- fct_migrate_pending is false and fct_migrate_upgraded an error.
-CREATE FUNCTION fct_migrate_pending(tid, embedding) RETURNS boolean
+-- _fct_migrate_pending is false and _fct_migrate_upgraded an error.  They stay
+-- executable by PUBLIC: fct_migrate runs its statements as the caller, who
+-- would otherwise need a grant on them.
+CREATE FUNCTION _fct_migrate_pending(tid, embedding) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'fct_migrate_pending'
 	LANGUAGE C STRICT VOLATILE;
 
-CREATE FUNCTION fct_migrate_upgraded(tid) RETURNS embedding
+CREATE FUNCTION _fct_migrate_upgraded(tid) RETURNS embedding
 	AS 'MODULE_PATHNAME', 'fct_migrate_upgraded'
 	LANGUAGE C STRICT VOLATILE;
 
 -- Internal to fct_migrate: the id of a value's model, read from its header
 -- (0 when it names none); the census and the reads filter on it.
-CREATE FUNCTION fct_migrate_model_id(embedding) RETURNS integer
+CREATE FUNCTION _fct_migrate_model_id(embedding) RETURNS integer
 	AS 'MODULE_PATHNAME', 'fct_migrate_model_id'
 	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 
-COMMENT ON FUNCTION fct_migrate_pending(tid, embedding) IS 'internal to fct_migrate';
-COMMENT ON FUNCTION fct_migrate_model_id(embedding) IS 'internal to fct_migrate';
-COMMENT ON FUNCTION fct_migrate_upgraded(tid) IS 'internal to fct_migrate';
+COMMENT ON FUNCTION _fct_migrate_pending(tid, embedding) IS
+	'internal to fct_migrate: is this row in the batch being written (executable: fct_migrate runs its statements as the caller)';
+COMMENT ON FUNCTION _fct_migrate_model_id(embedding) IS
+	'internal to fct_migrate: the id of a value''s model (executable: fct_migrate runs its statements as the caller)';
+COMMENT ON FUNCTION _fct_migrate_upgraded(tid) IS
+	'internal to fct_migrate: the upgraded value of a batch row (executable: fct_migrate runs its statements as the caller)';

@@ -6,6 +6,8 @@
 
 CREATE FUNCTION fct_lsh_handler(internal) RETURNS index_am_handler
 	AS 'MODULE_PATHNAME', 'fct_lsh_handler' LANGUAGE C;
+COMMENT ON FUNCTION fct_lsh_handler(internal) IS
+	'the lsh index access method (handler)';
 
 CREATE ACCESS METHOD lsh TYPE INDEX HANDLER fct_lsh_handler;
 COMMENT ON ACCESS METHOD lsh IS
@@ -13,10 +15,16 @@ COMMENT ON ACCESS METHOD lsh IS
 
 CREATE FUNCTION fct_lsh_metric_ip(internal) RETURNS integer
 	AS 'MODULE_PATHNAME', 'fct_lsh_metric_ip' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION fct_lsh_metric_ip(internal) IS
+	'lsh operator class support: orders by negative inner product';
 CREATE FUNCTION fct_lsh_metric_cosine(internal) RETURNS integer
 	AS 'MODULE_PATHNAME', 'fct_lsh_metric_cosine' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION fct_lsh_metric_cosine(internal) IS
+	'lsh operator class support: orders by cosine distance';
 CREATE FUNCTION fct_lsh_metric_l2(internal) RETURNS integer
 	AS 'MODULE_PATHNAME', 'fct_lsh_metric_l2' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION fct_lsh_metric_l2(internal) IS
+	'lsh operator class support: orders by Euclidean distance';
 
 CREATE OPERATOR CLASS embedding_ip_ops
 	DEFAULT FOR TYPE embedding USING lsh AS
@@ -41,6 +49,8 @@ CREATE FUNCTION fct_lsh_stats(index regclass,
 	OUT empty_lists integer, OUT min_list bigint, OUT max_list bigint,
 	OUT avg_list double precision)
 	AS 'MODULE_PATHNAME', 'fct_lsh_stats' LANGUAGE C STRICT;
+COMMENT ON FUNCTION fct_lsh_stats(regclass) IS
+	'what an lsh index holds: hash family, shape and bucket occupancy';
 
 -- Checks an lsh index against its table: every row the current snapshot sees
 -- has an entry, no entry points to an unused line pointer, none is
@@ -52,3 +62,5 @@ CREATE FUNCTION fct_lsh_verify(index regclass,
 	OUT entries bigint, OUT heap_rows bigint, OUT missing bigint,
 	OUT dangling bigint, OUT misplaced bigint, OUT entry_pages bigint)
 	AS 'MODULE_PATHNAME', 'fct_lsh_verify' LANGUAGE C STRICT;
+COMMENT ON FUNCTION fct_lsh_verify(regclass) IS
+	'checks an lsh index against its table (XX002 when an entry is missing, dangling or duplicated)';

@@ -96,7 +96,7 @@ COMMENT ON TABLE fct_prior_adapters IS
 -- foreign key would, so a concurrent delete cannot leave orphans.  One check
 -- per statement over its new rows (a transition table): a label set numbers
 -- millions of labels in one INSERT.
-CREATE FUNCTION fct_label_sets_children_check() RETURNS trigger
+CREATE FUNCTION _fct_label_sets_children_check() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -121,29 +121,32 @@ BEGIN
 	RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION _fct_label_sets_children_check() IS
+	'internal: trigger checking that rows name an existing label set';
+REVOKE ALL ON FUNCTION _fct_label_sets_children_check() FROM PUBLIC;
 
 CREATE TRIGGER fct_label_index_label_set_insert
 	AFTER INSERT ON fct_label_index REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_sets_children_check();
 CREATE TRIGGER fct_label_index_label_set_update
 	AFTER UPDATE ON fct_label_index REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_sets_children_check();
 CREATE TRIGGER fct_label_rounds_label_set_insert
 	AFTER INSERT ON fct_label_rounds REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_sets_children_check();
 CREATE TRIGGER fct_label_rounds_label_set_update
 	AFTER UPDATE ON fct_label_rounds REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_sets_children_check();
 CREATE TRIGGER fct_prior_adapters_label_set_insert
 	AFTER INSERT ON fct_prior_adapters REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_sets_children_check();
 CREATE TRIGGER fct_prior_adapters_label_set_update
 	AFTER UPDATE ON fct_prior_adapters REFERENCING NEW TABLE AS new_rows
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_check();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_sets_children_check();
 
 -- Deleting a label set deletes its rows (what ON DELETE CASCADE did); its
 -- name cannot change while rows name it; TRUNCATE empties the three tables.
-CREATE FUNCTION fct_label_sets_children_cascade() RETURNS trigger
+CREATE FUNCTION _fct_label_sets_children_cascade() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -171,13 +174,16 @@ BEGIN
 	RETURN OLD;
 END
 $$;
+COMMENT ON FUNCTION _fct_label_sets_children_cascade() IS
+	'internal: trigger deleting a label set''s rows with it';
+REVOKE ALL ON FUNCTION _fct_label_sets_children_cascade() FROM PUBLIC;
 
 CREATE TRIGGER fct_label_sets_children_cascade
 	AFTER UPDATE OF name OR DELETE ON fct_label_sets
-	FOR EACH ROW EXECUTE FUNCTION fct_label_sets_children_cascade();
+	FOR EACH ROW EXECUTE FUNCTION _fct_label_sets_children_cascade();
 CREATE TRIGGER fct_label_sets_children_truncate
 	AFTER TRUNCATE ON fct_label_sets
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_sets_children_cascade();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_sets_children_cascade();
 
 SELECT pg_catalog.pg_extension_config_dump('fct_label_sets', '');
 SELECT pg_catalog.pg_extension_config_dump('fct_label_index', '');
@@ -189,13 +195,15 @@ GRANT SELECT ON fct_label_sets, fct_label_index, fct_label_rounds, fct_prior_ada
 -- Cache invalidation (src/labels/labelset.c): a change to the catalog, or to a label
 -- table, sends a relcache invalidation of that table, which drops the cached
 -- priors or label matrices in every backend.
-CREATE FUNCTION fct_label_set_invalidate() RETURNS trigger
+CREATE FUNCTION _fct_label_set_invalidate() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'fct_relcache_invalidate'
 	LANGUAGE C;
+COMMENT ON FUNCTION _fct_label_set_invalidate() IS
+	'internal: trigger dropping cached label matrices on a change (executable: fct_create_label_set creates it on the caller''s label table)';
 
 CREATE TRIGGER fct_label_sets_invalidate
 	AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON fct_label_sets
-	FOR EACH STATEMENT EXECUTE FUNCTION fct_label_set_invalidate();
+	FOR EACH STATEMENT EXECUTE FUNCTION _fct_label_set_invalidate();
 
 -- fct_check_prior: validate a prior for a set of n labels and return it
 -- renormalised to sum to exactly 1 (errors: 22004 null, 22023 otherwise).
@@ -203,8 +211,10 @@ CREATE FUNCTION fct_check_prior(prior real[], n_labels integer, what text DEFAUL
 RETURNS real[]
 	AS 'MODULE_PATHNAME', 'fct_check_prior'
 	LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION fct_check_prior(real[], integer, text) IS
+	'validates a prior for n labels (finite, > 0, n entries) and returns it normalised';
 
-CREATE FUNCTION fct_label_set_row(label_set text)
+CREATE FUNCTION _fct_label_set_row(label_set text)
 RETURNS @extschema@.fct_label_sets
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -221,16 +231,18 @@ BEGIN
 	RETURN r;
 END
 $$;
+COMMENT ON FUNCTION _fct_label_set_row(text) IS
+	'internal: the catalog row of a label set, or 42704 (executable: the label functions call it as the caller)';
 
 -- (Re)number the labels of a set from its table; returns C.  Internal to
 -- fct_create_label_set and fct_refresh_label_set.
-CREATE FUNCTION fct_label_set_index_labels(label_set text)
+CREATE FUNCTION _fct_label_set_index_labels(label_set text)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	r			@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	r			@extschema@.fct_label_sets := @extschema@._fct_label_set_row(label_set);
 	n_rows		bigint;
 	n_distinct	bigint;
 	n_null		bigint;
@@ -257,6 +269,8 @@ BEGIN
 	RETURN n_rows::integer;
 END
 $$;
+COMMENT ON FUNCTION _fct_label_set_index_labels(text) IS
+	'internal: numbers the labels of a label set (executable: the label functions call it as the caller)';
 
 CREATE FUNCTION fct_create_label_set(name text, label_table regclass, id_col name,
 									 embedding_col name, bias_col name DEFAULT NULL,
@@ -309,7 +323,7 @@ BEGIN
 	INSERT INTO @extschema@.fct_label_sets
 		(name, label_table, id_col, embedding_col, bias_col, n_labels, train_prior, train_prior_source)
 		VALUES (v_name, v_table, id_col, embedding_col, bias_col, 0, '{}', 'uniform');
-	n := @extschema@.fct_label_set_index_labels(v_name);
+	n := @extschema@._fct_label_set_index_labels(v_name);
 	UPDATE @extschema@.fct_label_sets s
 	   SET n_labels = n,
 		   train_prior = CASE WHEN $6 IS NULL
@@ -319,7 +333,7 @@ BEGIN
 	 WHERE s.name = v_name;
 	-- Reads every label once: checks embeddings (not null, one dimension, one
 	-- model) and biases, and reports the dimension and model.
-	SELECT * INTO st FROM @extschema@.fct_label_set_scan(v_name);
+	SELECT * INTO st FROM @extschema@._fct_label_set_scan(v_name);
 	UPDATE @extschema@.fct_label_sets s SET dims = st.dims, model = st.model
 	 WHERE s.name = v_name;
 
@@ -331,7 +345,7 @@ BEGIN
 					WHERE t.tgrelid = v_table AND t.tgname = 'fct_label_set_invalidate') THEN
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
 					   'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._fct_label_set_invalidate()',
 					   v_table);
 		EXECUTE format('ALTER TRIGGER fct_label_set_invalidate ON %s DEPENDS ON EXTENSION fct',
 					   v_table);
@@ -353,7 +367,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	r		@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	r		@extschema@.fct_label_sets := @extschema@._fct_label_set_row(label_set);
 	before	text[];
 	after	text[];
 	n		integer;
@@ -361,7 +375,7 @@ DECLARE
 BEGIN
 	SELECT array_agg(i.label ORDER BY i.idx) INTO before
 	  FROM @extschema@.fct_label_index i WHERE i.label_set = r.name;
-	n := @extschema@.fct_label_set_index_labels(r.name);
+	n := @extschema@._fct_label_set_index_labels(r.name);
 	SELECT array_agg(i.label ORDER BY i.idx) INTO after
 	  FROM @extschema@.fct_label_index i WHERE i.label_set = r.name;
 	IF before IS DISTINCT FROM after THEN
@@ -374,12 +388,14 @@ BEGIN
 		 WHERE s.name = r.name;
 		DELETE FROM @extschema@.fct_prior_adapters a WHERE a.label_set = r.name;
 	END IF;
-	SELECT * INTO st FROM @extschema@.fct_label_set_scan(r.name);
+	SELECT * INTO st FROM @extschema@._fct_label_set_scan(r.name);
 	UPDATE @extschema@.fct_label_sets s SET dims = st.dims, model = st.model, updated_at = now()
 	 WHERE s.name = r.name;
 	RETURN n;
 END
 $$;
+COMMENT ON FUNCTION fct_refresh_label_set(text) IS
+	'numbers the labels of a label set again after labels were added or removed; returns the number of labels';
 
 CREATE FUNCTION fct_drop_label_set(label_set text)
 RETURNS void
@@ -387,7 +403,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	r	@extschema@.fct_label_sets := @extschema@._fct_label_set_row(label_set);
 BEGIN
 	DELETE FROM @extschema@.fct_label_sets s WHERE s.name = r.name;
 	IF NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.label_table = r.label_table)
@@ -396,6 +412,8 @@ BEGIN
 	END IF;
 END
 $$;
+COMMENT ON FUNCTION fct_drop_label_set(text) IS
+	'drops a label set (its catalog rows and the trigger on its label table; the label table stays)';
 
 -- Training prior counted from a query returning one label id per training
 -- example (any type; compared as text with the label ids), with additive
@@ -431,10 +449,12 @@ BEGIN
 		'                     WHERE i.label_set OPERATOR(pg_catalog.=) $1 '
 		'                       AND i.label OPERATOR(pg_catalog.=) y.label))',
 		query)
-		INTO counts, total, unknown USING (@extschema@.fct_label_set_row(label_set)).name;
+		INTO counts, total, unknown USING (@extschema@._fct_label_set_row(label_set)).name;
 	RETURN @extschema@.fct_set_train_prior_counted(label_set, counts, total, unknown, alpha);
 END
 $$;
+COMMENT ON FUNCTION fct_set_train_prior_from(text, text, real) IS
+	'sets the training prior from the labels a query returns (add-alpha smoothing)';
 
 -- The rest of fct_set_train_prior_from, once the labels are counted; internal.
 CREATE FUNCTION fct_set_train_prior_counted(label_set text, counts bigint[], total bigint,
@@ -444,7 +464,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	r		@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	r		@extschema@.fct_label_sets := @extschema@._fct_label_set_row(label_set);
 	p		real[];
 BEGIN
 	IF unknown > 0 THEN
@@ -475,7 +495,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	r	@extschema@.fct_label_sets := @extschema@._fct_label_set_row(label_set);
 	p	real[];
 BEGIN
 	IF prior IS NOT NULL THEN
@@ -488,6 +508,8 @@ BEGIN
 	RETURN p;
 END
 $$;
+COMMENT ON FUNCTION fct_set_prior(text, real[], text) IS
+	'sets the current (deployment) prior of a label set; NULL removes it';
 
 CREATE FUNCTION fct_set_train_prior(label_set text, train_prior real[])
 RETURNS real[]
@@ -495,7 +517,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	r	@extschema@.fct_label_sets := @extschema@._fct_label_set_row(label_set);
 	p	real[] := @extschema@.fct_check_prior(train_prior, r.n_labels, 'training prior');
 BEGIN
 	UPDATE @extschema@.fct_label_sets s
@@ -504,11 +526,15 @@ BEGIN
 	RETURN p;
 END
 $$;
+COMMENT ON FUNCTION fct_set_train_prior(text, real[]) IS
+	'sets the training prior of a label set';
 
 -- Reads every label of a set (checks, dimension, model); internal.
-CREATE FUNCTION fct_label_set_scan(label_set text, OUT dims integer, OUT model text)
+CREATE FUNCTION _fct_label_set_scan(label_set text, OUT dims integer, OUT model text)
 	AS 'MODULE_PATHNAME', 'fct_label_set_scan'
 	LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION _fct_label_set_scan(text) IS
+	'internal: reads every label once and reports dimension and model (executable: the label functions call it as the caller)';
 
 CREATE FUNCTION fct_top_labels(label_set text, q embedding, k integer DEFAULT 10,
 							   corrected boolean DEFAULT true)

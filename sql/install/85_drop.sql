@@ -60,11 +60,11 @@ BEGIN
 			EXECUTE format('LOCK TABLE %s IN SHARE MODE', c.relid);
 			IF c.is_array THEN
 				v_sql := format('SELECT EXISTS (SELECT FROM %s t, pg_catalog.unnest(t.%I) u'
-								' WHERE @extschema@.fct_migrate_model_id(u) OPERATOR(pg_catalog.=) $1)',
+								' WHERE @extschema@._fct_migrate_model_id(u) OPERATOR(pg_catalog.=) $1)',
 								c.relid, c.attname);
 			ELSE
 				v_sql := format('SELECT EXISTS (SELECT FROM %s t'
-								' WHERE @extschema@.fct_migrate_model_id(t.%I) OPERATOR(pg_catalog.=) $1)',
+								' WHERE @extschema@._fct_migrate_model_id(t.%I) OPERATOR(pg_catalog.=) $1)',
 								c.relid, c.attname);
 			END IF;
 			-- one query per model: each stops at the first value it finds

@@ -9,21 +9,28 @@
 
 -- Sends the rows a statement changed to the workers (coordinator), refuses a
 -- change made on a worker, does nothing without Citus.
-CREATE FUNCTION fct_catalog_propagate() RETURNS trigger
+CREATE FUNCTION _fct_catalog_propagate() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'fct_catalog_propagate'
 	LANGUAGE C;
+COMMENT ON FUNCTION _fct_catalog_propagate() IS
+	'internal: trigger sending catalog changes to the Citus workers';
+REVOKE ALL ON FUNCTION _fct_catalog_propagate() FROM PUBLIC;
 
 -- Applies on a worker what the coordinator sent; only the coordinator's Citus
 -- connection (the Citus extension's owner) calls it.
-CREATE FUNCTION fct_catalog_apply(tbl regclass, op text, rows jsonb) RETURNS void
+CREATE FUNCTION _fct_catalog_apply(tbl regclass, op text, rows jsonb) RETURNS void
 	AS 'MODULE_PATHNAME', 'fct_catalog_apply'
 	LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION fct_catalog_apply(regclass, text, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION _fct_catalog_apply(regclass, text, jsonb) IS
+	'internal: applies on a Citus worker a catalog change the coordinator sent';
+REVOKE ALL ON FUNCTION _fct_catalog_apply(regclass, text, jsonb) FROM PUBLIC;
 
-CREATE FUNCTION fct_catalog_send(tbl regclass, op text, rows text) RETURNS void
+CREATE FUNCTION _fct_catalog_send(tbl regclass, op text, rows text) RETURNS void
 	AS 'MODULE_PATHNAME', 'fct_catalog_send'
 	LANGUAGE C VOLATILE;
-REVOKE ALL ON FUNCTION fct_catalog_send(regclass, text, text) FROM PUBLIC;
+COMMENT ON FUNCTION _fct_catalog_send(regclass, text, text) IS
+	'internal: sends a catalog change to the Citus workers';
+REVOKE ALL ON FUNCTION _fct_catalog_send(regclass, text, text) FROM PUBLIC;
 
 DO $$
 DECLARE
@@ -33,15 +40,15 @@ BEGIN
 	LOOP
 		EXECUTE format('CREATE TRIGGER fct_catalog_propagate_insert AFTER INSERT ON %I'
 					   ' REFERENCING NEW TABLE AS fct_catalog_rows'
-					   ' FOR EACH STATEMENT EXECUTE FUNCTION fct_catalog_propagate()', t);
+					   ' FOR EACH STATEMENT EXECUTE FUNCTION _fct_catalog_propagate()', t);
 		EXECUTE format('CREATE TRIGGER fct_catalog_propagate_update AFTER UPDATE ON %I'
 					   ' REFERENCING NEW TABLE AS fct_catalog_rows'
-					   ' FOR EACH STATEMENT EXECUTE FUNCTION fct_catalog_propagate()', t);
+					   ' FOR EACH STATEMENT EXECUTE FUNCTION _fct_catalog_propagate()', t);
 		EXECUTE format('CREATE TRIGGER fct_catalog_propagate_delete AFTER DELETE ON %I'
 					   ' REFERENCING OLD TABLE AS fct_catalog_rows'
-					   ' FOR EACH STATEMENT EXECUTE FUNCTION fct_catalog_propagate()', t);
+					   ' FOR EACH STATEMENT EXECUTE FUNCTION _fct_catalog_propagate()', t);
 		EXECUTE format('CREATE TRIGGER fct_catalog_propagate_truncate AFTER TRUNCATE ON %I'
-					   ' FOR EACH STATEMENT EXECUTE FUNCTION fct_catalog_propagate()', t);
+					   ' FOR EACH STATEMENT EXECUTE FUNCTION _fct_catalog_propagate()', t);
 	END LOOP;
 END
 $$;
@@ -64,12 +71,12 @@ BEGIN
 	FOR t IN
 		SELECT DISTINCT tg.tgrelid::regclass
 		FROM pg_trigger tg
-		WHERE tg.tgfoid = '@extschema@.fct_catalog_propagate()'::regprocedure
+		WHERE tg.tgfoid = '@extschema@._fct_catalog_propagate()'::regprocedure
 		ORDER BY 1
 	LOOP
 		EXECUTE format('SELECT pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r))::text FROM %s r', t)
 			INTO v_rows;
-		PERFORM @extschema@.fct_catalog_send(t, 'sync', coalesce(v_rows, '[]'));
+		PERFORM @extschema@._fct_catalog_send(t, 'sync', coalesce(v_rows, '[]'));
 	END LOOP;
 	EXECUTE 'SELECT pg_catalog.count(*)::integer FROM pg_catalog.pg_dist_node'
 			' WHERE groupid OPERATOR(pg_catalog.<>) 0 AND isactive AND noderole OPERATOR(pg_catalog.=) ''primary'''

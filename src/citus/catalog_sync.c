@@ -86,7 +86,7 @@ catalog_send(Relation rel, const char *op, const char *rows)
 {
 	char	   *cmd;
 
-	cmd = psprintf("SELECT %s.fct_catalog_apply(%s::pg_catalog.regclass, %s, %s::pg_catalog.jsonb)",
+	cmd = psprintf("SELECT %s._fct_catalog_apply(%s::pg_catalog.regclass, %s, %s::pg_catalog.jsonb)",
 				   quote_identifier(get_namespace_name(fct_extension_schema())),
 				   quote_literal_cstr(qualified_relname(rel)),
 				   quote_literal_cstr(op),

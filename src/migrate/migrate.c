@@ -249,7 +249,7 @@ migrate_census(const MigrateTarget *t, int64 *total, List **models)
 
 	ret = SPI_execute(psprintf("SELECT %s(%s), pg_catalog.count(*) FROM %s "
 							   "WHERE %s IS NOT NULL GROUP BY 1",
-							   query_ext_name("fct_migrate_model_id"), t->colname,
+							   query_ext_name("_fct_migrate_model_id"), t->colname,
 							   t->relname, t->colname),
 					  false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -408,7 +408,7 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 	run->read_plan = prepare_saved(psprintf("SELECT ctid, %s FROM %s WHERE ctid " SQL_GE " $1 AND ctid " SQL_LT " $2 "
 											"AND %s(%s) " SQL_NE " $3",
 											t->colname, t->relname,
-											query_ext_name("fct_migrate_model_id"), t->colname),
+											query_ext_name("_fct_migrate_model_id"), t->colname),
 								   3, argtypes);
 
 	/*
@@ -425,13 +425,13 @@ migrate_run_begin(const MigrateTarget *target, int batch_size)
 											 "WHERE t.ctid " SQL_GE " $1 AND t.ctid " SQL_LT " $2 "
 											 "AND %s(t.ctid, t.%s)",
 											 t->relname, t->colname,
-											 query_ext_name("fct_migrate_upgraded"),
-											 query_ext_name("fct_migrate_pending"), t->colname),
+											 query_ext_name("_fct_migrate_upgraded"),
+											 query_ext_name("_fct_migrate_pending"), t->colname),
 									2, argtypes);
 
 	argtypes[0] = INT4OID;
 	run->count_plan = prepare_saved(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE %s(%s) " SQL_NE " $1",
-											 t->relname, query_ext_name("fct_migrate_model_id"),
+											 t->relname, query_ext_name("_fct_migrate_model_id"),
 											 t->colname),
 									1, argtypes);
 

@@ -102,7 +102,7 @@ sample_row(Relation rel, const MigrateTarget *t, const FctModel *from,
 	Embedding  *old;
 
 	if (SPI_execute_with_args(psprintf("SELECT ctid FROM ONLY %s WHERE %s(%s) " SQL_EQ " $1 LIMIT 1",
-									   t->relname, query_ext_name("fct_migrate_model_id"),
+									   t->relname, query_ext_name("_fct_migrate_model_id"),
 									   t->colname),
 							  1, &argtype, &arg, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "reading a row of %s failed", t->display);

@@ -1,7 +1,16 @@
--- 20_model.sql (0.1.0 -> 0.2.0): the registry's guard lets fct_drop_model (85_drop.sql) delete a row.
+-- 20_model.sql (0.1.0 -> 0.2.0): the registry's trigger functions renamed _fct_* (internal), with comments,
+-- not executable by PUBLIC; the guard lets fct_drop_model (85_drop.sql) delete a row.
 
+ALTER FUNCTION fct_models_guard() RENAME TO _fct_models_guard;
+ALTER FUNCTION fct_models_invalidate() RENAME TO _fct_models_invalidate;
+COMMENT ON FUNCTION _fct_models_guard() IS
+	'internal: trigger keeping registered models immutable';
+REVOKE ALL ON FUNCTION _fct_models_guard() FROM PUBLIC;
+COMMENT ON FUNCTION _fct_models_invalidate() IS
+	'internal: trigger dropping every backend''s model cache on a change';
+REVOKE ALL ON FUNCTION _fct_models_invalidate() FROM PUBLIC;
 -- Registered models are immutable.
-CREATE OR REPLACE FUNCTION fct_models_guard() RETURNS trigger
+CREATE OR REPLACE FUNCTION _fct_models_guard() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$

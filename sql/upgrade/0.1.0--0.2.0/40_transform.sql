@@ -1,5 +1,19 @@
 -- 40_transform.sql (0.1.0 -> 0.2.0): fct_upgrade(embedding, integer), the form postgres_fdw ships.
 
+-- the transformation catalog's trigger functions renamed _fct_* (internal), with comments, not executable by PUBLIC (release, issue #15 item 4)
+ALTER FUNCTION fct_transformations_guard() RENAME TO _fct_transformations_guard;
+ALTER FUNCTION fct_transformations_insert_guard() RENAME TO _fct_transformations_insert_guard;
+ALTER FUNCTION fct_transformations_invalidate() RENAME TO _fct_transformations_invalidate;
+COMMENT ON FUNCTION _fct_transformations_guard() IS
+	'internal: trigger keeping registered transformations immutable';
+REVOKE ALL ON FUNCTION _fct_transformations_guard() FROM PUBLIC;
+COMMENT ON FUNCTION _fct_transformations_insert_guard() IS
+	'internal: trigger admitting only rows that registration checked (or a restore)';
+REVOKE ALL ON FUNCTION _fct_transformations_insert_guard() FROM PUBLIC;
+COMMENT ON FUNCTION _fct_transformations_invalidate() IS
+	'internal: trigger dropping every backend''s transformation cache on a change';
+REVOKE ALL ON FUNCTION _fct_transformations_invalidate() FROM PUBLIC;
+
 -- The same, with the target model given by id: fct_upgrade(e, fct_model_id('m2'))
 -- is folded by the planner into fct_upgrade(e, <id>), which postgres_fdw can
 -- ship to a remote server running fct (it ships no function whose text
@@ -12,7 +26,7 @@ COMMENT ON FUNCTION fct_upgrade(embedding, integer) IS
 	'fct_upgrade with the target model by id (fct_model_id(name)): the form postgres_fdw ships';
 
 -- The guard lets fct_drop_transformation (85_drop.sql) delete a row.
-CREATE OR REPLACE FUNCTION fct_transformations_guard() RETURNS trigger
+CREATE OR REPLACE FUNCTION _fct_transformations_guard() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
