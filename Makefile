@@ -3,7 +3,9 @@
 #   make install          install into the server that pg_config names
 #   bash test/run         build, install into a private copy of PostgreSQL, run every test
 MODULE_big = fct
-EXTENSION = fct
+# fct_pgvector: the casts between pgvector's vector and embedding, an extension of its own that
+# requires fct and vector (sql/install/95_pgvector.sql says why); it shares fct's library.
+EXTENSION = fct fct_pgvector
 # The current version; fct.control's default_version says the same (a test checks).
 EXTVERSION = 0.2.0
 
@@ -19,14 +21,14 @@ HEADERS = $(wildcard src/*.h src/*/*.h)
 #   sql/fct--X.sql (committed)       the install script of an earlier release, frozen as it shipped
 INSTALL_PARTS = $(sort $(wildcard sql/install/*.sql))
 UPGRADE_STEPS = $(notdir $(wildcard sql/upgrade/*--*))
-UPGRADE_SCRIPTS = $(foreach s,$(UPGRADE_STEPS),sql/$(EXTENSION)--$(s).sql)
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(UPGRADE_SCRIPTS)
-DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
+UPGRADE_SCRIPTS = $(foreach s,$(UPGRADE_STEPS),sql/fct--$(s).sql)
+DATA_built = sql/fct--$(EXTVERSION).sql $(UPGRADE_SCRIPTS)
+DATA = $(filter-out $(DATA_built),$(wildcard sql/fct--*.sql)) $(wildcard sql/pgvector/fct_pgvector--*.sql)
 
 # Every sql/*.sql except the extension's scripts is a pg_regress test, run in name order after
 # test_setup, which creates the fixtures they share.
-REGRESS = test_setup $(sort $(patsubst sql/%.sql,%,$(filter-out sql/$(EXTENSION)--% sql/test_setup.sql,$(wildcard sql/*.sql))))
-REGRESS_OPTS = --load-extension=$(EXTENSION)
+REGRESS = test_setup $(sort $(patsubst sql/%.sql,%,$(filter-out sql/fct--% sql/test_setup.sql,$(wildcard sql/*.sql))))
+REGRESS_OPTS = --load-extension=fct
 
 # OpenBLAS: the serial build, so that no BLAS worker threads start inside a backend.
 OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-serial
@@ -45,11 +47,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: $(INSTALL_PARTS)
+sql/fct--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
 
 .SECONDEXPANSION:
-$(UPGRADE_SCRIPTS): sql/$(EXTENSION)--%.sql: $$(sort $$(wildcard sql/upgrade/$$*/*.sql))
+$(UPGRADE_SCRIPTS): sql/fct--%.sql: $$(sort $$(wildcard sql/upgrade/$$*/*.sql))
 	cat $^ > $@
 
 $(OBJS): $(HEADERS)

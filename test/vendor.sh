@@ -131,6 +131,9 @@ vendor_install() {
 		mkdir -p "$cache" && chmod 1777 "$cache" 2>/dev/null
 	fi
 	entry=$cache/$name-${key:0:16}-$("$pgc" --version | tr -c 'A-Za-z0-9.\n' '_')
+	# the lock file writable by every user: a build run as root first must not lock out the
+	# postgres user's runs (the cache directory is sticky: nobody can replace another's file)
+	(umask 000 && : >>"$entry.lock") 2>/dev/null
 	(
 		flock 9
 		[ -f "$entry/done" ] && exit 0

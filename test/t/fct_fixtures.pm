@@ -5,7 +5,8 @@ use strict;
 use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
-our @EXPORT = qw(fct_node fct_tiny_label_set_sql fct_integer_upgrade_sql);
+use Test::More;
+our @EXPORT = qw(fct_node fct_tiny_label_set_sql fct_integer_upgrade_sql fct_skip_unless_pgvector);
 
 # A new started node, with CREATE EXTENSION fct in database postgres unless extension => 0.
 #   conf      => lines for postgresql.conf (a string), added before the first start
@@ -42,6 +43,19 @@ sub fct_integer_upgrade_sql
 	SELECT fct_register_transformation('v1', 'v2',
 		'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
 };
+}
+
+# skip_all unless test/run installed pgvector into the PostgreSQL on PATH (TAP band 130-139: it
+# builds it from ../shared/vendor/, test/vendor.sh).  Call before any plan.
+sub fct_skip_unless_pgvector
+{
+	plan skip_all => "pgvector tests: $ENV{FCT_PGVECTOR_SKIP}" if $ENV{FCT_PGVECTOR_SKIP};
+	my $share = `pg_config --sharedir`;
+	chomp $share;
+	plan skip_all => "pgvector tests: pgvector is not installed in this PostgreSQL ($share); run them "
+	  . "through test/run, which builds it from ../shared/vendor/ (or PGVECTOR_SRC=/path)"
+	  unless $share && -f "$share/extension/vector.control";
+	return;
 }
 
 1;
