@@ -96,7 +96,7 @@ BEGIN
 					'quote_ident', 'array_append', 'abs', 'sqrt', 'exp', 'ln', 'greatest_', 'jsonb_build_object',
 					'to_jsonb', 'array_position', 'pg_relation_size', 'has_table_privilege')))
 		   AND p.prokind IN ('f', 'p') AND NOT p.proretset
-		   AND p.prorettype NOT IN ('record'::regtype, 'trigger'::regtype, 'internal'::regtype,
+		   AND p.prorettype NOT IN ('record'::regtype, 'trigger'::regtype, 'event_trigger'::regtype, 'internal'::regtype,
 									'cstring'::regtype, 'index_am_handler'::regtype)
 		   AND NOT EXISTS (SELECT 1 FROM unnest(p.proargtypes::oid[]) a
 							WHERE a IN ('internal'::regtype, 'cstring'::regtype, '"any"'::regtype))
