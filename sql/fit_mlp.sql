@@ -62,13 +62,15 @@ FROM fit_mlp_runs a, fit_mlp_runs b WHERE a.name = 'a' AND b.name = 'b';
 SELECT a.r->'spec' <> c.r->'spec' AS other_weights
 FROM fit_mlp_runs a, fit_mlp_runs c WHERE a.name = 'a' AND c.name = 'other seed';
 
--- it learned: the validation loss is far below the mean predictor's, and
--- the side-information helps (the targets depend on it)
+-- it learned: the validation loss is far below the mean predictor's (one
+-- epoch leaves it at 0.49 of it), and the side-information helps (the targets
+-- depend on it): a tenth of the loss without it (0.03 here; on targets that
+-- do not depend on the side the same fits give 0.48, and this fails)
 SELECT name,
 	   (r->>'val_loss')::float8 < 0.2 * (r->>'baseline_val_loss')::float8 AS learned,
 	   r->'spec'->'side' = 'null' AS side_null
 FROM fit_mlp_runs ORDER BY name;
-SELECT (s.r->>'val_loss')::float8 < 0.5 * (n.r->>'val_loss')::float8 AS side_helps
+SELECT (s.r->>'val_loss')::float8 < 0.1 * (n.r->>'val_loss')::float8 AS side_helps
 FROM fit_mlp_runs s, fit_mlp_runs n WHERE s.name = 'a' AND n.name = 'no side';
 
 -- registered: fct_upgrade, applying the stored layers to raw embeddings

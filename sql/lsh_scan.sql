@@ -6,25 +6,42 @@ LANGUAGE sql AS $$
 	FROM generate_series(1, d)
 $$;
 
--- ids of the k nearest rows by a sequential scan (the exact answer) and by
--- whatever plan the planner picks, for one query operator
+-- ids of the k nearest rows by a sequential scan (the exact answer) or by the
+-- index, for one query operator.  Dynamic SQL, so that no cached plan serves
+-- both sides, and EXPLAIN checks the plan of each: a side that silently ran
+-- the other plan would make recall read 1 whatever the index does.
 CREATE FUNCTION lsh_scan_ids(tbl regclass, op text, q embedding, k int, exact bool)
 RETURNS int[] LANGUAGE plpgsql AS $$
 DECLARE
 	r int[];
+	stmt text := format('SELECT array_agg(id) FROM (SELECT id FROM %s ORDER BY e %s $1 LIMIT %s) s',
+						tbl, op, k);
+	plan text := '';
+	line text;
+	seqscan text := current_setting('enable_seqscan');
+	indexscan text := current_setting('enable_indexscan');
 BEGIN
-	IF exact THEN
-		SET LOCAL enable_indexscan = off;
+	IF q IS NULL THEN
+		RAISE EXCEPTION 'lsh_scan_ids: no query vector';
 	END IF;
-	EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM %s ORDER BY e %s $1 LIMIT %s) s',
-				   tbl, op, k) INTO r USING q;
-	IF exact THEN
-		SET LOCAL enable_indexscan = on;
+	PERFORM set_config('enable_seqscan', CASE WHEN exact THEN 'on' ELSE 'off' END, true);
+	PERFORM set_config('enable_indexscan', CASE WHEN exact THEN 'off' ELSE 'on' END, true);
+	FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || stmt USING q LOOP
+		plan := plan || line || E'\n';
+	END LOOP;
+	IF exact = (plan ~ 'Index Scan using') THEN
+		RAISE EXCEPTION 'lsh_scan_ids: the % side ran another plan', CASE WHEN exact THEN 'exact' ELSE 'index' END
+			USING DETAIL = plan;
 	END IF;
+	EXECUTE stmt INTO r USING q;
+	PERFORM set_config('enable_seqscan', seqscan, true);
+	PERFORM set_config('enable_indexscan', indexscan, true);
 	RETURN r;
 END $$;
 
--- recall@k of the index over n queries
+-- recall@k of the index over n queries: rows of the table spread over its ids
+-- (the first row with an id at least i * 37, so that deleted rows do not make
+-- NULL queries)
 CREATE FUNCTION lsh_scan_recall(tbl regclass, op text, k int, n int) RETURNS float8
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -34,7 +51,7 @@ DECLARE
 	b int[];
 BEGIN
 	FOR i IN 1..n LOOP
-		EXECUTE format('SELECT e FROM %s WHERE id = %s', tbl, i * 37) INTO q;
+		EXECUTE format('SELECT e FROM %s WHERE id >= %s AND e IS NOT NULL ORDER BY id LIMIT 1', tbl, i * 37) INTO q;
 		a := lsh_scan_ids(tbl, op, q, k, true);
 		b := lsh_scan_ids(tbl, op, q, k, false);
 		hit := hit + (SELECT count(*) FROM unnest(a) x WHERE x = ANY (b));

@@ -18,11 +18,17 @@ SELECT entries, heap_rows, missing, dangling FROM fct_lsh_verify('lsh_upgrade_id
 EXPLAIN (COSTS OFF)
 SELECT id FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v2:[1,2]' LIMIT 5;
 
--- all lists probed: the index answers exactly as the sequential scan
+-- all lists probed: the index answers exactly as the sequential scan (each
+-- side forced to its plan, the index side's shown)
 SET fct.lsh_probes = 8;
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF)
+SELECT id, fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v2:[1,2]' AS d
+FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v2:[1,2]' LIMIT 5;
 CREATE TEMP TABLE lsh_upgrade_idx_ans AS
 SELECT id, fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v2:[1,2]' AS d
 FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v2:[1,2]' LIMIT 5;
+RESET enable_seqscan;
 SET enable_indexscan = off;
 CREATE TEMP TABLE lsh_upgrade_seq_ans AS
 SELECT id, fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v2:[1,2]' AS d
