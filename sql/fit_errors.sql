@@ -14,6 +14,17 @@ FROM generate_series(1, 50) AS i;
 -- the baseline: the well-formed call works
 SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
 	'SELECT e_old, e_new FROM fit_errors_pairs', 'linear', '{"register": false}')$$);
+-- the pairs query must be one read-only SELECT (42601 or 0A000, its first
+-- words in the detail), not what SPI says of its read-only cursor
+SELECT test_error_detail($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+	'DELETE FROM fit_errors_pairs RETURNING e_old, e_new', 'linear', '{"register": false}')$$);
+SELECT test_error_detail($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+	'', 'linear', '{"register": false}')$$);
+SELECT test_error_detail($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+	'SELECT e_old, e_new FROM fit_errors_pairs; SELECT 1', 'linear', '{"register": false}')$$);
+SELECT test_error_detail($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_new',
+	'WITH d AS (DELETE FROM fit_errors_pairs RETURNING *) SELECT e_old, e_new FROM d', 'linear', '{"register": false}')$$);
+SELECT count(*) AS pairs_left FROM fit_errors_pairs;
 
 -- unknown models, the same model twice
 SELECT test_error($$SELECT fct_fit_transformation('fit_errors_nope', 'fit_errors_new',

@@ -58,6 +58,20 @@ SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT
 SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid FROM labels_batch_q')$$);
 SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT NULL::int, q FROM labels_batch_q')$$);
 SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q', 0)$$);
+-- the queries must be one read-only SELECT (42601, or 0A000 for a SELECT that
+-- writes or locks), the detail quoting its first words; nothing is written
+SELECT test_error_detail($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'DELETE FROM labels_batch_q RETURNING qid, q')$$);
+SELECT test_error_detail($$SELECT * FROM fct_top_labels_batch('labels_batch_s', '')$$);
+SELECT test_error_detail($$SELECT * FROM fct_top_labels_batch('labels_batch_s', ' ; -- nothing')$$);
+SELECT test_error_detail($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q; DROP TABLE labels_batch_q')$$);
+SELECT test_error_detail($$SELECT * FROM fct_top_labels_batch('labels_batch_s',
+	'WITH d AS (DELETE FROM labels_batch_q WHERE qid = 1 RETURNING *) SELECT qid, q FROM d')$$);
+SELECT test_error_detail($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q FOR UPDATE')$$);
+SELECT test_error_detail($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q INTO labels_batch_copy FROM labels_batch_q')$$);
+SELECT count(*) AS queries_left FROM labels_batch_q;
+-- VALUES and TABLE are SELECTs
+SELECT count(*) FROM fct_top_labels_batch('labels_batch_s', $$VALUES (1, '[1,2]'::embedding)$$);
+SELECT count(*) FROM fct_top_labels_batch('labels_batch_s', 'TABLE labels_batch_q');
 INSERT INTO labels_batch_q VALUES (7, '[1,2,3]');
 SELECT test_error($$SELECT * FROM fct_top_labels_batch('labels_batch_s', 'SELECT qid, q FROM labels_batch_q')$$);
 

@@ -40,6 +40,12 @@ SELECT train_prior FROM fct_label_sets WHERE name = 'labels_catalog_b';
 -- a training label that is not a label of the set
 SELECT test_error($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT ''hat''')$$);
 SELECT test_error($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y FROM labels_catalog_train', -1)$$);
+-- one column, the label: a second column was ignored silently before
+SELECT test_error_detail($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y, 1 FROM labels_catalog_train')$$);
+-- one read-only SELECT
+SELECT test_error_detail($$SELECT fct_set_train_prior_from('labels_catalog_b', 'DELETE FROM labels_catalog_train RETURNING y')$$);
+SELECT test_error_detail($$SELECT fct_set_train_prior_from('labels_catalog_b', 'SELECT y FROM labels_catalog_train; SELECT 1')$$);
+SELECT count(*) AS training_rows FROM labels_catalog_train;
 -- integer training labels match integer ids
 SELECT fct_set_train_prior_from('labels_catalog_a', 'SELECT unnest(ARRAY[1, 1, 2, 10, 10, 10])', 0);
 

@@ -106,6 +106,12 @@ RESET fct.label_candidates;
 SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_nope', 'SELECT q FROM labels_prior_q')$$);
 SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 0)$$);
 SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 10, -1)$$);
+-- tol must be a finite number (NaN compared as not negative before)
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 10, 'NaN')$$);
+SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q', 10, 'Infinity')$$);
+-- the queries must be one read-only SELECT
+SELECT test_error_detail($$SELECT fct_estimate_prior_em('labels_prior_s', 'UPDATE labels_prior_q SET q = q RETURNING q')$$);
+SELECT test_error_detail($$SELECT fct_estimate_prior_em('labels_prior_s', '')$$);
 SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT q FROM labels_prior_q WHERE false')$$);
 SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT qid FROM labels_prior_q')$$);
 SELECT test_error($$SELECT fct_estimate_prior_em('labels_prior_s', 'SELECT ''[1,2]''::embedding')$$);

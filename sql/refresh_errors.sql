@@ -6,6 +6,11 @@ CREATE TABLE refresh_errors_items (id int PRIMARY KEY, emb embedding, note text)
 INSERT INTO refresh_errors_items VALUES (1, 'refresh_errors_m:[1,0]', 'a'), (2, 'refresh_errors_m:[0,1]', 'b'),
 	(3, NULL, 'c');
 
+-- the source must be one read-only SELECT: 42601 or 0A000, its first words in the detail
+SELECT test_error_detail($$SELECT fct_refresh('refresh_errors_items', 'emb', 'id',
+	'INSERT INTO refresh_errors_items VALUES (9, NULL, ''x'') RETURNING id, emb', threshold => 0.1)$$);
+SELECT test_error_detail($$SELECT fct_refresh('refresh_errors_items', 'emb', 'id', ' ', threshold => 0.1)$$);
+SELECT count(*) AS rows_unchanged FROM refresh_errors_items;
 -- model or dimension mismatch between source and table: 22000, nothing written
 SELECT test_error($$SELECT fct_refresh('refresh_errors_items', 'emb', 'id',
 	'VALUES (1, ''refresh_errors_m2:[1,0]''::embedding)', threshold => 0.1)$$);

@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "utils/guc.h"
 
 #include "kernels/variant.h"
 #include "labels/labels.h"
@@ -28,4 +29,14 @@ _PG_init(void)
 	labels_init();
 	transform_init();
 	migrate_init();
+
+	/*
+	 * Every fct.* setting is defined above: reserve the prefix, so that a
+	 * misspelt one (SET fct.lsh_probe = 4) is an error instead of a silent
+	 * placeholder that changes nothing.  A placeholder set before the library
+	 * loaded (postgresql.conf, ALTER DATABASE/ROLE SET, a SET in the session,
+	 * or one that Citus propagates) that names no setting is dropped here
+	 * with a warning; one that names a setting took effect in its Define*.
+	 */
+	MarkGUCPrefixReserved("fct");
 }

@@ -423,6 +423,17 @@ COMMENT ON FUNCTION fct_drop_label_set(text) IS
 -- and type is schema-qualified (src/query/README.md: a schema first on the
 -- caller's search_path must not get its own = or count run here), and leaves
 -- the rest to fct_set_train_prior_counted, whose search_path is pinned.
+-- A caller's query text is one read-only SELECT (src/query/user_query.c: 42601 or 0A000 with the
+-- query's first words); returns how many columns it returns.  fct_set_train_prior_from calls it as
+-- its caller (it runs the caller's query with the caller's rights), so it stays executable.
+CREATE FUNCTION _fct_check_select(query text, what text)
+RETURNS integer
+	AS 'MODULE_PATHNAME', 'fct_check_select'
+	LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION _fct_check_select(text, text) IS
+	'internal: checks that a query text is one read-only SELECT and returns its column count (called by fct_set_train_prior_from as the caller)';
+
 CREATE FUNCTION fct_set_train_prior_from(label_set text, query text, alpha real DEFAULT 1)
 RETURNS real[]
 LANGUAGE plpgsql
@@ -431,11 +442,19 @@ DECLARE
 	counts	bigint[];
 	total	bigint;
 	unknown	bigint;
+	ncols	integer;
 BEGIN
 	IF alpha IS NULL OR alpha OPERATOR(pg_catalog.<) 0
 	   OR alpha OPERATOR(pg_catalog.=) 'NaN'::pg_catalog.float4 THEN
 		RAISE EXCEPTION 'smoothing alpha must be >= 0, not %', alpha
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	ncols := @extschema@._fct_check_select(query, 'fct_set_train_prior_from');
+	IF ncols OPERATOR(pg_catalog.<>) 1 THEN
+		RAISE EXCEPTION 'the query of fct_set_train_prior_from must return one column, the label of each training example'
+			USING ERRCODE = 'syntax_error',
+				  DETAIL = pg_catalog.format('It returns %s columns.', ncols),
+				  HINT = 'Select only the label column: SELECT label FROM training_rows.';
 	END IF;
 	EXECUTE pg_catalog.format(
 		E'WITH y AS (SELECT q.label::pg_catalog.text AS label FROM (%s\n) AS q(label)) '

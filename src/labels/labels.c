@@ -504,6 +504,7 @@ fct_top_labels_batch(PG_FUNCTION_ARGS)
 	BatchState	st;
 
 	check_k(k);
+	query_check_select(queries, "fct_top_labels_batch");
 	InitMaterializedSRF(fcinfo, 0);
 	ls = labelset_get(name, true);
 	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;

@@ -21,6 +21,7 @@
 #include "fmgr.h"
 #include "labels/labels.h"
 #include "miscadmin.h"
+#include "query/query.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -232,10 +233,13 @@ fct_estimate_prior_em(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_iter must be at least 1, not %d", max_iter)));
-	if (!(tol >= 0))
+	if (!isfinite(tol) || tol < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tol must not be negative")));
+				 errmsg("tol must be a finite number, at least 0, not %s",
+						isnan(tol) ? "NaN" : psprintf("%g", tol)),
+				 errdetail("EM stops when no label's prior moves by more than tol in one step.")));
+	query_check_select(queries, "fct_estimate_prior_em");
 
 	ls = labelset_get(name, true);
 	memset(&st, 0, sizeof(st));

@@ -55,4 +55,21 @@ extern int	query_execute_as_owner(Oid relid, const char *sql, int nargs,
 								   Oid *argtypes, Datum *values,
 								   const char *nulls, bool read_only);
 
+/*
+ * A query text a caller gives one of fct's functions (what: its name, for the
+ * message) must be exactly one read-only SELECT (VALUES and TABLE included):
+ * 42601 when it is empty, holds several statements or is another statement,
+ * 0A000 when it would write or lock (data-modifying WITH, SELECT INTO, FOR
+ * UPDATE); the detail quotes the query's first words.  Parses only (no
+ * catalog access); returns the parsed statement.  user_query.c.
+ */
+struct RawStmt;
+extern struct RawStmt *query_check_select(const char *query, const char *what);
+
+/*
+ * query_check_select, then parse analysis: the number of columns the query
+ * returns (its relations must exist).
+ */
+extern int	query_select_columns(const char *query, const char *what);
+
 #endif							/* FCT_QUERY_H */

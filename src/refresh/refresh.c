@@ -338,6 +338,7 @@ refresh_check_source(RefreshTarget *t, const char *source)
 	CachedPlanSource *ps;
 	TupleDesc	desc;
 
+	query_check_select(source, "fct_refresh");
 	while (len > 0 && (src[len - 1] == ';' || isspace((unsigned char) src[len - 1])))
 		src[--len] = '\0';
 	t->source = src;

@@ -579,9 +579,17 @@ embedding_recv(PG_FUNCTION_ARGS)
 		binary_error("The vector dimension is 0.");
 	/* embedding_alloc rejects dimensions above the limits */
 	e = embedding_alloc(dim, side_dim, FCT_NO_MODEL);
+	/*
+	 * A message cut short is a protocol violation (08P01), as everywhere else
+	 * in this function (pq_getmsgint, pq_getmsgbytes) and in PostgreSQL's own
+	 * receive functions: checked here only to say what is missing.
+	 */
 	if (buf->len - buf->cursor < (int) sizeof(float4) * (dim + side_dim))
-		binary_error(psprintf("The message ends before the %d values it announces.",
-							  dim + side_dim));
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("insufficient data left in message"),
+				 errdetail("The value announces %d floats; %d bytes are left for them.",
+						   dim + side_dim, buf->len - buf->cursor)));
 	for (int i = 0; i < dim + side_dim; i++)
 		e->x[i] = pq_getmsgfloat4(buf);
 	embedding_finalize(e);

@@ -56,6 +56,7 @@
 
 #include "type/embedding.h"
 #include "model/model.h"
+#include "query/query.h"
 #include "upgrade/transform.h"
 
 /*
@@ -493,6 +494,7 @@ read_pairs(const char *query, const FctModel *from, const FctModel *to,
 	P->data = NULL;
 	P->truncated = false;
 
+	query_check_select(query, "fct_fit_transformation");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
