@@ -42,6 +42,15 @@ PG_CPPFLAGS = -I$(srcdir)/src -I$(OPENBLAS_INC)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -ffp-contract=off $(FCT_WERROR)
 SHLIB_LINK = -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lm
 
+# FCT_SANITIZE=address (bash test/run --sanitize): fct built with AddressSanitizer.  The server itself
+# is not instrumented: test/pg_private.sh starts it with gcc's libasan preloaded, so that fct's own
+# reads and writes are checked and every malloc/free (PostgreSQL's memory context blocks included)
+# goes through ASan.
+ifeq ($(FCT_SANITIZE),address)
+PG_CFLAGS += -fsanitize=address -fno-omit-frame-pointer
+SHLIB_LINK += -fsanitize=address
+endif
+
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -9,6 +9,10 @@
 #   pg_private_install SRC WORK                 build fct in SRC, install into WORK/inst (sets PG_BIN)
 #   pg_private_start WORK [CONF_LINE ...]       initdb WORK/data (unless it is one) and start it (sets PGHOST, PGPORT)
 #   pg_private_stop WORK                        stop it
+#   pg_private_sanitizer SRC WORK               with FCT_SANITIZE=address: find gcc's libasan and set
+#                                               FCT_ASAN_PRELOAD and FCT_ASAN_OPTIONS, the environment
+#                                               every server starts with (pg_private_start; test/run
+#                                               gives it to the TAP tests' nodes)
 
 # PostgreSQL refuses to run as root, and the source tree may sit where the postgres user cannot
 # read it: as root, copy the tree to a directory postgres owns and run the script again as postgres.
@@ -37,7 +41,13 @@ pg_private_install() {
 	bindir=$(pg_config --bindir)
 	sharedir=$(pg_config --sharedir)
 	pkglibdir=$(pg_config --pkglibdir)
-	if ! make -C "$src" -s -j2 FCT_WERROR=-Werror >"$work/build.log" 2>&1; then
+	# a build of another flavour (plain, or with a sanitizer: FCT_SANITIZE) is rebuilt from scratch
+	local flavour=${FCT_SANITIZE:-plain}
+	if [ "$(cat "$src/.fct-build-flavour" 2>/dev/null)" != "$flavour" ]; then
+		make -C "$src" -s clean >/dev/null 2>&1
+		echo "$flavour" >"$src/.fct-build-flavour"
+	fi
+	if ! make -C "$src" -s -j2 FCT_WERROR=-Werror FCT_SANITIZE="${FCT_SANITIZE:-}" >"$work/build.log" 2>&1; then
 		cat "$work/build.log"
 		echo "build failed" >&2
 		return 1
@@ -74,7 +84,8 @@ pg_private_start() {
 		echo "max_worker_processes = 16"
 		printf '%s\n' "$@"
 	} >>"$work/data/postgresql.conf"
-	if ! "$PG_BIN/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null; then
+	if ! env ${FCT_ASAN_PRELOAD:+LD_PRELOAD="$FCT_ASAN_PRELOAD" ASAN_OPTIONS="$FCT_ASAN_OPTIONS"} \
+		"$PG_BIN/pg_ctl" -D "$work/data" -l "$work/server.log" -w start >/dev/null; then
 		cat "$work/server.log"
 		return 1
 	fi
@@ -86,4 +97,28 @@ pg_private_stop() {
 	if [ -f "$work/data/postmaster.pid" ]; then
 		"$PG_BIN/pg_ctl" -D "$work/data" -m fast -w stop >/dev/null 2>&1 || true
 	fi
+}
+
+# AddressSanitizer (FCT_SANITIZE=address, bash test/run --sanitize).  fct is built with
+# -fsanitize=address; the server binaries are Debian's, not instrumented, so the runtime is preloaded
+# into the server (and into whatever else test/run starts that may start one: prove, pg_ctl), as
+# ASan requires it to come first, followed by test/asan_preload.c (built here into WORK), without
+# which the uninstrumented binaries hang in glibc's locale locks (that file says why).  Leak
+# detection is off (a backend's memory lives in contexts freed wholesale, which LeakSanitizer would
+# report by the thousand); the first error aborts the process, so the server log holds the report
+# and the postmaster's crash restart makes the test fail too.
+pg_private_sanitizer() {	# pg_private_sanitizer SRC WORK
+	[ "${FCT_SANITIZE:-}" = address ] || return 0
+	local src=$1 work=$2 lib
+	lib=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+	if [ ! -f "$lib" ]; then
+		echo "FCT_SANITIZE=address: gcc's libasan.so not found ($lib); install gcc" >&2
+		return 1
+	fi
+	if ! gcc -shared -fPIC -O2 -fno-builtin -o "$work/asan_preload.so" "$src/test/asan_preload.c" -ldl; then
+		echo "FCT_SANITIZE=address: building test/asan_preload.c failed" >&2
+		return 1
+	fi
+	export FCT_ASAN_PRELOAD="$lib:$work/asan_preload.so"
+	export FCT_ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:print_summary=1:detect_odr_violation=0
 }
