@@ -573,6 +573,16 @@ RETURNS TABLE (query_id bigint, label text, score real, prob real)
 COMMENT ON FUNCTION fct_top_labels_batch(text, text, integer, boolean) IS
 	'fct_top_labels for every (query_id, q) row of a query, scored with matrix products';
 
+-- The path fct_top_labels takes for a label set in this session (src/labels/labels.c): under
+-- fct.label_search = auto, the faster of the exact and the index path, measured at the first look-up.
+CREATE FUNCTION fct_label_search_path(label_set text, OUT path text, OUT exact_ms double precision,
+									  OUT index_ms double precision)
+	AS 'MODULE_PATHNAME', 'fct_label_search_path'
+	LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fct_label_search_path(text) IS
+	'the look-up path (exact or index) fct_top_labels takes for a label set in this session, with the times fct.label_search = auto measured';
+
 CREATE FUNCTION fct_estimate_prior_em(label_set text, queries text,
 									  max_iter integer DEFAULT 100,
 									  tol double precision DEFAULT 1e-6)

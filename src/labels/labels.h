@@ -24,7 +24,7 @@
 /* How fct_top_labels finds its candidates (GUC fct.label_search). */
 typedef enum LabelSearch
 {
-	LABEL_SEARCH_AUTO,			/* the lsh index when there is one, else exact */
+	LABEL_SEARCH_AUTO,			/* the faster of the two, measured: see labels.c */
 	LABEL_SEARCH_EXACT,			/* always score every label */
 	LABEL_SEARCH_INDEX			/* always ORDER BY emb <#> q LIMIT candidates */
 } LabelSearch;
@@ -64,8 +64,19 @@ typedef struct LabelSet
 
 	/* table part */
 	int32		table_version;	/* labels_version the table part was read at */
-	bool		use_index;		/* candidates come from ORDER BY ... LIMIT */
-	SPIPlanPtr	index_plan;		/* that query, kept */
+	bool		use_index;		/* the set has an lsh index the look-ups can use */
+	SPIPlanPtr	index_plan;		/* the candidate query, kept */
+
+	/*
+	 * fct.label_search = auto: the path measured faster at the first look-up
+	 * after the table part was (re)read, with the settings it was measured
+	 * under (auto_settings: candidates and lsh probes); LABEL_SEARCH_AUTO
+	 * while not measured.
+	 */
+	int			auto_choice;
+	float8		auto_exact_ms;
+	float8		auto_index_ms;
+	char		auto_settings[64];
 	bool		matrix_loaded;
 	int			dim;			/* dimension of the loaded label matrix */
 	float4	   *matrix;			/* C x dim, row i = label index i */

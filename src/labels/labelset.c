@@ -94,10 +94,11 @@ labels_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomEnumVariable("fct.label_search",
-							 "How fct_top_labels finds candidate labels: auto (the label set's lsh "
-							 "index when it has one), exact (score every label) or index "
-							 "(ORDER BY embedding <#> q LIMIT fct.label_candidates).",
-							 NULL,
+							 "How fct_top_labels finds candidate labels: auto, exact (score every label) "
+							 "or index (ORDER BY embedding <#> q LIMIT fct.label_candidates).",
+							 "auto takes the index only when the label set has a usable lsh index, more "
+							 "labels than fct.label_candidates, and the index path was measured faster "
+							 "than the exact one (once per session and label set: fct_label_search_path).",
 							 &fct_label_search,
 							 LABEL_SEARCH_AUTO, label_search_options,
 							 PGC_USERSET, 0,
@@ -567,6 +568,7 @@ labelset_get(const char *name, bool need_matrix)
 		ls->bias = NULL;
 		ls->labels = NULL;
 		ls->use_index = labelset_has_lsh_index(ls);
+		ls->auto_choice = LABEL_SEARCH_AUTO;
 		if (ls->use_index && !need_matrix)
 			labelset_check_count(ls);
 		ls->table_version = ls->labels_version;

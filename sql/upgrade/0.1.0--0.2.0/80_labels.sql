@@ -318,3 +318,13 @@ BEGIN
 	RETURN n_rows::integer;
 END
 $$;
+
+-- The path fct_top_labels takes for a label set in this session (src/labels/labels.c): under
+-- fct.label_search = auto, the faster of the exact and the index path, measured at the first look-up.
+CREATE FUNCTION fct_label_search_path(label_set text, OUT path text, OUT exact_ms double precision,
+									  OUT index_ms double precision)
+	AS 'MODULE_PATHNAME', 'fct_label_search_path'
+	LANGUAGE C VOLATILE STRICT;
+
+COMMENT ON FUNCTION fct_label_search_path(text) IS
+	'the look-up path (exact or index) fct_top_labels takes for a label set in this session, with the times fct.label_search = auto measured';
