@@ -76,6 +76,8 @@ vacuum_lists(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				page = GenericXLogRegisterBuffer(xlog, buf, 0);
 				PageIndexMultiDelete(page, deletable, ndel);
 				GenericXLogFinish(xlog);
+				/* the copy GenericXLogRegisterBuffer returned is freed now */
+				page = BufferGetPage(buf);
 				stats->tuples_removed += ndel;
 				deleted = true;
 			}
