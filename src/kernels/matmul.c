@@ -18,40 +18,43 @@
  *	 - the Makefile compiles fct with -ffp-contract=off, so that no
  *	   multiply-add is fused into an FMA (an FMA rounds once where the
  *	   definition rounds twice, and the baseline x86-64 has none): the
- *	   x86-64-v3 clone uses AVX2 for width only, and its bits equal the SSE2
- *	   clone's and the scalar reference's (matmul_scalar.c);
+ *	   AVX2 and AVX-512 builds below use their instruction sets for width and
+ *	   registers only, and their bits equal the baseline's and the scalar
+ *	   reference's (matmul_scalar.c; test/bench/distance_kernels compares the
+ *	   three builds' bits);
  *	 - the three tree levels are lane shuffles and additions of the same pairs
  *	   the definition adds.
  *
- * Speed.  A block of eight (row, output) pairs is computed at once, eight
- * independent accumulators, so that the additions' latency overlaps: one row
- * against eight outputs (the one-row form: each weight read once, streaming,
- * like sgemv), or two rows against four outputs (the batched form: each
- * weight load serves two rows and each input load four outputs).  The eight
- * sums are reduced together, transposed (four shuffle-add levels give the
- * eight results in one vector).  The batched form walks the rows in tiles
- * small enough for the level-1 cache, so that a block of four weight rows is
- * loaded from L2 once per tile and reused by every pair of rows in it.
- * Without FMA a multiply-add is two instructions instead of one; on CPUs with
- * separate add and multiply pipes (Zen, recent Intel) that costs little, see
- * test/bench/transform for the measured ratios.
+ * Speed.  Blocks of (row, output) pairs are computed at once, independent
+ * accumulators, so that the additions' latency overlaps: one row against
+ * eight outputs (the one-row form: each weight read once, streaming, like
+ * sgemv), or two rows against four outputs (the batched form: each weight
+ * load serves two rows and each input load four outputs), or four rows
+ * against four where the CPU has 32 vector registers (AVX-512).  Each group
+ * of eight sums is reduced together, transposed (three shuffle-add levels
+ * give the eight results in one vector).  The batched form walks panels of
+ * outputs whose weights fit in L2 and, inside one, tiles of rows that fit
+ * in L1.  Without FMA a multiply-add is two instructions instead of one; on
+ * CPUs with separate add and multiply pipes (Zen, recent Intel) that costs
+ * little: test/bench/transform measures 0.8-1.1x sgemv's time for one row
+ * and 1.1x sgemm's for a batch.
  */
 #include "postgres.h"
 
 #include "kernels/matmul.h"
 #include "kernels/variant.h"
 
-/* The benchmark defines FCT_KERNEL_CLONES empty to measure the baseline clone. */
-#ifndef FCT_KERNEL_CLONES
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-	defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define FCT_KERNEL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#endif
-#endif
-#endif
-#ifndef FCT_KERNEL_CLONES
-#define FCT_KERNEL_CLONES
+/*
+ * Three builds of the same code on x86-64 with gcc, chosen once by the CPU:
+ * x86-64-v4 (AVX-512: still eight-lane vectors, but 32 registers, which hold
+ * the sixteen accumulators of a 4 x 4 block), x86-64-v3 (AVX2, 16 registers:
+ * 2 x 4 blocks) and the baseline.  The benchmark defines FCT_KERNEL_CLONES
+ * (empty, as for distance.c) to measure the baseline alone, and
+ * FCT_KERNEL_NO_V4 to measure the v3 build on a v4 CPU.
+ */
+#if !defined(FCT_KERNEL_CLONES) && defined(__x86_64__) && defined(__GNUC__) && \
+	!defined(__clang__)
+#define MATMUL_DISPATCH 1
 #endif
 
 /* Eight float4 lanes; aligned(4) because rows start anywhere. */
@@ -66,13 +69,20 @@ typedef int32 v8si __attribute__((vector_size(32)));
 #define SHUF(a, b, ...) __builtin_shuffle((a), (b), (v8si) {__VA_ARGS__})
 #endif
 
-/* Rows per tile of the batched form: a tile's inputs stay in L1. */
+/*
+ * The batched form's loops: a panel of outputs whose weights stay in L2, a
+ * tile of rows whose inputs stay in L1, and inside them each block of four
+ * weight rows is loaded from L2 once per tile and used by all its rows.
+ * Without the panels, weights larger than the caches (23 MB) came from
+ * memory once per tile: 2.6x slower than sgemm instead of 1.1x.
+ */
 #define MATMUL_TILE_BYTES	(16 * 1024)
+#define MATMUL_PANEL_BYTES	(256 * 1024)
 
 /*
- * Every helper is inlined into kernel_matmul, so that each clone compiles
- * them for its own instruction set (a helper left out of line would be
- * compiled once, for the baseline).
+ * Every helper is inlined into each build of matmul_body, so that each
+ * compiles them for its own instruction set (a helper left out of line would
+ * be compiled once, for the baseline).
  */
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -80,7 +90,7 @@ typedef int32 v8si __attribute__((vector_size(32)));
  * The tree of matmul.h for eight accumulators at once: s[j] becomes
  * ((a_j[0] + a_j[4]) + (a_j[2] + a_j[6])) + ((a_j[1] + a_j[5]) + (a_j[3] + a_j[7])),
  * i.e. t = lo + hi, u = t[0..1] + t[2..3], s = u[0] + u[1].  A macro: vector
- * arguments of a function would change the ABI of the baseline clone.
+ * arguments of a function would change the ABI of the baseline build.
  */
 #define REDUCE8(s, a0, a1, a2, a3, a4, a5, a6, a7) \
 	do { \
@@ -192,6 +202,46 @@ block_1x8(const float4 *w, int o, int out_dim, int in_dim, const float4 *x,
 }
 
 /*
+ * The end of a 2 x 4 group: s holds pair j = row j / 4 against output
+ * o + j % 4 after the tree; add the tail, the bias and the ReLU, store the
+ * outputs below out_dim to y0[o ..] and y1[o ..].
+ */
+static ALWAYS_INLINE void
+finish_2x4(v8sf *s, const float4 *w0, const float4 *w1, const float4 *w2,
+		   const float4 *w3, const float4 *x0, const float4 *x1, int n8,
+		   int in_dim, const v8sf *bvec, bool has_bias, float4 *y0,
+		   float4 *y1, int o, int out_dim, bool relu)
+{
+	if (unlikely(n8 < in_dim))
+	{
+		const float4 *ws[8] = {w0, w1, w2, w3, w0, w1, w2, w3};
+		const float4 *xs[8] = {x0, x0, x0, x0, x1, x1, x1, x1};
+		float4		t[8];
+
+		memcpy(t, s, sizeof(t));
+		add_tail(t, ws, xs, n8, in_dim);
+		memcpy(s, t, sizeof(t));
+	}
+	BIAS_RELU(*s, *bvec, has_bias, relu);
+	if (o + 4 <= out_dim)
+	{
+		memcpy(y0 + o, s, 4 * sizeof(float4));
+		memcpy(y1 + o, (float4 *) s + 4, 4 * sizeof(float4));
+	}
+	else
+	{
+		float4		t[8];
+
+		memcpy(t, s, sizeof(t));
+		for (int j = 0; o + j < out_dim; j++)
+		{
+			y0[o + j] = t[j];
+			y1[o + j] = t[j + 4];
+		}
+	}
+}
+
+/*
  * Two rows x0, x1 against outputs o .. o + 3 (stored to y0[o ..] and
  * y1[o ..] below out_dim); bvec holds their biases twice.  Pair j is row
  * j / 4 against output o + j % 4.
@@ -235,33 +285,83 @@ block_2x4(const float4 *w, int o, int out_dim, int in_dim, const float4 *x0,
 		a7 += b3 * v;
 	}
 	REDUCE8(s, a0, a1, a2, a3, a4, a5, a6, a7);
-	if (unlikely(n8 < in_dim))
-	{
-		const float4 *ws[8] = {w0, w1, w2, w3, w0, w1, w2, w3};
-		const float4 *xs[8] = {x0, x0, x0, x0, x1, x1, x1, x1};
-		float4		t[8];
+	finish_2x4(&s, w0, w1, w2, w3, x0, x1, n8, in_dim, bvec, has_bias, y0, y1,
+			   o, out_dim, relu);
+}
 
-		memcpy(t, &s, sizeof(t));
-		add_tail(t, ws, xs, n8, in_dim);
-		memcpy(&s, t, sizeof(t));
-	}
-	BIAS_RELU(s, *bvec, has_bias, relu);
-	if (o + 4 <= out_dim)
-	{
-		memcpy(y0 + o, &s, 4 * sizeof(float4));
-		memcpy(y1 + o, (float4 *) &s + 4, 4 * sizeof(float4));
-	}
-	else
-	{
-		float4		t[8];
+/*
+ * Four rows x[0..3] against outputs o .. o + 3: sixteen accumulators, for
+ * the build with 32 vector registers only (with 16 they spill, and ran at
+ * half the speed).  Each load of a weight serves four rows and each load of
+ * an input four outputs.
+ */
+static ALWAYS_INLINE void
+block_4x4(const float4 *w, int o, int out_dim, int in_dim,
+		  const float4 *const *x, const v8sf *bvec, bool has_bias,
+		  float4 *const *y, bool relu)
+{
+	v8sf		a0 = {0},
+				a1 = {0},
+				a2 = {0},
+				a3 = {0},
+				a4 = {0},
+				a5 = {0},
+				a6 = {0},
+				a7 = {0};
+	v8sf		c0 = {0},
+				c1 = {0},
+				c2 = {0},
+				c3 = {0},
+				c4 = {0},
+				c5 = {0},
+				c6 = {0},
+				c7 = {0};
+	const float4 *w0 = WROW(w, o, out_dim, in_dim),
+			   *w1 = WROW(w, o + 1, out_dim, in_dim),
+			   *w2 = WROW(w, o + 2, out_dim, in_dim),
+			   *w3 = WROW(w, o + 3, out_dim, in_dim);
+	const float4 *x0 = x[0],
+			   *x1 = x[1],
+			   *x2 = x[2],
+			   *x3 = x[3];
+	int			n8 = in_dim & ~7;
+	v8sf		s,
+				t;
 
-		memcpy(t, &s, sizeof(t));
-		for (int j = 0; o + j < out_dim; j++)
-		{
-			y0[o + j] = t[j];
-			y1[o + j] = t[j + 4];
-		}
+	for (int k = 0; k < n8; k += 8)
+	{
+		v8sf		b0 = LOAD(w0 + k);
+		v8sf		b1 = LOAD(w1 + k);
+		v8sf		b2 = LOAD(w2 + k);
+		v8sf		b3 = LOAD(w3 + k);
+		v8sf		u = LOAD(x0 + k);
+		v8sf		v = LOAD(x1 + k);
+		v8sf		p = LOAD(x2 + k);
+		v8sf		q = LOAD(x3 + k);
+
+		a0 += b0 * u;
+		a1 += b1 * u;
+		a2 += b2 * u;
+		a3 += b3 * u;
+		a4 += b0 * v;
+		a5 += b1 * v;
+		a6 += b2 * v;
+		a7 += b3 * v;
+		c0 += b0 * p;
+		c1 += b1 * p;
+		c2 += b2 * p;
+		c3 += b3 * p;
+		c4 += b0 * q;
+		c5 += b1 * q;
+		c6 += b2 * q;
+		c7 += b3 * q;
 	}
+	REDUCE8(s, a0, a1, a2, a3, a4, a5, a6, a7);
+	REDUCE8(t, c0, c1, c2, c3, c4, c5, c6, c7);
+	finish_2x4(&s, w0, w1, w2, w3, x0, x1, n8, in_dim, bvec, has_bias, y[0],
+			   y[1], o, out_dim, relu);
+	finish_2x4(&t, w0, w1, w2, w3, x2, x3, n8, in_dim, bvec, has_bias, y[2],
+			   y[3], o, out_dim, relu);
 }
 
 /* The biases of outputs o .. o + width - 1, repeated to fill eight lanes. */
@@ -293,20 +393,18 @@ row_all_outputs(const float4 *w, const float4 *bias, int out_dim, int in_dim,
 	}
 }
 
-FCT_KERNEL_CLONES
-void
-kernel_matmul(const float4 *w, const float4 *bias, int out_dim, int in_dim,
-			  const float4 *x, int ldx, int rows, float4 *y, int ldy,
-			  bool relu)
+/*
+ * The whole product; wide: the build has 32 vector registers (4 x 4
+ * blocks).  Inlined into each build below.
+ */
+static ALWAYS_INLINE void
+matmul_body(const float4 *w, const float4 *bias, int out_dim, int in_dim,
+			const float4 *x, int ldx, int rows, float4 *y, int ldy,
+			bool relu, bool wide)
 {
 	int			tile;
+	int			panel;
 
-	if (kernel_variant == KERNEL_VARIANT_SCALAR)
-	{
-		kernel_matmul_scalar(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy,
-							 relu);
-		return;
-	}
 	if (rows <= 0 || out_dim <= 0)
 		return;
 	if (rows == 1)
@@ -315,29 +413,113 @@ kernel_matmul(const float4 *w, const float4 *bias, int out_dim, int in_dim,
 		return;
 	}
 
-	/* an even number of rows per tile, at least two */
+	/* a multiple of four rows per tile, at least four */
 	tile = MATMUL_TILE_BYTES / ((int) sizeof(float4) * Max(in_dim, 1));
-	tile = Max(tile & ~1, 2);
+	tile = Max(tile & ~3, 4);
+	/* a multiple of four outputs per panel, at least four */
+	panel = MATMUL_PANEL_BYTES / ((int) sizeof(float4) * Max(in_dim, 1));
+	panel = Max(panel & ~3, 4);
 
-	for (int r0 = 0; r0 < rows; r0 += tile)
+	for (int p0 = 0; p0 < out_dim; p0 += panel)
 	{
-		int			rend = Min(rows, r0 + tile);
-		int			pairs_end = r0 + ((rend - r0) & ~1);
+		int			pend = Min(out_dim, p0 + panel);
 
-		for (int o = 0; o < out_dim; o += 4)
+		for (int r0 = 0; r0 < rows; r0 += tile)
 		{
-			v8sf		bvec;
+			int			rend = Min(rows, r0 + tile);
+			int			pairs_end = r0 + ((rend - r0) & ~1);
 
-			load_bias(&bvec, bias, o, out_dim, 4);
-			for (int r = r0; r < pairs_end; r += 2)
-				block_2x4(w, o, out_dim, in_dim, x + (Size) r * ldx,
-						  x + (Size) (r + 1) * ldx, &bvec, bias != NULL,
-						  y + (Size) r * ldy, y + (Size) (r + 1) * ldy, relu);
+			for (int o = p0; o < pend; o += 4)
+			{
+				v8sf		bvec;
+				int			r = r0;
+
+				load_bias(&bvec, bias, o, out_dim, 4);
+				if (wide)
+				{
+					for (; r + 4 <= pairs_end; r += 4)
+					{
+						const float4 *xs[4] = {x + (Size) r * ldx, x + (Size) (r + 1) * ldx,
+						x + (Size) (r + 2) * ldx, x + (Size) (r + 3) * ldx};
+						float4	   *ys[4] = {y + (Size) r * ldy, y + (Size) (r + 1) * ldy,
+						y + (Size) (r + 2) * ldy, y + (Size) (r + 3) * ldy};
+
+						block_4x4(w, o, out_dim, in_dim, xs, &bvec, bias != NULL,
+								  ys, relu);
+					}
+				}
+				for (; r < pairs_end; r += 2)
+					block_2x4(w, o, out_dim, in_dim, x + (Size) r * ldx,
+							  x + (Size) (r + 1) * ldx, &bvec, bias != NULL,
+							  y + (Size) r * ldy, y + (Size) (r + 1) * ldy, relu);
+			}
 		}
-		/* an odd row left in the tile (only in the last one) */
-		if (pairs_end < rend)
-			row_all_outputs(w, bias, out_dim, in_dim,
-							x + (Size) pairs_end * ldx,
-							y + (Size) pairs_end * ldy, relu);
 	}
+	/* an odd last row */
+	if (rows & 1)
+		row_all_outputs(w, bias, out_dim, in_dim, x + (Size) (rows - 1) * ldx,
+						y + (Size) (rows - 1) * ldy, relu);
+}
+
+#define MATMUL_ARGS const float4 *w, const float4 *bias, int out_dim, \
+	int in_dim, const float4 *x, int ldx, int rows, float4 *y, int ldy, \
+	bool relu
+
+typedef void (*matmul_fn) (MATMUL_ARGS);
+
+static void
+matmul_baseline(MATMUL_ARGS)
+{
+	matmul_body(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy, relu, false);
+}
+
+#ifdef MATMUL_DISPATCH
+__attribute__((target("arch=x86-64-v3")))
+static void
+matmul_v3(MATMUL_ARGS)
+{
+	matmul_body(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy, relu, false);
+}
+
+__attribute__((target("arch=x86-64-v4")))
+static void
+matmul_v4(MATMUL_ARGS)
+{
+	matmul_body(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy, relu, true);
+}
+#endif
+
+/* The build for this CPU. */
+static matmul_fn
+matmul_choose(void)
+{
+#ifdef MATMUL_DISPATCH
+	__builtin_cpu_init();
+#ifndef FCT_KERNEL_NO_V4		/* the benchmark's build without the v4 path */
+	if (__builtin_cpu_supports("x86-64-v4"))
+		return matmul_v4;
+#endif
+	if (__builtin_cpu_supports("x86-64-v3"))
+		return matmul_v3;
+#endif
+	return matmul_baseline;
+}
+
+void
+kernel_matmul(const float4 *w, const float4 *bias, int out_dim, int in_dim,
+			  const float4 *x, int ldx, int rows, float4 *y, int ldy,
+			  bool relu)
+{
+	/* chosen on the first call; every backend chooses the same */
+	static matmul_fn impl = NULL;
+
+	if (kernel_variant == KERNEL_VARIANT_SCALAR)
+	{
+		kernel_matmul_scalar(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy,
+							 relu);
+		return;
+	}
+	if (unlikely(impl == NULL))
+		impl = matmul_choose();
+	impl(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy, relu);
 }

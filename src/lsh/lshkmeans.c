@@ -18,7 +18,7 @@
 #include "lsh.h"
 #include "miscadmin.h"
 
-/* Points assigned per sgemm call: bounds the work buffer to CHUNK x k floats. */
+/* Points assigned per call: bounds the work buffer to CHUNK x k floats. */
 #define KMEANS_CHUNK 1024
 
 /* Points per centre k-means++ chooses the initial centres from. */

@@ -6,7 +6,7 @@
  *
  * A migration is a run of batches.  A batch reads the rows of a range of
  * heap blocks that are not yet in the target model (a TID range scan),
- * upgrades them with batched calls (transform_upgrade_batch, cblas_sgemm),
+ * upgrades them with batched calls (transform_upgrade_batch: the bits of fct_upgrade),
  * and writes them back with UPDATE ... WHERE ctid in the range AND the row
  * still holds the old value, in a few committed steps (write phases): the
  * first rows of each block go to other pages, and once that step has

@@ -2,7 +2,7 @@
  * transform.c
  *	  Transformations between models: parse and validate a spec, register it,
  *	  cache the weights per backend, find upgrade paths, and apply them to one
- *	  embedding (cblas_sgemv per layer) or to a batch (cblas_sgemm per layer).
+ *	  embedding or to a batch (the same bits either way).
  *
  * The catalog fct_transformations holds one immutable row per (from_model,
  * to_model) with the layers already folded (BatchNorm into the preceding
@@ -26,8 +26,8 @@
  * the stale cache's memory to TopTransactionContext, so that pointers handed
  * out earlier in the transaction stay valid until its end.
  *
- * The arithmetic (sgemv for one vector, sgemm for a batch) is in
- * transform_apply.c.
+ * The arithmetic (kernel_matmul per layer, for one vector or a block of rows)
+ * is in transform_apply.c.
  *
  * Why upgrades may be IMMUTABLE: transformations and models never change, and
  * registration keeps the upgrade graph a "multitree" (no cycle, at most one
@@ -2040,7 +2040,7 @@ fct_upgrade_by_id(PG_FUNCTION_ARGS)
 }
 
 /*
- * fct_upgrade_batch(embedding[], to_model): the batched form, one cblas_sgemm per
+ * fct_upgrade_batch(embedding[], to_model): the batched form, one kernel_matmul per
  * layer over the rows of each source model (transform_upgrade_batch).  NULL
  * elements stay NULL; the result has the input's dimensions and bounds.
  *

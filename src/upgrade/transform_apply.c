@@ -24,12 +24,13 @@
 /*
  * Rows per block of the batched form.  A block goes through every layer
  * before the next one starts, so that its activations stay in the core's
- * caches; OpenBLAS packs each layer's weights once per block, so larger
- * blocks spread that cost over more rows (measured on the ml-fct shape,
- * 0.56 MB of weights: 512 rows about 5-10% faster per row than 256, 1024 no
- * better than 512).  The scratch memory is 4 x block x the widest layer,
- * capped by TRANSFORM_BATCH_BYTES (wide transformations get smaller blocks,
- * never under TRANSFORM_BATCH_MIN_ROWS).
+ * caches (kernel_matmul tiles each layer's product for L1 itself).  On the
+ * ml-fct shape (0.56 MB of weights) 64 to 512 rows ran within 3% of each
+ * other; more rows per block mean fewer passes over the weights when they
+ * do not fit in the caches.  The scratch memory is 4 x block x the widest
+ * layer, capped by TRANSFORM_BATCH_BYTES (wide transformations get smaller
+ * blocks, never under TRANSFORM_BATCH_MIN_ROWS).  The block size changes no
+ * bit of the result.
  */
 #define TRANSFORM_BATCH_ROWS		512
 #define TRANSFORM_BATCH_MIN_ROWS	128

@@ -23,6 +23,7 @@
 #include <cblas.h>
 
 #include "kernels/distance.h"
+#include "kernels/matmul.h"
 #include "kernels/variant.h"
 #include "bench.h"
 
@@ -188,6 +189,16 @@ bits_digest(uint64 *digest)
 			}
 			kernel_inner_product_batch(q, rows, nrows, n, out);
 			h[v] = fnv(h[v], out, sizeof(float) * nrows);
+			/* a layer of 13 outputs (a partial block) over all 37 rows, bias and ReLU */
+			{
+				float	   *y = malloc(sizeof(float) * 13 * nrows);
+
+				kernel_matmul(rows, rows + (size_t) n * nrows - 13, 13, n, rows + n, n, nrows - 1, y, 13, true);
+				h[v] = fnv(h[v], y, sizeof(float) * 13 * (nrows - 1));
+				kernel_matmul(rows, NULL, 13, n, rows, n, nrows, y, 13, false);
+				h[v] = fnv(h[v], y, sizeof(float) * 13 * nrows);
+				free(y);
+			}
 			free(q);
 			free(rows);
 			free(out);
