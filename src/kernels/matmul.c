@@ -481,12 +481,14 @@ matmul_v3(MATMUL_ARGS)
 	matmul_body(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy, relu, false);
 }
 
+#ifndef FCT_KERNEL_NO_V4
 __attribute__((target("arch=x86-64-v4")))
 static void
 matmul_v4(MATMUL_ARGS)
 {
 	matmul_body(w, bias, out_dim, in_dim, x, ldx, rows, y, ldy, relu, true);
 }
+#endif
 #endif
 
 /* The build for this CPU. */
@@ -495,7 +497,7 @@ matmul_choose(void)
 {
 #ifdef MATMUL_DISPATCH
 	__builtin_cpu_init();
-#ifndef FCT_KERNEL_NO_V4		/* the benchmark's build without the v4 path */
+#ifndef FCT_KERNEL_NO_V4
 	if (__builtin_cpu_supports("x86-64-v4"))
 		return matmul_v4;
 #endif
