@@ -112,13 +112,44 @@ $co->safe_psql('postgres', "SELECT fct_register_model('m4', 2)");
 is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm4'"), '1|1|1',
 	'once the worker is back, registration reaches every node');
 
+# A worker that stops during a registration: the model and a transformation have reached both
+# workers inside the coordinator's open transaction when worker2 goes down; the commit fails
+# (Citus cannot prepare worker2's part) and no node keeps any of it.
+my $s = $co->background_psql('postgres', on_error_stop => 0);
+$s->query_safe('BEGIN');
+$s->query_safe("SELECT fct_register_model('m5', 2)");
+$s->query_safe(q{SELECT fct_register_transformation('m4', 'm5', '{"mixer": [{"weight": [[1,0],[0,1]]}]}')});
+is($w[0]->safe_psql('postgres',
+	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%fct_catalog_apply%' AND state = 'idle in transaction'"),
+	'1', 'the registration is open on worker1 (applied, not committed)');
+$w[1]->stop('immediate');
+$s->query('COMMIT');
+my $w2port = $w[1]->port;
+like($s->{stderr}, qr/ERROR:.*(?:\n.*)*on localhost:$w2port/, 'the commit fails, naming worker2');
+$s->quit;
+$w[1]->start;
+$co->safe_psql('postgres', 'SELECT recover_prepared_transactions()');
+is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm5'"), '0|0|0',
+	'nothing half-registered: m5 is on no node');
+is(on_all("SELECT count(*) FROM fct_transformations t JOIN fct_models m ON m.id = t.to_model WHERE m.name = 'm5'"),
+	'0|0|0', '... nor its transformation');
+is(on_all('SELECT count(*) FROM pg_prepared_xacts'), '0|0|0', 'no prepared transaction left on any node');
+$co->safe_psql('postgres', "SELECT fct_register_model('m5', 2)");
+is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm5'"), '1|1|1', 'registering again succeeds everywhere');
+
+# Making a catalog a Citus table by hand is refused: it is not needed, and the C code reads the
+# local table (a model registered afterwards would be invisible to the type's input).
+($rc, $out, $err) = $co->psql('postgres', "SELECT create_reference_table('fct_models')");
+isnt($rc, 0, 'create_reference_table(fct_models) is refused');
+like($err, qr/cannot distribute relation "fct_models"/, '... by Citus (the catalog has triggers)');
+
 # A node added later: fct_citus_sync() gives it the current state, and shards can live there.
 my $w3 = citus_new_node('worker3');
 citus_add_worker($c, $w3);
 is($w3->safe_psql('postgres', "SELECT count(*) FROM pg_extension WHERE extname = 'fct'"), '1',
 	'Citus creates fct on a node added later');
 is($co->safe_psql('postgres', 'SELECT fct_citus_sync()'), '3', 'fct_citus_sync() reaches the three workers');
-is($w3->safe_psql('postgres', "SELECT string_agg(name, ',' ORDER BY name) FROM fct_models"), 'm1,m2,m3,m4',
+is($w3->safe_psql('postgres', "SELECT string_agg(name, ',' ORDER BY name) FROM fct_models"), 'm1,m2,m3,m4,m5',
 	'the new node has every model');
 is($w3->safe_psql('postgres', $tr), $co->safe_psql('postgres', $tr), '... and every transformation, byte for byte');
 $co->safe_psql('postgres', q{
