@@ -31,8 +31,18 @@ extern FctCitusRole citus_node_role(void);
  */
 extern void citus_send_to_workers(const char *command);
 
-/* True when relid is a Citus table: its rows live in shard placements. */
+/* True when relid is a Citus table: its rows live in shard placements (citus_tables.c). */
 extern bool citus_table_has_placements(Oid relid);
+
+/*
+ * The distribution column of relid when it is a hash-distributed Citus
+ * table, InvalidAttrNumber otherwise (reference tables, local tables, no
+ * Citus).
+ */
+extern AttrNumber citus_distribution_column(Oid relid);
+
+/* The number of rows in the shards of Citus table relid (a count through Citus). */
+extern float8 citus_table_rows(Oid relid);
 
 /*
  * CALL fct_migrate on every shard placement of Citus table relid (rel: its

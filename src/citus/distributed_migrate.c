@@ -38,26 +38,6 @@ typedef struct Placement
 	char	   *shard;			/* schema-qualified shard name */
 } Placement;
 
-bool
-citus_table_has_placements(Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(relid)};
-	bool		found;
-
-	if (citus_node_role() == FCT_CITUS_NONE)
-		return false;
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT FROM pg_catalog.pg_dist_partition"
-							  " WHERE logicalrelid OPERATOR(pg_catalog.=) $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "reading pg_dist_partition failed");
-	found = SPI_processed > 0;
-	SPI_finish();
-	return found;
-}
-
 /* Rows of rel.col not in to_model (one census through Citus); checks every path. */
 static int64
 distributed_rows_left(const char *ext, const char *rel, const char *col,

@@ -72,6 +72,8 @@
 #include "type/embedding.h"
 #include "model/model.h"
 #include "query/query.h"
+#include "refresh/refresh.h"
+#include "citus/citus.h"
 
 /* Source rows compared per batch, and written by one UPDATE at most. */
 #define REFRESH_BATCH		1000
@@ -106,8 +108,8 @@ drift_floats(const float4 *a, const float4 *b, int n)
  * comes from another model and is not part of the drift: any change of it is
  * a change worth writing.)
  */
-static inline bool
-embedding_is_stale(const Embedding *a, const Embedding *b, float8 threshold)
+bool
+refresh_is_stale(const Embedding *a, const Embedding *b, float8 threshold)
 {
 	if (a->model_id != b->model_id || a->dim != b->dim ||
 		a->side_dim != b->side_dim)
@@ -170,36 +172,6 @@ embedding_type_oid(void)
  * ----------------------------------------------------------------
  */
 
-/* What one call resolves once: the target, its types, its queries. */
-typedef struct RefreshTarget
-{
-	Oid			relid;
-	char	   *qualname;		/* quoted schema.table */
-	char	   *colname;
-	char	   *qcol;			/* quoted column */
-	char	   *qkey;			/* quoted key column */
-	const char *source;			/* the source query, trailing ';' removed */
-	char	   *keyeq;			/* OPERATOR(schema.=) of the key's type */
-	char	   *embeq;			/* OPERATOR(schema.=) of embedding */
-	Oid			embtype;
-	Oid			embarraytype;
-	Oid			keytype;
-	Oid			keyarraytype;
-	int16		keylen;
-	bool		keybyval;
-	char		keyalign;
-	Oid			keyoutput;		/* for messages only */
-} RefreshTarget;
-
-typedef struct RefreshCounts
-{
-	int64		read;			/* source rows */
-	int64		updated;
-	int64		skipped;
-	int64		forced;
-	int64		missing;
-	int64		conflicts;		/* included in skipped */
-} RefreshCounts;
 
 static char *
 refresh_key_text(RefreshTarget *t, Datum key)
@@ -212,15 +184,15 @@ refresh_key_text(RefreshTarget *t, Datum key)
  * same vector dimension (a refresh stays in the model's space; moving a
  * column to another model is a migration).
  */
-static void
-refresh_check_pair(RefreshTarget *t, Datum key, const Embedding *stored,
+void
+refresh_check_pair(Oid keyoutput, Datum key, const Embedding *stored,
 				   const Embedding *fresh)
 {
 	if (stored->model_id != fresh->model_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("source embedding for key %s is of model \"%s\", the stored one of model \"%s\"",
-						refresh_key_text(t, key),
+						OidOutputFunctionCall(keyoutput, key),
 						model_display_name(fresh->model_id),
 						model_display_name(stored->model_id)),
 				 errdetail("fct_refresh replaces values by new values of the same model."),
@@ -229,7 +201,7 @@ refresh_check_pair(RefreshTarget *t, Datum key, const Embedding *stored,
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("source embedding for key %s has %d dimensions, the stored one %d",
-						refresh_key_text(t, key), fresh->dim, stored->dim),
+						OidOutputFunctionCall(keyoutput, key), fresh->dim, stored->dim),
 				 errhint("The source must produce embeddings of the stored dimension.")));
 }
 
@@ -308,6 +280,21 @@ refresh_resolve_target(RefreshTarget *t, Oid relid, const char *col,
 	t->colname = pstrdup(col);
 	t->qcol = pstrdup(quote_identifier(col));
 	t->qkey = pstrdup(quote_identifier(key));
+	t->keynum = keynum;
+
+	/*
+	 * A Citus table distributed on the key: every source row meets its
+	 * stored row on one shard, so the refresh runs there (refresh_shards.c).
+	 * Any other Citus table goes through the coordinator, row batches as on
+	 * one server, which is correct but moves every value twice.
+	 */
+	t->citus = citus_table_has_placements(relid);
+	t->on_shards = t->citus && citus_distribution_column(relid) == keynum;
+	if (t->citus && !t->on_shards)
+		ereport(NOTICE,
+				(errmsg("fct_refresh: %s is not distributed on \"%s\": the refresh runs through the coordinator, row by row",
+						relname, key),
+				 errhint("A table distributed on the key column is refreshed on its shards, in parallel.")));
 	t->keyeq = query_eq_operator(t->keytype);
 	t->embeq = query_ext_operator("=");
 
@@ -448,11 +435,19 @@ refresh_estimate_threshold(RefreshTarget *t, float8 target_skip,
 	int64		k;
 	float8		thr;
 
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(t->relid));
-	if (HeapTupleIsValid(tp))
+	if (t->citus)
 	{
-		reltuples = ((Form_pg_class) GETSTRUCT(tp))->reltuples;
-		ReleaseSysCache(tp);
+		/* the coordinator's shell of a Citus table is empty: count its shards' rows */
+		reltuples = citus_table_rows(t->relid);
+	}
+	else
+	{
+		tp = SearchSysCache1(RELOID, ObjectIdGetDatum(t->relid));
+		if (HeapTupleIsValid(tp))
+		{
+			reltuples = ((Form_pg_class) GETSTRUCT(tp))->reltuples;
+			ReleaseSysCache(tp);
+		}
 	}
 	rate = reltuples > 2.0 * REFRESH_SAMPLE ? 2.0 * REFRESH_SAMPLE / reltuples : 1.0;
 
@@ -493,7 +488,7 @@ refresh_estimate_threshold(RefreshTarget *t, float8 target_skip,
 						 errhint("Leave the rows out of the source (WHERE embedding IS NOT NULL).")));
 			fresh = DatumGetEmbeddingP(fd);
 			stored = DatumGetEmbeddingP(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
-			refresh_check_pair(t, key, stored, fresh);
+			refresh_check_pair(t->keyoutput, key, stored, fresh);
 			d[i] = drift_floats(EMBEDDING_VEC(stored), EMBEDDING_VEC(fresh), stored->dim);
 		}
 		SPI_freetuptable(tt);
@@ -800,14 +795,20 @@ fct_refresh(PG_FUNCTION_ARGS)
 	full_pass = refresh_is_full_pass(&t, full_every);
 	if (has_target_skip)
 		threshold = refresh_estimate_threshold(&t, target_skip, &sample_size);
+	if (t.on_shards)
+	{
+		refresh_on_shards(&t, threshold, full_pass, &c);
+		goto done;
+	}
 	by_key = refresh_prepare_update(&t, false);
 
 	/*
-	 * tids identify rows within one relation only, not through partitions;
+	 * tids identify rows within one relation only, not through partitions
+	 * (nor through a Citus table's shards);
 	 * and reading ctid needs SELECT on the whole table, where a plain UPDATE
 	 * needs SELECT on the key and the column only.
 	 */
-	use_tid = get_rel_relkind(t.relid) == RELKIND_RELATION &&
+	use_tid = get_rel_relkind(t.relid) == RELKIND_RELATION && !t.citus &&
 		pg_class_aclcheck(t.relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 	by_tid = use_tid ? refresh_prepare_update(&t, true) : NULL;
 	ItemPointerSetInvalid(&no_tid);
@@ -877,8 +878,8 @@ fct_refresh(PG_FUNCTION_ARGS)
 				Embedding  *stored = DatumGetEmbeddingP(oldd);
 				Embedding  *fresh = DatumGetEmbeddingP(newd);
 
-				refresh_check_pair(&t, key, stored, fresh);
-				if (embedding_is_stale(stored, fresh, threshold))
+				refresh_check_pair(t.keyoutput, key, stored, fresh);
+				if (refresh_is_stale(stored, fresh, threshold))
 				{
 					if (!full_pass)
 					{
@@ -933,6 +934,7 @@ fct_refresh(PG_FUNCTION_ARGS)
 							   c.conflicts, c.conflicts, t.qualname),
 				 errdetail("Rows that changed after they were compared, or that a BEFORE UPDATE trigger skipped, are counted as skipped.")));
 
+done:
 	refresh_log_append(&t, started, &c, threshold, has_target_skip, target_skip,
 					   full_pass);
 	SPI_finish();
@@ -1096,7 +1098,7 @@ fct_skip_stale(PG_FUNCTION_ARGS)
 		if (datum_image_eq(o, n, att->attbyval, att->attlen))
 			continue;
 		if (!cache->watched[i] ||
-			!embedding_is_stale(DatumGetEmbeddingP(o), DatumGetEmbeddingP(n),
+			!refresh_is_stale(DatumGetEmbeddingP(o), DatumGetEmbeddingP(n),
 								cache->threshold))
 			return PointerGetDatum(newtup);
 	}
