@@ -53,4 +53,25 @@ extern float8 citus_table_rows(Oid relid);
 extern void citus_migrate_placements(Oid relid, const char *rel, const char *col,
 									 const char *to_model, int batch_size);
 
+/*
+ * The same migration in steps, for the queue's background worker (one job,
+ * one worker, whatever the number of shards): begin lists the placements,
+ * checks the paths and counts the rows (allocated in CurrentMemoryContext,
+ * which must outlive the transactions); each round runs the next placement
+ * of every node at once (false when none is left); end errors naming the
+ * placements that failed, otherwise returns the rows still not in the target
+ * model (a closing census).  Each needs an open transaction and an SPI
+ * connection; the caller commits between them.
+ */
+typedef struct CitusMigrateRun CitusMigrateRun;
+
+extern CitusMigrateRun *citus_migrate_begin(Oid relid, const char *rel, const char *col,
+											const char *to_model, int batch_size);
+extern bool citus_migrate_round(CitusMigrateRun *run);
+extern int64 citus_migrate_end(CitusMigrateRun *run);
+/* Rows not yet upgraded (counted per placement as they finish), rows of the last round, rows/s. */
+extern int64 citus_migrate_rows_left(const CitusMigrateRun *run);
+extern int64 citus_migrate_round_rows(const CitusMigrateRun *run);
+extern double citus_migrate_rate(const CitusMigrateRun *run);
+
 #endif							/* FCT_CITUS_H */

@@ -27,6 +27,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "citus/citus.h"
 #include "model/model.h"
@@ -36,7 +37,28 @@ typedef struct Placement
 	char	   *node;
 	int32		port;
 	char	   *shard;			/* schema-qualified shard name */
+	int64		rows;			/* rows not in the target model when the run began (-1: unknown) */
 } Placement;
+
+struct CitusMigrateRun
+{
+	char	   *ext;			/* the extension's schema, quoted */
+	char	   *rel;			/* the table's qualified, quoted name */
+	char	   *col;
+	char	   *to_model;
+	int			batch_size;
+	Placement  *pl;
+	int			npl;
+	int			nnodes;
+	bool	   *taken;
+	int			done;			/* placements run (succeeded or failed) */
+	int			nfailed;
+	StringInfoData failed;		/* "shard on node:port (error); ..." */
+	int64		rows_left;
+	int64		rows_done;
+	int64		round_rows;
+	TimestampTz started;
+};
 
 /* Rows of rel.col not in to_model (one census through Citus); checks every path. */
 static int64
@@ -77,25 +99,59 @@ distributed_rows_left(const char *ext, const char *rel, const char *col,
 }
 
 /*
- * Caller: fct_migrate, SPI connected in nonatomic mode, outside any
- * transaction block.  rel is the table's qualified, quoted name; col and
- * to_model as the user gave them.
+ * Rows of each placement not in to_model, counted on the placements at once
+ * (Citus's run_command_on_placements), for the progress of the run; a
+ * placement that cannot be counted now (its node is down) is left at -1.
  */
-void
-citus_migrate_placements(Oid relid, const char *rel, const char *col,
-						 const char *to_model, int batch_size)
+static void
+count_placements(CitusMigrateRun *r, Oid relid)
 {
-	const char *ext = quote_identifier(get_namespace_name(fct_extension_schema()));
-	Placement  *pl;
-	int			npl;
-	int			nnodes = 0;
-	int			done = 0;
-	bool	   *taken;
-	int64		left;
-	StringInfoData failed;
-	int			nfailed = 0;
+	const FctModel *m = model_by_name(r->to_model);
+	char	   *cmd;
+	Oid			argtypes[2] = {REGCLASSOID, TEXTOID};
+	Datum		args[2];
+
+	/* %s: the shard's name, filled in by run_command_on_placements */
+	cmd = psprintf("SELECT pg_catalog.count(*) FROM %%s WHERE %s.fct_migrate_model_id(%s) OPERATOR(pg_catalog.<>) %d",
+				   r->ext, quote_identifier(r->col), m->id);
+	args[0] = ObjectIdGetDatum(relid);
+	args[1] = CStringGetTextDatum(cmd);
+	if (SPI_execute_with_args("SELECT pg_catalog.shard_name($1, shardid), success, result"
+							  " FROM pg_catalog.run_command_on_placements($1, $2)",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "counting the rows of the placements of %s failed", r->rel);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *shard = SPI_getvalue(tup, desc, 1);
+		bool		isnull;
+		bool		ok = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+
+		for (int j = 0; j < r->npl; j++)
+			if (strcmp(r->pl[j].shard, shard) == 0 && ok)
+				r->pl[j].rows = pg_strtoint64(SPI_getvalue(tup, desc, 3));
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+CitusMigrateRun *
+citus_migrate_begin(Oid relid, const char *rel, const char *col,
+					const char *to_model, int batch_size)
+{
+	/* SPI returns to its own context after each statement: allocate in the caller's */
+	MemoryContext cxt = CurrentMemoryContext;
+	CitusMigrateRun *r = palloc0(sizeof(CitusMigrateRun));
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1] = {ObjectIdGetDatum(relid)};
+
+	r->ext = pstrdup(quote_identifier(get_namespace_name(fct_extension_schema())));
+	r->rel = pstrdup(rel);
+	r->col = pstrdup(col);
+	r->to_model = pstrdup(to_model);
+	r->batch_size = batch_size;
+	r->started = GetCurrentTimestamp();
+	initStringInfo(&r->failed);
 
 	/* every placement of every shard, by node */
 	if (SPI_execute_with_args("SELECT n.nodename, n.nodeport, pg_catalog.shard_name(s.logicalrelid, s.shardid),"
@@ -107,103 +163,169 @@ citus_migrate_placements(Oid relid, const char *rel, const char *col,
 							  " ORDER BY n.nodeid, s.shardid",
 							  1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "reading the placements of %s failed", rel);
-	npl = (int) SPI_processed;
-	pl = palloc0(sizeof(Placement) * Max(npl, 1));
-	for (int i = 0; i < npl; i++)
+	r->npl = (int) SPI_processed;
+	r->pl = MemoryContextAllocZero(cxt, sizeof(Placement) * Max(r->npl, 1));
+	r->taken = MemoryContextAllocZero(cxt, sizeof(bool) * Max(r->npl, 1));
+	for (int i = 0; i < r->npl; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		pl[i].node = pstrdup(SPI_getvalue(tup, desc, 1));
-		pl[i].port = pg_strtoint32(SPI_getvalue(tup, desc, 2));
-		pl[i].shard = pstrdup(SPI_getvalue(tup, desc, 3));
-		nnodes = Max(nnodes, pg_strtoint32(SPI_getvalue(tup, desc, 4)));
+		r->pl[i].node = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
+		r->pl[i].port = pg_strtoint32(SPI_getvalue(tup, desc, 2));
+		r->pl[i].shard = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 3));
+		r->pl[i].rows = -1;
+		r->nnodes = Max(r->nnodes, pg_strtoint32(SPI_getvalue(tup, desc, 4)));
 	}
+	SPI_freetuptable(SPI_tuptable);
 
-	left = distributed_rows_left(ext, rel, col, to_model, true);
+	r->rows_left = distributed_rows_left(r->ext, rel, col, to_model, true);
+	count_placements(r, relid);
 	ereport(NOTICE,
 			(errmsg("fct_migrate: %lld rows of %s.%s to upgrade into model \"%s\", in %d shard placements on %d nodes",
-					(long long) left, rel, col, to_model, npl, nnodes)));
-	SPI_commit();
+					(long long) r->rows_left, rel, col, to_model, r->npl, r->nnodes)));
+	MemoryContextSwitchTo(cxt);
+	return r;
+}
 
-	taken = palloc0(sizeof(bool) * Max(npl, 1));
-	initStringInfo(&failed);
-	while (done < npl)
+bool
+citus_migrate_round(CitusMigrateRun *r)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ArrayBuildState *names;
+	ArrayBuildState *ports;
+	ArrayBuildState *cmds;
+	int		   *round;
+	int			nround = 0;
+	int			nfailed_before = r->nfailed;
+	Oid			rtypes[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+	Datum		rargs[3];
+
+	r->round_rows = 0;
+	if (r->done >= r->npl)
+		return false;
+	names = initArrayResult(TEXTOID, cxt, false);
+	ports = initArrayResult(INT4OID, cxt, false);
+	cmds = initArrayResult(TEXTOID, cxt, false);
+	round = palloc(sizeof(int) * r->npl);
+
+	/* the next placement of each node */
+	for (int i = 0; i < r->npl; i++)
 	{
-		ArrayBuildState *names = initArrayResult(TEXTOID, CurrentMemoryContext, false);
-		ArrayBuildState *ports = initArrayResult(INT4OID, CurrentMemoryContext, false);
-		ArrayBuildState *cmds = initArrayResult(TEXTOID, CurrentMemoryContext, false);
-		int		   *round = palloc(sizeof(int) * npl);
-		int			nround = 0;
-		Oid			rtypes[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
-		Datum		rargs[3];
+		bool		node_busy = false;
 
-		/* the next placement of each node */
-		for (int i = 0; i < npl; i++)
-		{
-			bool		node_busy = false;
-
-			if (taken[i])
-				continue;
-			for (int j = 0; j < nround; j++)
-				if (strcmp(pl[round[j]].node, pl[i].node) == 0 && pl[round[j]].port == pl[i].port)
-					node_busy = true;
-			if (node_busy)
-				continue;
-			taken[i] = true;
-			round[nround++] = i;
-			accumArrayResult(names, CStringGetTextDatum(pl[i].node), false, TEXTOID, CurrentMemoryContext);
-			accumArrayResult(ports, Int32GetDatum(pl[i].port), false, INT4OID, CurrentMemoryContext);
-			accumArrayResult(cmds,
-							 CStringGetTextDatum(psprintf("CALL %s.fct_migrate(%s::pg_catalog.regclass, %s, %s, %d)",
-														  ext, quote_literal_cstr(pl[i].shard),
-														  quote_literal_cstr(col),
-														  quote_literal_cstr(to_model), batch_size)),
-							 false, TEXTOID, CurrentMemoryContext);
-		}
-		rargs[0] = makeArrayResult(names, CurrentMemoryContext);
-		rargs[1] = makeArrayResult(ports, CurrentMemoryContext);
-		rargs[2] = makeArrayResult(cmds, CurrentMemoryContext);
-		if (SPI_execute_with_args("SELECT success, result FROM pg_catalog.master_run_on_worker($1, $2, $3, true)",
-								  3, rtypes, rargs, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != (uint64) nround)
-			elog(ERROR, "running fct_migrate on the shard placements of %s failed", rel);
+		if (r->taken[i])
+			continue;
 		for (int j = 0; j < nround; j++)
-		{
-			bool		isnull;
-			bool		ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1, &isnull));
-			Placement  *p = &pl[round[j]];
-
-			done++;
-			if (!ok)
-			{
-				appendStringInfo(&failed, "%s%s on %s:%d (%s)", nfailed > 0 ? "; " : "",
-								 p->shard, p->node, p->port,
-								 SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2));
-				nfailed++;
-			}
-		}
-		ereport(NOTICE,
-				(errmsg("fct_migrate: %d of %d shard placements of %s migrated%s",
-						done - nfailed, npl, rel, nfailed > 0 ? psprintf(", %d failed", nfailed) : "")));
-		SPI_commit();
+			if (strcmp(r->pl[round[j]].node, r->pl[i].node) == 0 && r->pl[round[j]].port == r->pl[i].port)
+				node_busy = true;
+		if (node_busy)
+			continue;
+		r->taken[i] = true;
+		round[nround++] = i;
+		accumArrayResult(names, CStringGetTextDatum(r->pl[i].node), false, TEXTOID, cxt);
+		accumArrayResult(ports, Int32GetDatum(r->pl[i].port), false, INT4OID, cxt);
+		accumArrayResult(cmds,
+						 CStringGetTextDatum(psprintf("CALL %s.fct_migrate(%s::pg_catalog.regclass, %s, %s, %d)",
+													  r->ext, quote_literal_cstr(r->pl[i].shard),
+													  quote_literal_cstr(r->col),
+													  quote_literal_cstr(r->to_model), r->batch_size)),
+						 false, TEXTOID, cxt);
 	}
+	rargs[0] = makeArrayResult(names, cxt);
+	rargs[1] = makeArrayResult(ports, cxt);
+	rargs[2] = makeArrayResult(cmds, cxt);
+	if (SPI_execute_with_args("SELECT success, result FROM pg_catalog.master_run_on_worker($1, $2, $3, true)",
+							  3, rtypes, rargs, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != (uint64) nround)
+		elog(ERROR, "running fct_migrate on the shard placements of %s failed", r->rel);
+	for (int j = 0; j < nround; j++)
+	{
+		bool		isnull;
+		bool		ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1, &isnull));
+		Placement  *p = &r->pl[round[j]];
 
+		r->done++;
+		if (!ok)
+		{
+			/* r->failed grows in its own context (repalloc) */
+			appendStringInfo(&r->failed, "%s%s on %s:%d (%s)", r->nfailed > 0 ? "; " : "",
+							 p->shard, p->node, p->port,
+							 SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2));
+			r->nfailed++;
+		}
+		else if (p->rows > 0)
+			r->round_rows += p->rows;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	r->rows_done += r->round_rows;
+	r->rows_left = Max(r->rows_left - r->round_rows, 0);
+	ereport(NOTICE,
+			(errmsg("fct_migrate: %d of %d shard placements of %s migrated%s",
+					r->done - r->nfailed, r->npl, r->rel,
+					r->nfailed > nfailed_before ? psprintf(", %d failed", r->nfailed) : "")));
+	return true;
+}
+
+int64
+citus_migrate_rows_left(const CitusMigrateRun *r)
+{
+	return r->rows_left;
+}
+
+int64
+citus_migrate_round_rows(const CitusMigrateRun *r)
+{
+	return r->round_rows;
+}
+
+double
+citus_migrate_rate(const CitusMigrateRun *r)
+{
+	long		secs;
+	int			usecs;
+	double		elapsed;
+
+	TimestampDifference(r->started, GetCurrentTimestamp(), &secs, &usecs);
+	elapsed = secs + usecs / 1e6;
+	return elapsed > 0 ? r->rows_done / elapsed : 0;
+}
+
+int64
+citus_migrate_end(CitusMigrateRun *r)
+{
 	/* no closing census then: it would fail on the same nodes */
-	if (nfailed > 0)
+	if (r->nfailed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("fct_migrate: %d of %d shard placements of %s failed",
-						nfailed, npl, rel),
-				 errdetail("%s", failed.data),
-				 errhint("Every batch that committed stays upgraded: CALL fct_migrate again once the nodes are back, it resumes where each placement stopped.")));
-	left = distributed_rows_left(ext, rel, col, to_model, false);
-	if (left > 0)
+						r->nfailed, r->npl, r->rel),
+				 errdetail("%s", r->failed.data),
+				 errhint("Every batch that committed stays upgraded: migrate again once the nodes are back (CALL fct_migrate or fct_migrate_start), it resumes where each placement stopped.")));
+	r->rows_left = distributed_rows_left(r->ext, r->rel, r->col, r->to_model, false);
+	if (r->rows_left > 0)
 		ereport(WARNING,
 				(errmsg("fct_migrate: %lld rows of %s.%s are still not in model \"%s\"",
-						(long long) left, rel, col, to_model),
-				 errhint("Concurrent transactions kept writing rows of older models; CALL fct_migrate again once those writes have stopped.")));
+						(long long) r->rows_left, r->rel, r->col, r->to_model),
+				 errhint("Concurrent transactions kept writing rows of older models; migrate again once those writes have stopped.")));
 	else
 		ereport(NOTICE,
-				(errmsg("fct_migrate: done, every row of %s.%s is in model \"%s\"", rel, col, to_model)));
+				(errmsg("fct_migrate: done, every row of %s.%s is in model \"%s\"", r->rel, r->col, r->to_model)));
+	return r->rows_left;
+}
+
+/*
+ * Caller: fct_migrate, SPI connected in nonatomic mode, outside any
+ * transaction block: a round per transaction.
+ */
+void
+citus_migrate_placements(Oid relid, const char *rel, const char *col,
+						 const char *to_model, int batch_size)
+{
+	CitusMigrateRun *r = citus_migrate_begin(relid, rel, col, to_model, batch_size);
+
+	SPI_commit();
+	while (citus_migrate_round(r))
+		SPI_commit();
+	(void) citus_migrate_end(r);
 }

@@ -42,6 +42,7 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
+#include "citus/citus.h"
 #include "migrate/migrate.h"
 #include "query/query.h"
 
@@ -64,8 +65,14 @@ typedef struct WorkerArgs
 /* Errors worth a retry (the batch was rolled back; a new run resumes). */
 #define MIGRATE_MAX_RETRIES 5
 
-/* A job worker's run, and its consecutive retries (globals: they survive longjmp). */
+/*
+ * A job worker's run, and its consecutive retries (globals: they survive
+ * longjmp).  A Citus table's job has a distributed run instead: this one
+ * worker runs the migration on every shard placement, one per node at a time
+ * (citus/citus.h).
+ */
 static MigrateRun *worker_run = NULL;
+static CitusMigrateRun *worker_citus_run = NULL;
 static int	worker_retries = 0;
 
 static void
@@ -292,6 +299,7 @@ static StepResult
 job_step(MigrateJob *job, MemoryContext runcxt)
 {
 	MigrateRun *run = worker_run;
+	CitusMigrateRun *crun = worker_citus_run;
 	StepResult	result = STEP_MORE;
 
 	begin_xact();
@@ -300,7 +308,7 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		end_xact();
 		return STEP_STOPPED;
 	}
-	if (run == NULL)
+	if (run == NULL && crun == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(runcxt);
 		MigrateTarget target;
@@ -308,23 +316,27 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		Datum		values[2];
 
 		migrate_resolve(job->relid, job->attname, job->to_model, &target);
-		run = worker_run = migrate_run_begin(&target, job->batch_size);
+		if (citus_table_has_placements(job->relid))
+			crun = worker_citus_run = citus_migrate_begin(job->relid, target.relname, job->attname,
+														  target.to_model_name, job->batch_size);
+		else
+			run = worker_run = migrate_run_begin(&target, job->batch_size);
 		MemoryContextSwitchTo(old);
 		values[0] = Int32GetDatum(MyProcPid);
-		values[1] = Int64GetDatum(run->rows_left);
+		values[1] = Int64GetDatum(crun ? citus_migrate_rows_left(crun) : run->rows_left);
 		if (!queue_update("state = 'running', worker_pid = $2, rows_left = $3, "
 						  "started_at = coalesce(started_at, pg_catalog.now()), last_error = NULL",
 						  job->id, 2, types, values))
 			result = STEP_STOPPED;
 	}
-	else if (migrate_run_step(run))
+	else if (crun ? citus_migrate_round(crun) : migrate_run_step(run))
 	{
 		Oid			types[3] = {INT8OID, INT8OID, FLOAT8OID};
 		Datum		values[3];
 
-		values[0] = Int64GetDatum(run->batch_rows);
-		values[1] = Int64GetDatum(run->rows_left);
-		values[2] = Float8GetDatum(migrate_run_rate(run));
+		values[0] = Int64GetDatum(crun ? citus_migrate_round_rows(crun) : run->batch_rows);
+		values[1] = Int64GetDatum(crun ? citus_migrate_rows_left(crun) : run->rows_left);
+		values[2] = Float8GetDatum(crun ? citus_migrate_rate(crun) : migrate_run_rate(run));
 		/* cancelled meanwhile: the batch is right all the same, keep it */
 		if (!queue_update("rows_done = rows_done " SQL_PLUS " $2, rows_left = $3, rate = $4",
 						  job->id, 3, types, values))
@@ -334,13 +346,14 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 	{
 		Datum		values[2];
 		char		nulls[3] = "  n";
+		int64		left = crun ? citus_migrate_end(crun) : run->rows_left;
 
-		values[0] = Int64GetDatum(run->rows_left);
-		if (run->rows_left > 0)
+		values[0] = Int64GetDatum(left);
+		if (left > 0)
 		{
 			values[1] = CStringGetTextDatum(psprintf("%lld rows are still not in model \"%s\": concurrent transactions kept writing rows of older models during %d passes",
-													 (long long) run->rows_left,
-													 job->to_model, run->pass));
+													 (long long) left,
+													 job->to_model, crun ? 1 : run->pass));
 			nulls[2] = ' ';
 		}
 		else
@@ -405,7 +418,9 @@ fct_migrate_worker_main(Datum arg)
 		PG_TRY();
 		{
 			result = job_step(&job, runcxt);
-			worker_retries = 0;
+			/* a distributed run's retries end when a round upgrades nothing new */
+			if (worker_citus_run == NULL || citus_migrate_round_rows(worker_citus_run) > 0)
+				worker_retries = 0;
 		}
 		PG_CATCH();
 		{
@@ -423,9 +438,17 @@ fct_migrate_worker_main(Datum arg)
 			 * resumes where the committed batches stopped.
 			 */
 			worker_run = NULL;
+			worker_citus_run = NULL;
 			MemoryContextReset(runcxt);
+
+			/*
+			 * A node of a Citus table that could not be reached may be
+			 * restarting: a new run retries every placement (those done
+			 * have no row left to upgrade).
+			 */
 			retry = (ERRCODE_TO_CATEGORY(edata->sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK ||
-					 edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE) &&
+					 edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+					 edata->sqlerrcode == ERRCODE_CONNECTION_FAILURE) &&
 				++worker_retries <= MIGRATE_MAX_RETRIES;
 			record_error(job.id, edata, !retry);
 			FreeErrorData(edata);
@@ -438,7 +461,7 @@ fct_migrate_worker_main(Datum arg)
 		pgstat_report_activity(STATE_IDLE, NULL);
 		if (result != STEP_MORE)
 			break;
-		if (worker_run == NULL)
+		if (worker_run == NULL && worker_citus_run == NULL)
 			sleep_ms(1000);		/* after an error, before the retry */
 		else if (job.pause_ms > 0)
 			sleep_ms(job.pause_ms);
