@@ -98,6 +98,13 @@ distributed_rows_left(const char *ext, const char *rel, const char *col,
 	return left;
 }
 
+/* "1 row", "2 rows": a count and its noun in the form the count needs */
+static char *
+count_text(int64 n, const char *one, const char *many)
+{
+	return psprintf("%lld %s", (long long) n, n == 1 ? one : many);
+}
+
 /*
  * Rows of each placement not in to_model, counted on the placements at once
  * (Citus's run_command_on_placements), for the progress of the run; a
@@ -182,8 +189,10 @@ citus_migrate_begin(Oid relid, const char *rel, const char *col,
 	r->rows_left = distributed_rows_left(r->ext, rel, col, to_model, true);
 	count_placements(r, relid);
 	ereport(NOTICE,
-			(errmsg("fct_migrate: %lld rows of %s.%s to upgrade into model \"%s\", in %d shard placements on %d nodes",
-					(long long) r->rows_left, rel, col, to_model, r->npl, r->nnodes)));
+			(errmsg("fct_migrate: %s of %s.%s to upgrade into model \"%s\", in %s on %s",
+					count_text(r->rows_left, "row", "rows"), rel, col, to_model,
+					count_text(r->npl, "shard placement", "shard placements"),
+					count_text(r->nnodes, "node", "nodes"))));
 	MemoryContextSwitchTo(cxt);
 	return r;
 }
@@ -261,7 +270,8 @@ citus_migrate_round(CitusMigrateRun *r)
 	r->rows_done += r->round_rows;
 	r->rows_left = Max(r->rows_left - r->round_rows, 0);
 	ereport(NOTICE,
-			(errmsg("fct_migrate: %d of %d shard placements of %s migrated%s",
+			(errmsg_plural("fct_migrate: %d of %d shard placement of %s migrated%s",
+						   "fct_migrate: %d of %d shard placements of %s migrated%s", r->npl,
 					r->done - r->nfailed, r->npl, r->rel,
 					r->nfailed > nfailed_before ? psprintf(", %d failed", r->nfailed) : "")));
 	return true;
@@ -298,15 +308,17 @@ citus_migrate_end(CitusMigrateRun *r)
 	if (r->nfailed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("fct_migrate: %d of %d shard placements of %s failed",
+				 errmsg_plural("fct_migrate: %d of %d shard placement of %s failed",
+							   "fct_migrate: %d of %d shard placements of %s failed", r->npl,
 						r->nfailed, r->npl, r->rel),
 				 errdetail("%s", r->failed.data),
 				 errhint("Every batch that committed stays upgraded: migrate again once the nodes are back (CALL fct_migrate or fct_migrate_start), it resumes where each placement stopped.")));
 	r->rows_left = distributed_rows_left(r->ext, r->rel, r->col, r->to_model, false);
 	if (r->rows_left > 0)
 		ereport(WARNING,
-				(errmsg("fct_migrate: %lld rows of %s.%s are still not in model \"%s\"",
-						(long long) r->rows_left, r->rel, r->col, r->to_model),
+				(errmsg("fct_migrate: %s of %s.%s %s still not in model \"%s\"",
+						count_text(r->rows_left, "row", "rows"), r->rel, r->col,
+						r->rows_left == 1 ? "is" : "are", r->to_model),
 				 errhint("Concurrent transactions kept writing rows of older models; migrate again once those writes have stopped.")));
 	else
 		ereport(NOTICE,

@@ -14,11 +14,11 @@
  *
  *	 UPDATE tbl t SET col = c.e
  *	   FROM (SELECT s.k, s.e, t2.col AS o,
- *				  fct_refresh_decision(s.k, t2.col, s.e, threshold, full_pass) AS d
+ *				  _fct_refresh_decision(s.k, t2.col, s.e, threshold, full_pass) AS d
  *			 FROM (source) s(k, e) JOIN tbl t2 ON t2.key = s.k) c
  *	  WHERE c.d > 0 AND t.key = c.k AND t.col IS NOT DISTINCT FROM c.o
  *
- * fct_refresh_decision is the same C comparison the cursor path makes
+ * _fct_refresh_decision is the same C comparison the cursor path makes
  * (refresh_is_stale, the same errors), evaluated on the workers.  The guard
  * on the compared value o keeps refresh.c's rule for concurrent writers:
  * under READ COMMITTED each shard's UPDATE rechecks it on the newest row
@@ -48,13 +48,13 @@
 #include "refresh/refresh.h"
 #include "type/embedding.h"
 
-/* fct_refresh_decision's answers */
+/* _fct_refresh_decision's answers */
 #define DECISION_SKIP	0
 #define DECISION_WRITE	1
 #define DECISION_FORCE	2
 
 /*
- * fct_refresh_decision(key anyelement, stored embedding, fresh embedding,
+ * _fct_refresh_decision(key anyelement, stored embedding, fresh embedding,
  * threshold float8, full_pass boolean) returns integer: what fct_refresh does
  * with one row (0 leave it, 1 write it, 2 write it only because this is a
  * full pass), with the cursor path's errors for a NULL fresh value or one of
@@ -119,7 +119,7 @@ refresh_on_shards(RefreshTarget *t, float8 threshold, bool full_pass,
 				 " WHERE c.d " SQL_GT " 0 AND t.%s %s c.k"
 				 " AND (t.%s %s c.o OR (t.%s IS NULL AND c.o IS NULL))%s",
 				 t->qualname, t->qcol,
-				 t->qcol, query_ext_name("fct_refresh_decision"), t->qcol,
+				 t->qcol, query_ext_name("_fct_refresh_decision"), t->qcol,
 				 t->source, t->qualname, t->qkey, t->keyeq,
 				 t->qkey, t->keyeq,
 				 t->qcol, t->embeq, t->qcol,
