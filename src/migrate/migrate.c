@@ -248,7 +248,7 @@ migrate_census(const MigrateTarget *t, int64 *total, List **models)
 	uint64		i;
 
 	ret = SPI_execute(psprintf("SELECT %s(%s), pg_catalog.count(*) FROM %s "
-							   "WHERE %s IS NOT NULL GROUP BY 1",
+							   "WHERE %s IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
 							   query_ext_name("_fct_migrate_model_id"), t->colname,
 							   t->relname, t->colname),
 					  false, 0);
