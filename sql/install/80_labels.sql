@@ -341,8 +341,11 @@ BEGIN
 	-- trigger belongs to the extension (DEPENDS ON EXTENSION: dropped with
 	-- it, kept by pg_dump), so that it alone does not make a plain DROP
 	-- EXTENSION fct fail once no user object needs fct.
+	-- A Citus reference table gets it on every shard placement instead
+	-- (_fct_citus_label_trigger, 90_citus.sql).
 	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
-					WHERE t.tgrelid = v_table AND t.tgname = 'fct_label_set_invalidate') THEN
+					WHERE t.tgrelid = v_table AND t.tgname = 'fct_label_set_invalidate')
+	   AND NOT @extschema@._fct_citus_label_trigger(v_table, true) THEN
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
 					   'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
 					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._fct_label_set_invalidate()',
@@ -407,7 +410,8 @@ DECLARE
 BEGIN
 	DELETE FROM @extschema@.fct_label_sets s WHERE s.name = r.name;
 	IF NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.label_table = r.label_table)
-	   AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.label_table) THEN
+	   AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.label_table)
+	   AND NOT @extschema@._fct_citus_label_trigger(r.label_table, false) THEN
 		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate ON %s', r.label_table);
 	END IF;
 END

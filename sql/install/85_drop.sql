@@ -51,7 +51,7 @@ DECLARE
 	c		record;
 	v_id	integer;
 	v_sql	text;
-	v_has	boolean;
+	v_has	integer;
 	v_found	integer[];
 BEGIN
 	FOR c IN SELECT * FROM @extschema@.fct_embedding_columns() LOOP
@@ -59,19 +59,22 @@ BEGIN
 			-- kept until commit when the block succeeds (released with it when not)
 			EXECUTE format('LOCK TABLE %s IN SHARE MODE', c.relid);
 			IF c.is_array THEN
-				v_sql := format('SELECT EXISTS (SELECT FROM %s t, pg_catalog.unnest(t.%I) u'
-								' WHERE @extschema@._fct_migrate_model_id(u) OPERATOR(pg_catalog.=) $1)',
+				v_sql := format('SELECT 1 FROM %s t, pg_catalog.unnest(t.%I) u'
+								' WHERE @extschema@._fct_migrate_model_id(u) OPERATOR(pg_catalog.=) $1 LIMIT 1',
 								c.relid, c.attname);
 			ELSE
-				v_sql := format('SELECT EXISTS (SELECT FROM %s t'
-								' WHERE @extschema@._fct_migrate_model_id(t.%I) OPERATOR(pg_catalog.=) $1)',
+				v_sql := format('SELECT 1 FROM %s t'
+								' WHERE @extschema@._fct_migrate_model_id(t.%I) OPERATOR(pg_catalog.=) $1 LIMIT 1',
 								c.relid, c.attname);
 			END IF;
-			-- one query per model: each stops at the first value it finds
+			-- one query per model: each stops at the first value it finds (a
+			-- LIMIT rather than EXISTS: Citus pushes it down to every shard of a
+			-- distributed table, where an EXISTS subquery is not planned)
 			v_found := '{}';
 			FOREACH v_id IN ARRAY model_ids LOOP
-				EXECUTE v_sql INTO STRICT v_has USING v_id;
-				IF v_has THEN
+				v_has := NULL;
+				EXECUTE v_sql INTO v_has USING v_id;
+				IF v_has IS NOT NULL THEN
 					v_found := v_found || v_id;
 				END IF;
 			END LOOP;

@@ -89,3 +89,75 @@ REVOKE ALL ON FUNCTION fct_citus_sync() FROM PUBLIC;
 
 COMMENT ON FUNCTION fct_citus_sync() IS
 	'Citus coordinator: copy fct''s catalogs (models, transformations, label sets) to every worker, e.g. after citus_add_node; returns the number of workers';
+
+-- _fct_citus_label_trigger(tbl, install): the cache-invalidation trigger of a
+-- label table that is a Citus table (fct_create_label_set installs it,
+-- fct_drop_label_set removes it).  Returns false, doing nothing, when tbl is
+-- not a Citus table.  Citus refuses triggers on reference tables unless
+-- citus.enable_unsafe_triggers is on (a trigger that wrote other tables
+-- could break on shards) and refuses DEPENDS ON EXTENSION on any of its
+-- tables; this one only sends a relcache invalidation, so it is created with
+-- the setting on for the statement, on every shard placement, its argument
+-- naming the logical table (fct_relcache_invalidate, src/model/model.c).  The
+-- label set is read on the coordinator, so the table needs a placement there
+-- (a reference table, once the coordinator is in the metadata, or a Citus
+-- local table); a distributed table has none and is refused: its shards
+-- change on the workers, where no trigger can reach the coordinator's cache.
+CREATE FUNCTION _fct_citus_label_trigger(tbl regclass, install boolean) RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_method	text;
+	v_here		boolean;
+	v_unsafe	text;
+BEGIN
+	IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT partmethod::text FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1'
+		INTO v_method USING tbl;
+	IF v_method IS NULL THEN
+		RETURN false;
+	END IF;
+	v_unsafe := current_setting('citus.enable_unsafe_triggers');
+	IF install THEN
+		IF v_method <> 'n' THEN
+			RAISE EXCEPTION 'label table % is a Citus distributed table', tbl
+				USING ERRCODE = 'feature_not_supported',
+					  DETAIL = 'Its shards change on the workers, where no trigger can invalidate the label matrix the coordinator caches.',
+					  HINT = 'Labels are a few thousand rows: make the label table a reference table (create_reference_table).';
+		END IF;
+		EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p'
+				' ON p.shardid OPERATOR(pg_catalog.=) s.shardid'
+				' WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1 AND p.groupid OPERATOR(pg_catalog.=) 0)'
+			INTO v_here USING tbl;
+		IF NOT v_here THEN
+			RAISE EXCEPTION 'label table % has no placement on the Citus coordinator', tbl
+				USING ERRCODE = 'feature_not_supported',
+					  HINT = 'Add the coordinator to the metadata (SELECT citus_set_coordinator_host(host, port)): Citus then places reference tables there.';
+		END IF;
+		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
+					   'AFTER INSERT OR UPDATE OR DELETE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate(%L)',
+					   tbl, tbl::text);
+		-- Citus gives shards no TRUNCATE trigger; a TRUNCATE also truncates the
+		-- coordinator's (empty) table, whose trigger fires then
+		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate_truncate '
+					   'AFTER TRUNCATE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   tbl);
+	ELSE
+		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate ON %s', tbl);
+		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate_truncate ON %s', tbl);
+	END IF;
+	PERFORM set_config('citus.enable_unsafe_triggers', v_unsafe, true);
+	RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION _fct_citus_label_trigger(regclass, boolean) IS
+	'internal to fct_create_label_set and fct_drop_label_set: the invalidation trigger of a label table that is a Citus reference table; executable by PUBLIC because they run as the caller, who needs the rights on the table that CREATE TRIGGER needs';

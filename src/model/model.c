@@ -34,6 +34,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -47,6 +48,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/regproc.h"
 
 #include "model/model.h"
 
@@ -486,6 +488,12 @@ model_display_name(int32 id)
  * relcache invalidation of the table that fired it, which every backend
  * receives (this one at the next command, the others at commit) and whose
  * callback drops the cache built from that table.
+ *
+ * With an argument, the qualified name of a table, that table is invalidated
+ * too: a label table that is a Citus reference table gets the trigger on
+ * every shard placement (Citus copies a table's triggers, with their
+ * arguments, to its shards), where it fires for the shard; the caches hold
+ * the logical table's oid, which differs on every node, hence the name.
  */
 PG_FUNCTION_INFO_V1(fct_relcache_invalidate);
 Datum
@@ -499,6 +507,15 @@ fct_relcache_invalidate(PG_FUNCTION_ARGS)
 				 errmsg("fct_relcache_invalidate: not called by trigger manager")));
 
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	if (trigdata->tg_trigger->tgnargs > 0)
+	{
+		Oid			logical;
+
+		logical = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(trigdata->tg_trigger->tgargs[0])),
+								   NoLock, true);
+		if (OidIsValid(logical))
+			CacheInvalidateRelcacheByRelid(logical);
+	}
 
 	return PointerGetDatum(NULL);
 }

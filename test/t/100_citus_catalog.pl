@@ -137,6 +137,22 @@ is(on_all('SELECT count(*) FROM pg_prepared_xacts'), '0|0|0', 'no prepared trans
 $co->safe_psql('postgres', "SELECT fct_register_model('m5', 2)");
 is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm5'"), '1|1|1', 'registering again succeeds everywhere');
 
+# Undoing a registration propagates like the registration: fct_drop_transformation and
+# fct_drop_model remove the rows from every node in the same transaction.
+$co->safe_psql('postgres', q{
+SELECT fct_register_model('m9', 2);
+SELECT fct_register_transformation('m5', 'm9', '{"mixer": [{"weight": [[1,0],[0,1]]}]}');
+});
+is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm9'") . '/'
+	  . on_all("SELECT count(*) FROM fct_transformations t JOIN fct_models m ON m.id = t.to_model WHERE m.name = 'm9'"),
+	'1|1|1/1|1|1', 'm9 and m5 -> m9 are on every node');
+$co->safe_psql('postgres', "SELECT fct_drop_transformation('m5', 'm9')");
+is(on_all("SELECT count(*) FROM fct_transformations t JOIN fct_models m ON m.id = t.to_model WHERE m.name = 'm9'"),
+	'0|0|0', 'fct_drop_transformation on the coordinator removes it from every node');
+$co->safe_psql('postgres', "SELECT fct_drop_model('m9')");
+is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm9'"), '0|0|0',
+	'fct_drop_model on the coordinator removes it from every node');
+
 # Making a catalog a Citus table by hand is refused: it is not needed, and the C code reads the
 # local table (a model registered afterwards would be invisible to the type's input).
 ($rc, $out, $err) = $co->psql('postgres', "SELECT create_reference_table('fct_models')");

@@ -89,3 +89,177 @@ REVOKE ALL ON FUNCTION fct_citus_sync() FROM PUBLIC;
 
 COMMENT ON FUNCTION fct_citus_sync() IS
 	'Citus coordinator: copy fct''s catalogs (models, transformations, label sets) to every worker, e.g. after citus_add_node; returns the number of workers';
+-- _fct_citus_label_trigger(tbl, install): the cache-invalidation trigger of a
+-- label table that is a Citus table (fct_create_label_set installs it,
+-- fct_drop_label_set removes it).  Returns false, doing nothing, when tbl is
+-- not a Citus table.  Citus refuses triggers on reference tables unless
+-- citus.enable_unsafe_triggers is on (a trigger that wrote other tables
+-- could break on shards) and refuses DEPENDS ON EXTENSION on any of its
+-- tables; this one only sends a relcache invalidation, so it is created with
+-- the setting on for the statement, on every shard placement, its argument
+-- naming the logical table (fct_relcache_invalidate, src/model/model.c).  The
+-- label set is read on the coordinator, so the table needs a placement there
+-- (a reference table, once the coordinator is in the metadata, or a Citus
+-- local table); a distributed table has none and is refused: its shards
+-- change on the workers, where no trigger can reach the coordinator's cache.
+CREATE FUNCTION _fct_citus_label_trigger(tbl regclass, install boolean) RETURNS boolean
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_method	text;
+	v_here		boolean;
+	v_unsafe	text;
+BEGIN
+	IF to_regclass('pg_catalog.pg_dist_partition') IS NULL THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT partmethod::text FROM pg_catalog.pg_dist_partition WHERE logicalrelid OPERATOR(pg_catalog.=) $1'
+		INTO v_method USING tbl;
+	IF v_method IS NULL THEN
+		RETURN false;
+	END IF;
+	v_unsafe := current_setting('citus.enable_unsafe_triggers');
+	IF install THEN
+		IF v_method <> 'n' THEN
+			RAISE EXCEPTION 'label table % is a Citus distributed table', tbl
+				USING ERRCODE = 'feature_not_supported',
+					  DETAIL = 'Its shards change on the workers, where no trigger can invalidate the label matrix the coordinator caches.',
+					  HINT = 'Labels are a few thousand rows: make the label table a reference table (create_reference_table).';
+		END IF;
+		EXECUTE 'SELECT EXISTS (SELECT FROM pg_catalog.pg_dist_shard s JOIN pg_catalog.pg_dist_placement p'
+				' ON p.shardid OPERATOR(pg_catalog.=) s.shardid'
+				' WHERE s.logicalrelid OPERATOR(pg_catalog.=) $1 AND p.groupid OPERATOR(pg_catalog.=) 0)'
+			INTO v_here USING tbl;
+		IF NOT v_here THEN
+			RAISE EXCEPTION 'label table % has no placement on the Citus coordinator', tbl
+				USING ERRCODE = 'feature_not_supported',
+					  HINT = 'Add the coordinator to the metadata (SELECT citus_set_coordinator_host(host, port)): Citus then places reference tables there.';
+		END IF;
+		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
+					   'AFTER INSERT OR UPDATE OR DELETE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate(%L)',
+					   tbl, tbl::text);
+		-- Citus gives shards no TRUNCATE trigger; a TRUNCATE also truncates the
+		-- coordinator's (empty) table, whose trigger fires then
+		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate_truncate '
+					   'AFTER TRUNCATE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   tbl);
+	ELSE
+		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
+		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate ON %s', tbl);
+		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate_truncate ON %s', tbl);
+	END IF;
+	PERFORM set_config('citus.enable_unsafe_triggers', v_unsafe, true);
+	RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION _fct_citus_label_trigger(regclass, boolean) IS
+	'internal to fct_create_label_set and fct_drop_label_set: the invalidation trigger of a label table that is a Citus reference table; executable by PUBLIC because they run as the caller, who needs the rights on the table that CREATE TRIGGER needs';
+
+-- fct_create_label_set and fct_drop_label_set use it for a label table that is a Citus table.
+CREATE OR REPLACE FUNCTION fct_create_label_set(name text, label_table regclass, id_col name,
+									 embedding_col name, bias_col name DEFAULT NULL,
+									 train_prior real[] DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_name		text := $1;
+	v_table		regclass := $2;
+	n			integer;
+	col			name;
+	col_type	regtype;
+	st			record;
+BEGIN
+	IF v_name IS NULL OR v_table IS NULL OR id_col IS NULL OR embedding_col IS NULL THEN
+		RAISE EXCEPTION 'label set name, table, id column and embedding column must not be null'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	IF v_name !~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid label set name "%"', v_name
+			USING ERRCODE = 'invalid_parameter_value',
+				  DETAIL = 'A label set name has 1 to 63 characters among letters, digits, "_", "." and "-", and starts with a letter or a digit.';
+	END IF;
+	IF EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.name = v_name) THEN
+		RAISE EXCEPTION 'label set "%" already exists', v_name
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'Drop it with fct_drop_label_set first, or choose another name.';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[id_col, embedding_col, bias_col] LOOP
+		CONTINUE WHEN col IS NULL;
+		SELECT a.atttypid::regtype INTO col_type FROM pg_attribute a
+		 WHERE a.attrelid = v_table AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of % does not exist', col, v_table
+				USING ERRCODE = 'undefined_column';
+		END IF;
+		IF col = embedding_col AND col_type <> '@extschema@.embedding'::regtype THEN
+			RAISE EXCEPTION 'column "%" of % has type %, not embedding', col, v_table, col_type
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+		IF col = bias_col AND col_type NOT IN ('real'::regtype, 'double precision'::regtype) THEN
+			RAISE EXCEPTION 'bias column "%" of % has type %, not real or double precision',
+				col, v_table, col_type
+				USING ERRCODE = 'datatype_mismatch';
+		END IF;
+	END LOOP;
+
+	INSERT INTO @extschema@.fct_label_sets
+		(name, label_table, id_col, embedding_col, bias_col, n_labels, train_prior, train_prior_source)
+		VALUES (v_name, v_table, id_col, embedding_col, bias_col, 0, '{}', 'uniform');
+	n := @extschema@.fct_label_set_index_labels(v_name);
+	UPDATE @extschema@.fct_label_sets s
+	   SET n_labels = n,
+		   train_prior = CASE WHEN $6 IS NULL
+						 THEN array_fill((1.0 / n)::real, ARRAY[n])
+						 ELSE @extschema@.fct_check_prior($6, n, 'training prior') END,
+		   train_prior_source = CASE WHEN $6 IS NULL THEN 'uniform' ELSE 'given' END
+	 WHERE s.name = v_name;
+	-- Reads every label once: checks embeddings (not null, one dimension, one
+	-- model) and biases, and reports the dimension and model.
+	SELECT * INTO st FROM @extschema@.fct_label_set_scan(v_name);
+	UPDATE @extschema@.fct_label_sets s SET dims = st.dims, model = st.model
+	 WHERE s.name = v_name;
+
+	-- Changes to the label table invalidate the cached label matrices.  The
+	-- trigger belongs to the extension (DEPENDS ON EXTENSION: dropped with
+	-- it, kept by pg_dump), so that it alone does not make a plain DROP
+	-- EXTENSION fct fail once no user object needs fct.
+	-- A Citus reference table gets it on every shard placement instead
+	-- (_fct_citus_label_trigger, 90_citus.sql).
+	IF NOT EXISTS (SELECT 1 FROM pg_trigger t
+					WHERE t.tgrelid = v_table AND t.tgname = 'fct_label_set_invalidate')
+	   AND NOT @extschema@._fct_citus_label_trigger(v_table, true) THEN
+		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
+					   'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   v_table);
+		EXECUTE format('ALTER TRIGGER fct_label_set_invalidate ON %s DEPENDS ON EXTENSION fct',
+					   v_table);
+	END IF;
+	RETURN n;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION fct_drop_label_set(label_set text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+BEGIN
+	DELETE FROM @extschema@.fct_label_sets s WHERE s.name = r.name;
+	IF NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.label_table = r.label_table)
+	   AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.label_table)
+	   AND NOT @extschema@._fct_citus_label_trigger(r.label_table, false) THEN
+		EXECUTE format('DROP TRIGGER IF EXISTS fct_label_set_invalidate ON %s', r.label_table);
+	END IF;
+END
+$$;
