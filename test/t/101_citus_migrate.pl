@@ -28,7 +28,17 @@ SELECT create_distributed_table('items', 'id', shard_count => 8);
 INSERT INTO items SELECT i, fct_embedding(ARRAY[i % 7, 1, i % 3, -1, 0.5, i % 5, 2, 1]::real[],
 	ARRAY[1, i % 11]::real[], 'm1') FROM generate_series(1, $n) i;
 CREATE TABLE expected AS SELECT id, fct_upgrade(e, 'm2') AS e FROM items;
+CREATE TABLE items_local AS SELECT * FROM items;
+CREATE TABLE expected_coordinator AS SELECT id, fct_upgrade(e, 'm2') AS e FROM items_local;
 });
+
+# The workers compute the same bits as the coordinator: expected was upgraded on the shards (Citus
+# pushes the projection down), expected_coordinator on the coordinator from a local copy.
+like($co->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) SELECT id, fct_upgrade(e, 'm2') FROM items"),
+	qr/Task Count: 8.*fct_upgrade/s, 'fct_upgrade of the distributed table runs on the shards');
+is($co->safe_psql('postgres', "SELECT count(*) FILTER (WHERE w.e::text = c.e::text AND fct_vector(w.e) = fct_vector(c.e))"
+	  . " || ':' || count(*) FROM expected w JOIN expected_coordinator c USING (id)"),
+	"$n:$n", 'fct_upgrade computed on the workers is byte for byte the coordinator\'s');
 my $check = "SELECT count(*) FILTER (WHERE fct_model(i.e) = 'm2') || ':' || count(*) FILTER (WHERE i.e = x.e)"
   . " FROM items i JOIN expected x USING (id)";
 
