@@ -141,13 +141,13 @@ BEGIN
 		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
 					   'AFTER INSERT OR UPDATE OR DELETE ON %s '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate(%L)',
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._fct_label_set_invalidate(%L)',
 					   tbl, tbl::text);
 		-- Citus gives shards no TRUNCATE trigger; a TRUNCATE also truncates the
 		-- coordinator's (empty) table, whose trigger fires then
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate_truncate '
 					   'AFTER TRUNCATE ON %s '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._fct_label_set_invalidate()',
 					   tbl);
 	ELSE
 		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);

@@ -119,7 +119,7 @@ count_placements(CitusMigrateRun *r, Oid relid)
 	Datum		args[2];
 
 	/* %s: the shard's name, filled in by run_command_on_placements */
-	cmd = psprintf("SELECT pg_catalog.count(*) FROM %%s WHERE %s.fct_migrate_model_id(%s) OPERATOR(pg_catalog.<>) %d",
+	cmd = psprintf("SELECT pg_catalog.count(*) FROM %%s WHERE %s._fct_migrate_model_id(%s) OPERATOR(pg_catalog.<>) %d",
 				   r->ext, quote_identifier(r->col), m->id);
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(cmd);

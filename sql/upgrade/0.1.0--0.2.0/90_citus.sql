@@ -140,13 +140,13 @@ BEGIN
 		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
 					   'AFTER INSERT OR UPDATE OR DELETE ON %s '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate(%L)',
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._fct_label_set_invalidate(%L)',
 					   tbl, tbl::text);
 		-- Citus gives shards no TRUNCATE trigger; a TRUNCATE also truncates the
 		-- coordinator's (empty) table, whose trigger fires then
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate_truncate '
 					   'AFTER TRUNCATE ON %s '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._fct_label_set_invalidate()',
 					   tbl);
 	ELSE
 		PERFORM set_config('citus.enable_unsafe_triggers', 'on', true);
@@ -213,7 +213,7 @@ BEGIN
 	INSERT INTO @extschema@.fct_label_sets
 		(name, label_table, id_col, embedding_col, bias_col, n_labels, train_prior, train_prior_source)
 		VALUES (v_name, v_table, id_col, embedding_col, bias_col, 0, '{}', 'uniform');
-	n := @extschema@.fct_label_set_index_labels(v_name);
+	n := @extschema@._fct_label_set_index_labels(v_name);
 	UPDATE @extschema@.fct_label_sets s
 	   SET n_labels = n,
 		   train_prior = CASE WHEN $6 IS NULL
@@ -223,7 +223,7 @@ BEGIN
 	 WHERE s.name = v_name;
 	-- Reads every label once: checks embeddings (not null, one dimension, one
 	-- model) and biases, and reports the dimension and model.
-	SELECT * INTO st FROM @extschema@.fct_label_set_scan(v_name);
+	SELECT * INTO st FROM @extschema@._fct_label_set_scan(v_name);
 	UPDATE @extschema@.fct_label_sets s SET dims = st.dims, model = st.model
 	 WHERE s.name = v_name;
 
@@ -238,7 +238,7 @@ BEGIN
 	   AND NOT @extschema@._fct_citus_label_trigger(v_table, true) THEN
 		EXECUTE format('CREATE TRIGGER fct_label_set_invalidate '
 					   'AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s '
-					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.fct_label_set_invalidate()',
+					   'FOR EACH STATEMENT EXECUTE FUNCTION @extschema@._fct_label_set_invalidate()',
 					   v_table);
 		EXECUTE format('ALTER TRIGGER fct_label_set_invalidate ON %s DEPENDS ON EXTENSION fct',
 					   v_table);
@@ -253,7 +253,7 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	r	@extschema@.fct_label_sets := @extschema@.fct_label_set_row(label_set);
+	r	@extschema@.fct_label_sets := @extschema@._fct_label_set_row(label_set);
 BEGIN
 	DELETE FROM @extschema@.fct_label_sets s WHERE s.name = r.name;
 	IF NOT EXISTS (SELECT 1 FROM @extschema@.fct_label_sets s WHERE s.label_table = r.label_table)
