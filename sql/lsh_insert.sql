@@ -22,6 +22,22 @@ SELECT id FROM lsh_insert_t ORDER BY e <#> '[1,1,1,1,1,1,1,1]' LIMIT 2;
 COMMIT;
 SELECT entries, heap_rows, missing, dangling FROM fct_lsh_verify('lsh_insert_idx');
 
+-- planning a query writes nothing, pending rows or not (a read-only query's
+-- plan must not write WAL); a parallel plan writes the pending rows before
+-- its workers start (they cannot see this backend's buffer)
+BEGIN;
+INSERT INTO lsh_insert_t VALUES (10003, '[11,11,11,11,11,11,11,11]');
+SELECT pg_current_wal_insert_lsn() AS lsn_before \gset
+EXPLAIN (COSTS OFF) SELECT id FROM lsh_insert_t ORDER BY e <#> '[1,1,1,1,1,1,1,1]' LIMIT 1;
+SELECT pg_current_wal_insert_lsn() = :'lsn_before' AS planning_wrote_nothing;
+SET LOCAL force_parallel_mode = on;
+SET LOCAL parallel_setup_cost = 0;
+EXPLAIN (COSTS OFF) SELECT id FROM lsh_insert_t ORDER BY e <#> '[1,1,1,1,1,1,1,1]' LIMIT 1;
+SELECT id FROM lsh_insert_t ORDER BY e <#> '[1,1,1,1,1,1,1,1]' LIMIT 1;
+COMMIT;
+DELETE FROM lsh_insert_t WHERE id = 10003;
+VACUUM lsh_insert_t;
+
 -- rolled back: no entries
 BEGIN;
 INSERT INTO lsh_insert_t SELECT i, lsh_insert_vec(i) FROM generate_series(20001, 20100) i;

@@ -20,8 +20,13 @@
  * The classic data-independent families are options for comparison:
  * "simple" (sign random projections of the norm-augmented vector, simple-LSH)
  * and "wta" (winner-take-all hashing).  Every vector is stored once, in the
- * bucket it hashes to; a query probes the best-ranked buckets (multi-probe)
- * and re-ranks the vectors it finds exactly.
+ * bucket it hashes to; a query reads buckets and re-ranks the vectors it finds
+ * exactly.  For k-means each list's directory item keeps bounds on how far
+ * its members lie from its centre (lshbound.c), and the scan is ordered: it
+ * reads lists in the order of their bounds and returns a row only when no
+ * unread list's bound can beat it (lshscan.c), so rows come out in distance
+ * order and a WHERE filter the index does not see still gets correct rows.
+ * The comparison families probe their best-ranked buckets (multi-probe).
  *
  * Pages:
  *	 block 0            metapage (LshMetaPageData)
@@ -32,7 +37,8 @@
  * projections, permutations) as one float array spread over pages; they are
  * written once by the build and never change (REINDEX writes a new relfilenode).
  * Directory pages hold one LshListItem per list: the first page of the list's
- * chain and the page where an insert starts looking for room.  Entry pages hold
+ * chain, the page where an insert starts looking for room, and the list's
+ * bounds (which only widen: an insert widens them before writing entries).  Entry pages hold
  * LshEntry items: a heap TID and the vector (no side information, no model id:
  * the metapage holds those once for the index).
  *
@@ -74,7 +80,7 @@
 #include "type/embedding.h"
 
 #define LSH_MAGIC				0x4C534831	/* "LSH1" */
-#define LSH_PAGE_VERSION		1
+#define LSH_PAGE_VERSION		2	/* 2: per-list bounds in the directory */
 #define LSH_METAPAGE_BLKNO		0
 
 /*
@@ -162,11 +168,17 @@ typedef LshMetaPageData *LshMetaPage;
 
 #define LshPageGetMeta(page) ((LshMetaPage) PageGetContents(page))
 
-/* One list in the directory. */
+/*
+ * One list in the directory.  The bounds (k-means family, lshbound.c) cover
+ * every member ever added: rmin > rmax while there is none.
+ */
 typedef struct LshListItem
 {
 	BlockNumber head;			/* first page of the chain, or Invalid */
 	BlockNumber insert_page;	/* where inserts start looking, or Invalid */
+	float4		rmin;			/* smallest residual norm of a member */
+	float4		rmax;			/* largest residual norm of a member */
+	float4		maxnorm;		/* largest norm of a member */
 } LshListItem;
 
 /* One indexed vector. */
@@ -210,8 +222,8 @@ typedef struct LshState
 
 /* GUCs */
 extern int	lsh_probes;
-extern double lsh_probe_ratio;
 extern int	lsh_max_candidates;
+extern double lsh_margin;
 
 /* lshutils.c */
 extern void lsh_init(void);
@@ -221,16 +233,40 @@ extern const char *lsh_family_name(LshFamily family);
 extern const char *lsh_metric_name(LshMetric metric);
 extern LshMetric lsh_index_metric(Relation index);
 extern LshState *lsh_get_state(Relation index);
-extern void lsh_init_page(Page page, uint16 flags);
-extern Buffer lsh_new_buffer(Relation index, ForkNumber fork);
 extern void lsh_check_value(Relation index, const LshMetaPageData *meta,
 							const Embedding *e, bool is_query);
 extern void lsh_fix_model(Relation index, const Embedding *e);
 extern int	lsh_hash(const LshState *state, const float *x, float *work);
 extern void lsh_hash_batch(const LshState *state, const float *x, int n, int *lists);
 extern void lsh_rank_lists(const LshState *state, const float *q, float *scores);
-extern BlockNumber lsh_dir_block(const LshMetaPageData *meta, int list, OffsetNumber *off);
 extern float8 lsh_distance(LshMetric metric, const float *q, const float *x, int dim);
+
+/* lshpage.c */
+/*
+ * Called once per page with entry NULL (maxoff: the page's line pointers, to
+ * size buffers), then once per live entry of that page.
+ */
+typedef void (*lsh_entry_visitor) (int list, OffsetNumber maxoff,
+								   const LshEntry *entry, void *arg);
+extern void lsh_init_page(Page page, uint16 flags);
+extern Buffer lsh_new_buffer(Relation index, ForkNumber fork);
+extern BlockNumber lsh_dir_block(const LshMetaPageData *meta, int list, OffsetNumber *off);
+extern void lsh_read_directory(Relation index, const LshMetaPageData *meta,
+							   LshListItem *items);
+extern void lsh_read_list_item(Relation index, const LshMetaPageData *meta, int list,
+							   LshListItem *item);
+extern int64 lsh_walk_chain(Relation index, int list, BlockNumber head,
+							lsh_entry_visitor visit, void *arg);
+
+/* lshbound.c */
+extern bool lsh_has_bounds(const LshMetaPageData *meta);
+extern void lsh_item_init(LshListItem *item, BlockNumber head);
+extern void lsh_member_geometry(const LshState *state, int list, const float *x,
+								float *resid, float *norm);
+extern bool lsh_item_widen(LshListItem *item, float resid, float norm);
+extern bool lsh_item_covers(const LshListItem *item, float resid, float norm);
+extern void lsh_list_bounds(const LshState *state, const float *q,
+							const LshListItem *items, float8 *lb, float *work);
 
 /* lshkmeans.c */
 extern void lsh_kmeans(float *x, int n, int dim, int k, float *centers,
@@ -256,6 +292,7 @@ extern void lsh_add_entries(Relation index, const LshState *state, int list,
 extern void lsh_pending_add(Relation index, const LshState *state, ItemPointer tid,
 							const float *x, int dim);
 extern void lsh_pending_flush(Relation index);
+extern void lsh_pending_init(void);
 
 /* lshscan.c */
 extern int	lsh_effective_probes(int nlists);

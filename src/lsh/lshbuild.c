@@ -72,7 +72,7 @@ typedef struct LshBuildState
 	/* pass 2 */
 	LshState	state;			/* meta + params, built in memory */
 	Page	   *pages;			/* one page image per list, NULL until used */
-	BlockNumber *heads;
+	LshListItem *items;			/* per list: chain head, bounds */
 	int			nchunk;
 	float	   *chunk;			/* LSH_HASH_CHUNK x dim */
 	ItemPointerData *chunk_tids;
@@ -173,17 +173,22 @@ fill_meta_page(Page page, const LshMetaPageData *meta)
 	((PageHeader) page)->pd_lower = (char *) PageGetContents(page) + sizeof(LshMetaPageData) - (char *) page;
 }
 
-/* Directory page images for lists [first, first + n), from heads. */
+/* Directory page images for lists [first, first + n), from items. */
 static void
-fill_dir_page(Page page, const BlockNumber *heads, int first, int n)
+fill_dir_page(Page page, const LshListItem *items, int first, int n)
 {
 	lsh_init_page(page, LSH_PAGE_DIR);
 	for (int l = first; l < first + n; l++)
 	{
 		LshListItem item;
 
-		item.head = heads ? heads[l] : InvalidBlockNumber;
-		item.insert_page = item.head;
+		if (items)
+		{
+			item = items[l];
+			item.insert_page = item.head;
+		}
+		else
+			lsh_item_init(&item, InvalidBlockNumber);
 		if (PageAddItem(page, (Item) &item, sizeof(item), InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
 			elog(ERROR, "lsh: directory page overflow");
 	}
@@ -728,8 +733,8 @@ add_to_list(LshBuildState *bs, int list, const LshEntry *entry, Size size)
 		return;
 
 	/* full: write it out as the new head of the list's chain */
-	LshPageGetOpaque(page)->next = bs->heads[list];
-	bs->heads[list] = write_new_page(bs, page);
+	LshPageGetOpaque(page)->next = bs->items[list].head;
+	bs->items[list].head = write_new_page(bs, page);
 	lsh_init_page(page, LSH_PAGE_ENTRY);
 	if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
 		elog(ERROR, "lsh: entry of %zu bytes does not fit on an empty page", size);
@@ -746,6 +751,15 @@ flush_chunk(LshBuildState *bs)
 	lsh_hash_batch(&bs->state, bs->chunk, bs->nchunk, bs->chunk_lists);
 	for (int i = 0; i < bs->nchunk; i++)
 	{
+		if (lsh_has_bounds(&bs->state.meta))
+		{
+			float		resid;
+			float		norm;
+
+			lsh_member_geometry(&bs->state, bs->chunk_lists[i],
+								bs->chunk + (Size) i * bs->dim, &resid, &norm);
+			lsh_item_widen(&bs->items[bs->chunk_lists[i]], resid, norm);
+		}
 		bs->entry->heap_tid = bs->chunk_tids[i];
 		memcpy(bs->entry->x, bs->chunk + (Size) i * bs->dim, sizeof(float) * bs->dim);
 		add_to_list(bs, bs->chunk_lists[i], bs->entry, size);
@@ -873,9 +887,9 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	/* pass 2 */
 	bs.pages = palloc0(sizeof(Page) * meta->nlists);
-	bs.heads = palloc(sizeof(BlockNumber) * meta->nlists);
+	bs.items = palloc(sizeof(LshListItem) * meta->nlists);
 	for (int l = 0; l < meta->nlists; l++)
-		bs.heads[l] = InvalidBlockNumber;
+		lsh_item_init(&bs.items[l], InvalidBlockNumber);
 	if (bs.ntuples > 0)
 	{
 		bs.chunk = palloc(sizeof(float) * LSH_HASH_CHUNK * bs.dim);
@@ -895,8 +909,8 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	{
 		if (bs.pages[l] == NULL)
 			continue;
-		LshPageGetOpaque(bs.pages[l])->next = bs.heads[l];
-		bs.heads[l] = write_new_page(&bs, bs.pages[l]);
+		LshPageGetOpaque(bs.pages[l])->next = bs.items[l].head;
+		bs.items[l].head = write_new_page(&bs, bs.pages[l]);
 		pfree(bs.pages[l]);
 	}
 
@@ -909,7 +923,7 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		int			first = d * lpp;
 		BlockNumber blk;
 
-		fill_dir_page(page, bs.heads, first, Min(lpp, meta->nlists - first));
+		fill_dir_page(page, bs.items, first, Min(lpp, meta->nlists - first));
 		blk = write_new_page(&bs, page);
 		if (d == 0)
 			meta->dir_start = blk;

@@ -3,11 +3,23 @@
  *	  Cost estimation for lsh index scans.
  *
  * An lsh index only serves ORDER BY col <op> query: without an ordering
- * operator it is never chosen.  With one, the first row costs the first
- * widening step (the probed lists, read in full, plus ranking the lists), so
- * that is the startup cost; reading every list is the total cost.  The
- * planner then prefers the index under a small LIMIT, where it pays little
- * more than the startup cost, and the sequential scan plus sort without one.
+ * operator it is never chosen.  Reading every list is the total cost.  The
+ * startup cost is what the scan reads before the rows the query needs have
+ * come out:
+ *	 - the ordered scan (k-means, lshscan.c) must return k / s rows for a
+ *	   LIMIT k under a WHERE filter that keeps a fraction s of the rows (the
+ *	   executor drops the others), and returns a row only once no unread list
+ *	   can beat it, so it reads several times those rows: LSH_ORDERED_READ
+ *	   entries per row returned, plus a first list.  A selective filter makes
+ *	   the scan read much of the index; then an exact plan through another
+ *	   index on the filtered columns (a bitmap scan and a sort) costs less,
+ *	   and the planner takes it;
+ *	 - the comparison families read their first step (fct.lsh_probes lists).
+ * The planner then prefers the index under a small LIMIT, and the sequential
+ * scan plus sort without one.
+ *
+ * Planning writes nothing: this transaction's pending rows are written when
+ * the scan starts (lshscan.c) or before a parallel plan starts (lshpending.c).
  */
 #include "postgres.h"
 
@@ -21,6 +33,12 @@
 #include "utils/rel.h"
 #include "utils/selfuncs.h"
 
+/*
+ * Entries an ordered scan reads per row it returns, beyond its first list: a
+ * row comes out only once the bounds of the unread lists are past it.
+ */
+#define LSH_ORDERED_READ	8.0
+
 void
 lsh_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 				 Cost *indexStartupCost, Cost *indexTotalCost,
@@ -29,10 +47,14 @@ lsh_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 {
 	GenericCosts costs;
 	Relation	index;
+	IndexOptInfo *info = path->indexinfo;
 	int			nlists;
 	int			dim;
-	double		ratio;
+	bool		bounded;
+	double		tuples = Max(info->tuples, 1.0);
+	double		startup_tuples;
 	Cost		rank_cost;
+	Cost		per_entry;
 
 	if (path->indexorderbys == NIL)
 	{
@@ -44,32 +66,40 @@ lsh_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		return;
 	}
 
-	index = index_open(path->indexinfo->indexoid, NoLock);
-
-	/*
-	 * This transaction's buffered rows go in now: a parallel worker running
-	 * the plan cannot see this backend's pending rows (lshpending.c).
-	 */
-	lsh_pending_flush(index);
+	index = index_open(info->indexoid, NoLock);
 	{
 		LshState   *state = lsh_get_state(index);
 
-		nlists = state->meta.nlists;
+		nlists = Max(state->meta.nlists, 1);
 		dim = Max(state->meta.dim, 1);
+		bounded = lsh_has_bounds(&state->meta);
 	}
 	index_close(index, NoLock);
 
-	ratio = (double) lsh_effective_probes(nlists) / nlists;
+	if (bounded)
+	{
+		double		k = root->limit_tuples > 0 ? root->limit_tuples : tuples;
+		Selectivity s = clauselist_selectivity(root, info->rel->baserestrictinfo,
+											   info->rel->relid, JOIN_INNER, NULL);
+		double		rows = Min(tuples, k / Max(s, 1.0 / tuples));
 
+		startup_tuples = Max(1.0, lsh_probes) * tuples / nlists + LSH_ORDERED_READ * rows;
+	}
+	else
+		startup_tuples = (double) lsh_effective_probes(nlists) * tuples / nlists;
+	startup_tuples = Min(startup_tuples, tuples);
+
+	/* reading all of it: the pages and an exact distance per entry */
 	MemSet(&costs, 0, sizeof(costs));
-	costs.numIndexTuples = Max(1.0, ratio * path->indexinfo->tuples);
+	costs.numIndexTuples = tuples;
 	genericcostestimate(root, path, loop_count, &costs);
+	per_entry = cpu_operator_cost * Max(1.0, dim / 16.0);
 
 	/* ranking the lists: one inner product with each list's centre */
-	rank_cost = cpu_operator_cost * nlists * Max(1.0, dim / 64.0);
+	rank_cost = cpu_operator_cost * nlists * Max(1.0, dim / 16.0);
 
-	*indexStartupCost = costs.indexTotalCost + rank_cost;
-	*indexTotalCost = rank_cost + costs.indexTotalCost / ratio;
+	*indexTotalCost = rank_cost + costs.indexTotalCost + per_entry * tuples;
+	*indexStartupCost = rank_cost + (costs.indexTotalCost + per_entry * tuples) * startup_tuples / tuples;
 	*indexSelectivity = costs.indexSelectivity;
 	*indexCorrelation = 0;
 	*indexPages = costs.numIndexPages;

@@ -75,6 +75,52 @@ add_to_page(Relation index, Buffer buf, const char *entries, int n, Size size)
 }
 
 /*
+ * Widen the list's bounds (lshbound.c) to cover the n entries, before they
+ * are written: a scan that sees an entry must see bounds that hold it.  Most
+ * batches fall inside the bounds the build set, and then nothing is written.
+ */
+static void
+widen_bounds(Relation index, const LshState *state, int list,
+			 BlockNumber dirblk, OffsetNumber off,
+			 const char *entries, int n, Size size)
+{
+	LshListItem want;
+	LshListItem *item;
+	Buffer		dirbuf;
+	bool		changed = false;
+
+	dirbuf = ReadBuffer(index, dirblk);
+	LockBuffer(dirbuf, BUFFER_LOCK_SHARE);
+	want = *(LshListItem *) PageGetItem(BufferGetPage(dirbuf), PageGetItemId(BufferGetPage(dirbuf), off));
+	UnlockReleaseBuffer(dirbuf);
+	for (int i = 0; i < n; i++)
+	{
+		const LshEntry *e = (const LshEntry *) (entries + (Size) i * size);
+		float		resid;
+		float		norm;
+
+		lsh_member_geometry(state, list, e->x, &resid, &norm);
+		changed |= lsh_item_widen(&want, resid, norm);
+	}
+	if (!changed)
+		return;
+
+	dirbuf = ReadBuffer(index, dirblk);
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+	{
+		GenericXLogState *xlog = GenericXLogStart(index);
+		Page		page = GenericXLogRegisterBuffer(xlog, dirbuf, 0);
+
+		item = (LshListItem *) PageGetItem(page, PageGetItemId(page, off));
+		/* widen, never narrow: another backend may have widened meanwhile */
+		lsh_item_widen(item, want.rmin, want.maxnorm);
+		lsh_item_widen(item, want.rmax, want.maxnorm);
+		GenericXLogFinish(xlog);
+	}
+	UnlockReleaseBuffer(dirbuf);
+}
+
+/*
  * Append n entries (size bytes each, contiguous) to a list: on the pages from
  * its insert_page on, then on new head pages.
  */
@@ -91,6 +137,9 @@ lsh_add_entries(Relation index, const LshState *state, int list,
 	BlockNumber seen_head;
 	BlockNumber hint;
 	int			walked = 0;
+
+	if (lsh_has_bounds(&state->meta))
+		widen_bounds(index, state, list, dirblk, off, entries, n, size);
 
 	/* where to start */
 	dirbuf = ReadBuffer(index, dirblk);

@@ -15,11 +15,11 @@
  * When the pending rows are written:
  *	 - when they fill work_mem (lsh_insert);
  *	 - before this backend reads the index: a scan, fct_lsh_stats,
- *	   fct_lsh_verify (so a transaction sees its own rows), and when the
- *	   planner costs a scan of it (parallel workers, which see this
- *	   transaction's rows in the table, cannot see this backend's pending
- *	   rows; a plan cached before the insert and run by workers could still
- *	   miss them);
+ *	   fct_lsh_verify (so a transaction sees its own rows);
+ *	 - before a parallel plan starts (an ExecutorStart hook): parallel
+ *	   workers see this transaction's rows in the table but cannot see this
+ *	   backend's pending rows.  Not when the planner costs a scan: planning
+ *	   writes nothing (and a cached plan is not planned again);
  *	 - before the transaction commits or prepares (XACT_EVENT_PRE_COMMIT /
  *	   PRE_PREPARE): the entries are WAL-logged before the commit record, so a
  *	   committed row always has its entry, after a crash and on a standby.
@@ -46,6 +46,7 @@
 
 #include "access/relation.h"
 #include "access/xact.h"
+#include "executor/executor.h"
 #include "lsh.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -199,6 +200,29 @@ flush_all(void)
 		p->n = 0;
 		relation_close(index, RowExclusiveLock);
 	}
+}
+
+static ExecutorStart_hook_type prev_executor_start = NULL;
+
+/* A parallel plan: its workers must find this transaction's rows indexed. */
+static void
+lsh_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if (pending_sets != NULL && queryDesc->plannedstmt->parallelModeNeeded &&
+		!(eflags & EXEC_FLAG_EXPLAIN_ONLY) && !IsInParallelMode())
+		flush_all();
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* At load time. */
+void
+lsh_pending_init(void)
+{
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = lsh_executor_start;
 }
 
 static void

@@ -2,15 +2,23 @@
  * lshscan.c
  *	  Ordered scans of an lsh index: ORDER BY col <op> query.
  *
- * The hash family ranks the lists for the query; the scan probes the best
- * fct.lsh_probes lists, computes the exact distance of every vector it finds
- * there (the vectors are in the index), sorts them and returns them in that
- * order.  When they run out (a WHERE filter on other columns rejected them, or
- * the query wants more rows than they hold), the scan widens: it probes the
- * next lists, twice as many each time, until the executor stops asking or
- * every list has been read.  So a filtered query still gets its k rows when k
- * rows qualify; the order is exact within each widening step, and a later
- * step only adds rows that hashed farther from the query.
+ * With per-list bounds (the learned k-means family, lshbound.c) the scan is
+ * ordered: it reads lists in the order of their bounds and returns a row only
+ * when its exact distance is at most the smallest bound of the lists not yet
+ * read, so no unread list can hold a nearer row.  Rows come back in distance
+ * order, and a WHERE filter on other columns (which the index does not see)
+ * gets the right rows: the executor keeps asking, and the scan keeps reading
+ * while an unread list could beat the next row.  fct.lsh_probes (when not 0)
+ * is the least number of lists read before the first row; fct.lsh_margin sets
+ * how tight the bounds are (the recall they buy).
+ *
+ * Without bounds (the comparison families simple and wta) the scan probes the
+ * best fct.lsh_probes lists of the family's ranking, returns their rows in
+ * order, and when they run out widens to the next lists, twice as many each
+ * time: the order is exact within each step only.
+ *
+ * fct.lsh_max_candidates stops the reading after that many candidates; the
+ * rows already read are then returned in order.
  */
 #include "postgres.h"
 
@@ -30,14 +38,28 @@ typedef struct LshCandidate
 	ItemPointerData tid;
 } LshCandidate;
 
+/* A list not read yet, keyed by its bound. */
+typedef struct LshListBound
+{
+	float8		lb;
+	int			list;
+} LshListBound;
+
 typedef struct LshScanOpaqueData
 {
 	MemoryContext cxt;			/* per-query memory, reset by rescan */
 	bool		started;
 	bool		exhausted;
 	bool		unordered;		/* NULL query: every row, in no order */
+	bool		bounded;		/* ordered by per-list bounds */
 	float	   *q;
+	LshMetric	metric;
+	int			dim;
 	int			nlists;
+	LshListItem *items;			/* the directory, read at the start */
+	LshListBound *lheap;		/* bounded: min-heap of unread lists */
+	int			nlheap;
+	int			read;			/* bounded: lists read so far */
 	int		   *order;			/* lists, most promising first */
 	float	   *scores;			/* per list, smaller is more promising */
 	int			sorted;			/* order[0 .. sorted) is in score order */
@@ -59,13 +81,6 @@ lsh_effective_probes(int nlists)
 	int			probes = lsh_probes > 0 ? lsh_probes : Max(2, (nlists + 199) / 200);
 
 	return Min(probes, nlists);
-}
-
-/* Most lists the adaptive first step probes. */
-static inline int
-adaptive_max_probes(int nlists)
-{
-	return Min(nlists, Max(8, nlists / 25));
 }
 
 IndexScanDesc
@@ -94,6 +109,8 @@ lsh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	so->cands = NULL;
 	so->ncands = so->pos = so->capacity = 0;
 	so->examined = 0;
+	so->bounded = false;
+	so->nlheap = 0;
 }
 
 static const float *sort_scores;
@@ -142,6 +159,79 @@ sift_down(LshCandidate *h, int n, int i)
 	h[i] = x;
 }
 
+/* Add c to the candidate heap of n (room for it is there). */
+static void
+sift_up(LshCandidate *h, int i, LshCandidate c)
+{
+	while (i > 0)
+	{
+		int			p = (i - 1) / 2;
+
+		if (!cand_before(&c, &h[p]))
+			break;
+		h[i] = h[p];
+		i = p;
+	}
+	h[i] = c;
+}
+
+static inline bool
+list_before(const LshListBound *x, const LshListBound *y)
+{
+	return x->lb < y->lb || (x->lb == y->lb && x->list < y->list);
+}
+
+static void
+list_sift_down(LshListBound *h, int n, int i)
+{
+	LshListBound x = h[i];
+
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && list_before(&h[c + 1], &h[c]))
+			c++;
+		if (!list_before(&h[c], &x))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	h[i] = x;
+}
+
+/*
+ * Ordered scan: the bound of every list, in a min-heap (building it is
+ * linear; a query pops the few lists it reads).
+ */
+static void
+start_bounded(LshScanOpaque so, const LshState *state)
+{
+	float8	   *lb = palloc(sizeof(float8) * so->nlists);
+	float	   *work = palloc(sizeof(float) * so->nlists);
+
+	lsh_list_bounds(state, so->q, so->items, lb, work);
+	so->lheap = palloc(sizeof(LshListBound) * so->nlists);
+	so->nlheap = 0;
+	for (int l = 0; l < so->nlists; l++)
+	{
+		/* a list nothing was ever added to holds nothing */
+		if (!BlockNumberIsValid(so->items[l].head))
+			continue;
+		so->lheap[so->nlheap].lb = lb[l];
+		so->lheap[so->nlheap].list = l;
+		so->nlheap++;
+	}
+	for (int i = so->nlheap / 2 - 1; i >= 0; i--)
+		list_sift_down(so->lheap, so->nlheap, i);
+	so->bounded = true;
+	so->read = 0;
+	pfree(lb);
+	pfree(work);
+}
+
 static void
 start_scan(IndexScanDesc scan)
 {
@@ -159,6 +249,12 @@ start_scan(IndexScanDesc scan)
 	so->started = true;
 	pgstat_count_index_scan(scan->indexRelation);
 	so->nlists = nlists;
+	so->bounded = false;
+	so->metric = (LshMetric) state->meta.metric;
+	so->dim = state->meta.dim;
+	so->items = palloc(sizeof(LshListItem) * nlists);
+	if (state->meta.has_model)
+		lsh_read_directory(scan->indexRelation, &state->meta, so->items);
 	so->next = 0;
 	so->order = palloc(sizeof(int) * nlists);
 	for (int l = 0; l < nlists; l++)
@@ -185,45 +281,14 @@ start_scan(IndexScanDesc scan)
 		lsh_check_value(scan->indexRelation, &state->meta, q, true);
 		so->q = palloc(sizeof(float) * q->dim);
 		memcpy(so->q, EMBEDDING_VEC(q), sizeof(float) * q->dim);
+		if (lsh_has_bounds(&state->meta))
+		{
+			start_bounded(so, state);
+			MemoryContextSwitchTo(oldcxt);
+			return;
+		}
 		scores = so->scores = palloc(sizeof(float) * nlists);
 		lsh_rank_lists(state, so->q, scores);
-		if (lsh_probes == 0 && state->meta.learned &&
-			state->meta.family == LSH_FAMILY_KMEANS &&
-			state->meta.metric != LSH_METRIC_L2)
-		{
-			/*
-			 * Adaptive first step: the lists whose estimated score (inner
-			 * product: mean norm x cosine; cosine: cosine) is at least
-			 * fct.lsh_probe_ratio of the best one's.  Where the query sits
-			 * well inside one list (separated clusters) that is one list;
-			 * where lists score alike it is several.  Measured: 0.9994
-			 * recall@10 at about one list's candidates on the mixture set,
-			 * 0.97 on Fashion-MNIST where a fixed 2 probes gave 0.77.
-			 * Only those lists are sorted now; the rest when the scan widens.
-			 */
-			int			best = 0;
-			int			m = 0;
-			int			cap = adaptive_max_probes(nlists);
-			float		bound;
-
-			for (int l = 1; l < nlists; l++)
-				if (scores[l] < scores[best])
-					best = l;
-			/* scores are negated similarities: keep -s <= -ratio * s_best */
-			bound = scores[best] < 0 ? (float) (scores[best] * lsh_probe_ratio) : scores[best];
-			for (int l = 0; l < nlists; l++)
-				if (scores[l] <= bound)
-				{
-					so->order[l] = so->order[m];
-					so->order[m++] = l;
-				}
-			sort_scores = scores;
-			qsort(so->order, m, sizeof(int), cmp_lists);
-			sort_scores = NULL;
-			so->sorted = m;
-			so->batch = Min(m, cap);
-		}
-		else
 		{
 			int			probes = lsh_effective_probes(nlists);
 
@@ -260,34 +325,17 @@ start_scan(IndexScanDesc scan)
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* Read one list's entries into the candidate array. */
+/* Each entry of a list into the candidates (a heap when bounded). */
 static void
-probe_list(IndexScanDesc scan, const LshState *state, int list)
+probe_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 {
+	IndexScanDesc scan = (IndexScanDesc) arg;
 	LshScanOpaque so = (LshScanOpaque) scan->opaque;
-	Relation	index = scan->indexRelation;
-	int			dim = state->meta.dim;
-	LshMetric	metric = state->meta.metric;
-	OffsetNumber off;
-	BlockNumber blk = lsh_dir_block(&state->meta, list, &off);
-	Buffer		buf;
-	Page		page;
+	LshCandidate c;
 
-	buf = ReadBuffer(index, blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	blk = ((LshListItem *) PageGetItem(page, PageGetItemId(page, off)))->head;
-	UnlockReleaseBuffer(buf);
-
-	while (BlockNumberIsValid(blk))
+	if (entry == NULL)
 	{
-		OffsetNumber maxoff;
-
-		CHECK_FOR_INTERRUPTS();
-		buf = ReadBuffer(index, blk);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		maxoff = PageGetMaxOffsetNumber(page);
+		/* a new page: room for all its entries */
 		if (so->ncands + maxoff > so->capacity)
 		{
 			int			cap = Max(1024, Max(so->capacity * 2, so->ncands + maxoff));
@@ -298,22 +346,23 @@ probe_list(IndexScanDesc scan, const LshState *state, int list)
 				so->cands = repalloc(so->cands, sizeof(LshCandidate) * cap);
 			so->capacity = cap;
 		}
-		for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
-		{
-			ItemId		iid = PageGetItemId(page, i);
-			LshEntry   *entry;
-			LshCandidate *c;
-
-			if (!ItemIdIsNormal(iid))
-				continue;
-			entry = (LshEntry *) PageGetItem(page, iid);
-			c = &so->cands[so->ncands++];
-			c->tid = entry->heap_tid;
-			c->dist = so->unordered ? 0 : lsh_distance(metric, so->q, entry->x, dim);
-		}
-		blk = LshPageGetOpaque(page)->next;
-		UnlockReleaseBuffer(buf);
+		return;
 	}
+	c.tid = entry->heap_tid;
+	c.dist = so->unordered ? 0 : lsh_distance(so->metric, so->q, entry->x, so->dim);
+	if (so->bounded)
+		sift_up(so->cands, so->ncands++, c);
+	else
+		so->cands[so->ncands++] = c;
+}
+
+/* Read one list's entries into the candidates. */
+static void
+probe_list(IndexScanDesc scan, int list)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+
+	lsh_walk_chain(scan->indexRelation, list, so->items[list].head, probe_visit, scan);
 }
 
 /* The next widening step: probe the next batch of lists. */
@@ -321,7 +370,6 @@ static void
 probe_batch(IndexScanDesc scan)
 {
 	LshScanOpaque so = (LshScanOpaque) scan->opaque;
-	LshState   *state = lsh_get_state(scan->indexRelation);
 	int			end = Min(so->nlists, so->next + so->batch);
 	int64		before;
 
@@ -338,7 +386,7 @@ probe_batch(IndexScanDesc scan)
 	while (so->next < end)
 	{
 		before = so->ncands;
-		probe_list(scan, state, so->order[so->next++]);
+		probe_list(scan, so->order[so->next++]);
 		so->examined += so->ncands - before;
 		if (lsh_max_candidates > 0 && so->examined >= lsh_max_candidates)
 		{
@@ -354,6 +402,51 @@ probe_batch(IndexScanDesc scan)
 			sift_down(so->cands, so->ncands, i);
 }
 
+/*
+ * Ordered scan: read lists until the nearest candidate is no farther than
+ * every unread list's bound, then return it.
+ */
+static bool
+bounded_next(IndexScanDesc scan)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+	int			min_read = lsh_probes;
+
+	for (;;)
+	{
+		if (so->ncands > 0 &&
+			(so->exhausted || so->nlheap == 0 ||
+			 (so->read >= min_read && so->cands[0].dist <= so->lheap[0].lb)))
+			break;
+		if (so->exhausted || so->nlheap == 0)
+			return false;
+		{
+			int			list = so->lheap[0].list;
+			int			before = so->ncands;
+
+			so->lheap[0] = so->lheap[--so->nlheap];
+			if (so->nlheap > 0)
+				list_sift_down(so->lheap, so->nlheap, 0);
+			probe_list(scan, list);
+			so->read++;
+			so->examined += so->ncands - before;
+			if (lsh_max_candidates > 0 && so->examined >= lsh_max_candidates)
+				so->exhausted = true;
+		}
+	}
+
+	scan->xs_heaptid = so->cands[0].tid;
+	so->ncands--;
+	if (so->ncands > 0)
+	{
+		so->cands[0] = so->cands[so->ncands];
+		sift_down(so->cands, so->ncands, 0);
+	}
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+	return true;
+}
+
 bool
 lsh_gettuple(IndexScanDesc scan, ScanDirection dir)
 {
@@ -361,6 +454,9 @@ lsh_gettuple(IndexScanDesc scan, ScanDirection dir)
 
 	if (!so->started)
 		start_scan(scan);
+
+	if (so->bounded)
+		return bounded_next(scan);
 
 	while (so->pos >= so->ncands)
 	{

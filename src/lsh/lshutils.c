@@ -22,7 +22,6 @@
 #include "utils/rel.h"
 
 int			lsh_probes = 0;
-double		lsh_probe_ratio = 0.7;
 int			lsh_max_candidates = 0;
 
 static relopt_kind lsh_relopt_kind;
@@ -87,6 +86,7 @@ lsh_metric_name(LshMetric metric)
 void
 lsh_init(void)
 {
+	lsh_pending_init();
 	lsh_relopt_kind = add_reloption_kind();
 	/*
 	 * The default 0 (below each minimum) means "not given": the build then
@@ -107,17 +107,17 @@ lsh_init(void)
 						 "kmeans", validate_family, AccessExclusiveLock);
 
 	DefineCustomIntVariable("fct.lsh_probes",
-							"Lists an lsh index scan probes before it widens.",
-							"0 chooses per query: see fct.lsh_probe_ratio (k-means with inner product or cosine), "
-							"otherwise 0.5% of the lists, at least 2. "
-							"More probes: better recall, slower queries.",
+							"Lists an lsh index scan reads before it returns its first row.",
+							"k-means (the default family): 0 reads lists until their bounds say no unread list can beat the next row "
+							"(see fct.lsh_margin); more adds recall. Families simple and wta: the lists probed before widening, "
+							"0 meaning 0.5% of the lists, at least 2.",
 							&lsh_probes, 0, 0, LSH_MAX_LISTS,
 							PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomRealVariable("fct.lsh_probe_ratio",
-							 "With fct.lsh_probes = 0, an lsh index scan first probes every list whose estimated score is at least this fraction of the best list's.",
-							 "For k-means indexes with inner product or cosine: at least 1 list, at most max(8, 4% of the lists). "
-							 "Lower: more lists, better recall, slower queries.",
-							 &lsh_probe_ratio, 0.7, 0.0, 1.0,
+	DefineCustomRealVariable("fct.lsh_margin",
+							 "How far an lsh scan's per-list bounds allow a member to point towards the query, in standard deviations of a random direction.",
+							 "A row is returned once no unread list's bound can beat it. "
+							 "Higher: more lists read, better recall; sqrt(dimensions) or more: exact results.",
+							 &lsh_margin, 3.0, 0.0, 1000.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fct.lsh_max_candidates",
 							"Stop an lsh index scan after this many candidates (0: no limit).",
@@ -303,49 +303,6 @@ Datum
 fct_lsh_metric_l2(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT32(LSH_METRIC_L2);
-}
-
-/* ----------------------------------------------------------------
- * Pages
- * ----------------------------------------------------------------
- */
-
-void
-lsh_init_page(Page page, uint16 flags)
-{
-	LshPageOpaque opaque;
-
-	PageInit(page, BLCKSZ, sizeof(LshPageOpaqueData));
-	opaque = LshPageGetOpaque(page);
-	opaque->next = InvalidBlockNumber;
-	opaque->flags = flags;
-	opaque->page_id = LSH_PAGE_ID;
-}
-
-/*
- * A new page at the end of the fork, pinned and exclusively locked.  The
- * caller initialises it inside its GenericXLog record.
- */
-Buffer
-lsh_new_buffer(Relation index, ForkNumber fork)
-{
-	Buffer		buf;
-	bool		needLock = !RELATION_IS_LOCAL(index);
-
-	if (needLock)
-		LockRelationForExtension(index, ExclusiveLock);
-	buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	if (needLock)
-		UnlockRelationForExtension(index, ExclusiveLock);
-	return buf;
-}
-
-BlockNumber
-lsh_dir_block(const LshMetaPageData *meta, int list, OffsetNumber *off)
-{
-	*off = (OffsetNumber) (list % meta->lists_per_dirpage) + FirstOffsetNumber;
-	return meta->dir_start + list / meta->lists_per_dirpage;
 }
 
 /* ----------------------------------------------------------------

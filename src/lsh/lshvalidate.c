@@ -132,54 +132,17 @@ read_meta_fresh(Relation index, LshMetaPageData *meta)
 	UnlockReleaseBuffer(buf);
 }
 
-typedef void (*entry_visitor) (int list, const LshEntry *entry, void *arg);
-
-/* Call visit for every entry; count entry pages per list. */
-static void
-walk_index(Relation index, const LshMetaPageData *meta, entry_visitor visit,
-		   void *arg, int64 *pages_out)
+/* Every entry of every list through visit; the entry pages read. */
+static int64
+walk_index(Relation index, const LshMetaPageData *meta, LshListItem *items,
+		   lsh_entry_visitor visit, void *arg)
 {
 	int64		pages = 0;
 
+	lsh_read_directory(index, meta, items);
 	for (int list = 0; list < meta->nlists; list++)
-	{
-		OffsetNumber off;
-		BlockNumber blk = lsh_dir_block(meta, list, &off);
-		Buffer		buf = ReadBuffer(index, blk);
-		Page		page;
-
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		blk = ((LshListItem *) PageGetItem(page, PageGetItemId(page, off)))->head;
-		UnlockReleaseBuffer(buf);
-
-		while (BlockNumberIsValid(blk))
-		{
-			OffsetNumber maxoff;
-
-			CHECK_FOR_INTERRUPTS();
-			buf = ReadBuffer(index, blk);
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-			if (LshPageGetOpaque(page)->flags != LSH_PAGE_ENTRY)
-				ereport(ERROR,
-						(errcode(ERRCODE_INDEX_CORRUPTED),
-						 errmsg("lsh index \"%s\": block %u in the chain of list %d is not an entry page",
-								RelationGetRelationName(index), blk, list)));
-			maxoff = PageGetMaxOffsetNumber(page);
-			for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
-			{
-				ItemId		iid = PageGetItemId(page, i);
-
-				if (ItemIdIsNormal(iid))
-					visit(list, (LshEntry *) PageGetItem(page, iid), arg);
-			}
-			pages++;
-			blk = LshPageGetOpaque(page)->next;
-			UnlockReleaseBuffer(buf);
-		}
-	}
-	*pages_out = pages;
+		pages += lsh_walk_chain(index, list, items[list].head, visit, arg);
+	return pages;
 }
 
 /* ----------------------------------------------------------------
@@ -194,9 +157,12 @@ typedef struct StatsState
 } StatsState;
 
 static void
-stats_visit(int list, const LshEntry *entry, void *arg)
+stats_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 {
 	StatsState *s = arg;
+
+	if (entry == NULL)
+		return;
 
 	s->counts[list]++;
 	s->total++;
@@ -227,7 +193,8 @@ fct_lsh_stats(PG_FUNCTION_ARGS)
 	read_meta_fresh(index, &meta);
 	s.counts = palloc0(sizeof(int64) * meta.nlists);
 	s.total = 0;
-	walk_index(index, &meta, stats_visit, &s, &entry_pages);
+	entry_pages = walk_index(index, &meta, palloc(sizeof(LshListItem) * meta.nlists),
+							 stats_visit, &s);
 	for (int l = 0; l < meta.nlists; l++)
 	{
 		if (l == 0 || s.counts[l] < minc)
@@ -267,20 +234,26 @@ typedef struct VerifyState
 {
 	Relation	index;
 	LshState   *state;
+	LshListItem *items;
+	LshListItem *seen;			/* per list: the bounds its entries need */
 	float	   *work;
 	ItemPointerData *tids;
 	int64		ntids;
 	int64		capacity;
 	int64		misplaced;
+	int64		outside;		/* lists with entries outside their bounds */
 	int64		heap_rows;
 	int64		missing;
 	ItemPointerData first_missing;
 } VerifyState;
 
 static void
-verify_visit(int list, const LshEntry *entry, void *arg)
+verify_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 {
 	VerifyState *v = arg;
+
+	if (entry == NULL)
+		return;
 
 	if (v->ntids == v->capacity)
 	{
@@ -290,6 +263,14 @@ verify_visit(int list, const LshEntry *entry, void *arg)
 	v->tids[v->ntids++] = entry->heap_tid;
 	if (v->state->meta.learned && lsh_hash(v->state, entry->x, v->work) != list)
 		v->misplaced++;
+	if (lsh_has_bounds(&v->state->meta))
+	{
+		float		resid;
+		float		norm;
+
+		lsh_member_geometry(v->state, list, entry->x, &resid, &norm);
+		lsh_item_widen(&v->seen[list], resid, norm);
+	}
 }
 
 static int
@@ -371,7 +352,27 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	v.work = palloc(sizeof(float) * (Max(meta.dim, 1) + meta.nlists));
 	v.capacity = 1024;
 	v.tids = palloc_extended(sizeof(ItemPointerData) * v.capacity, MCXT_ALLOC_HUGE);
-	walk_index(index, &meta, verify_visit, &v, &entry_pages);
+	v.items = palloc(sizeof(LshListItem) * meta.nlists);
+	v.seen = palloc(sizeof(LshListItem) * meta.nlists);
+	for (int l = 0; l < meta.nlists; l++)
+		lsh_item_init(&v.seen[l], InvalidBlockNumber);
+	entry_pages = walk_index(index, &meta, v.items, verify_visit, &v);
+
+	/*
+	 * Every entry within its list's bounds, or a scan could stop before
+	 * reading it.  The directory is read again: an insert widens the bounds
+	 * before it writes its entries, so bounds read after the walk cover every
+	 * entry the walk saw.
+	 */
+	if (lsh_has_bounds(&meta))
+	{
+		lsh_read_directory(index, &meta, v.items);
+		for (int l = 0; l < meta.nlists; l++)
+			if (v.seen[l].rmax >= v.seen[l].rmin &&
+				(!lsh_item_covers(&v.items[l], v.seen[l].rmin, v.seen[l].maxnorm) ||
+				 !lsh_item_covers(&v.items[l], v.seen[l].rmax, v.seen[l].maxnorm)))
+				v.outside++;
+	}
 	qsort(v.tids, v.ntids, sizeof(ItemPointerData), cmp_tid);
 
 	/* 2. no entry points nowhere, none twice */
@@ -427,6 +428,13 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 						   verify_heap_callback, &v, scan);
 	UnregisterSnapshot(snapshot);
 
+	if (v.outside > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("lsh index \"%s\" has %lld lists with entries outside the list's bounds",
+						RelationGetRelationName(index), (long long) v.outside),
+				 errdetail("An ordered scan could stop before reading them."),
+				 errhint("REINDEX the index.")));
 	if (v.missing > 0 || dangling > 0 || duplicates > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
