@@ -236,10 +236,12 @@ extern LshState *lsh_get_state(Relation index);
 extern void lsh_check_value(Relation index, const LshMetaPageData *meta,
 							const Embedding *e, bool is_query);
 extern void lsh_fix_model(Relation index, const Embedding *e);
+
+/* lshfamily.c */
+extern float8 lsh_distance(LshMetric metric, const float *q, const float *x, int dim);
 extern int	lsh_hash(const LshState *state, const float *x, float *work);
 extern void lsh_hash_batch(const LshState *state, const float *x, int n, int *lists);
 extern void lsh_rank_lists(const LshState *state, const float *q, float *scores);
-extern float8 lsh_distance(LshMetric metric, const float *q, const float *x, int dim);
 
 /* lshpage.c */
 /*
@@ -318,5 +320,7 @@ extern void lsh_costestimate(PlannerInfo *root, IndexPath *path, double loop_cou
 
 /* lshvalidate.c */
 extern bool lsh_validate(Oid opclassoid);
+
+/* lshinspect.c: the SQL functions fct_lsh_stats and fct_lsh_verify */
 
 #endif							/* FCT_LSH_H */

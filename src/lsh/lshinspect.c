@@ -1,0 +1,387 @@
+/*
+ * lshinspect.c
+ *	  Inspecting lsh indexes from SQL: the statistics function fct_lsh_stats
+ *	  and the consistency check fct_lsh_verify (every live heap row reachable
+ *	  from the index, no entry pointing nowhere, every entry within its list's
+ *	  bounds, in the spirit of amcheck).
+ */
+#include "postgres.h"
+
+#include "access/amvalidate.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xlog.h"
+#include "catalog/index.h"
+#include "catalog/pg_amop.h"
+#include "catalog/pg_amproc.h"
+#include "catalog/pg_opclass.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lsh.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+/* ----------------------------------------------------------------
+ * Walking an index
+ * ----------------------------------------------------------------
+ */
+
+static void
+check_is_lsh(Relation index)
+{
+	if (index->rd_rel->relkind != RELKIND_INDEX ||
+		index->rd_indam == NULL || index->rd_indam->amgettuple != lsh_gettuple)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an lsh index", RelationGetRelationName(index))));
+}
+
+/* A fresh copy of the metapage (not the backend's cached image). */
+static void
+read_meta_fresh(Relation index, LshMetaPageData *meta)
+{
+	Buffer		buf = ReadBuffer(index, LSH_METAPAGE_BLKNO);
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	memcpy(meta, LshPageGetMeta(BufferGetPage(buf)), sizeof(LshMetaPageData));
+	UnlockReleaseBuffer(buf);
+}
+
+/* Every entry of every list through visit; the entry pages read. */
+static int64
+walk_index(Relation index, const LshMetaPageData *meta, LshListItem *items,
+		   lsh_entry_visitor visit, void *arg)
+{
+	int64		pages = 0;
+
+	lsh_read_directory(index, meta, items);
+	for (int list = 0; list < meta->nlists; list++)
+		pages += lsh_walk_chain(index, list, items[list].head, visit, arg);
+	return pages;
+}
+
+/* ----------------------------------------------------------------
+ * fct_lsh_stats
+ * ----------------------------------------------------------------
+ */
+
+typedef struct StatsState
+{
+	int64	   *counts;
+	int64		total;
+} StatsState;
+
+static void
+stats_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
+{
+	StatsState *s = arg;
+
+	if (entry == NULL)
+		return;
+
+	s->counts[list]++;
+	s->total++;
+}
+
+PG_FUNCTION_INFO_V1(fct_lsh_stats);
+Datum
+fct_lsh_stats(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Relation	index;
+	LshMetaPageData meta;
+	StatsState	s;
+	int64		entry_pages;
+	int64		minc = 0;
+	int64		maxc = 0;
+	int			empty = 0;
+	TupleDesc	tupdesc;
+	Datum		values[14];
+	bool		nulls[14] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	index = index_open(indexoid, AccessShareLock);
+	check_is_lsh(index);
+	lsh_pending_flush(index);
+	read_meta_fresh(index, &meta);
+	s.counts = palloc0(sizeof(int64) * meta.nlists);
+	s.total = 0;
+	entry_pages = walk_index(index, &meta, palloc(sizeof(LshListItem) * meta.nlists),
+							 stats_visit, &s);
+	for (int l = 0; l < meta.nlists; l++)
+	{
+		if (l == 0 || s.counts[l] < minc)
+			minc = s.counts[l];
+		if (s.counts[l] > maxc)
+			maxc = s.counts[l];
+		if (s.counts[l] == 0)
+			empty++;
+	}
+
+	values[0] = CStringGetTextDatum(lsh_family_name(meta.family));
+	values[1] = CStringGetTextDatum(lsh_metric_name(meta.metric));
+	values[2] = Int32GetDatum(meta.dim);
+	values[3] = BoolGetDatum(meta.learned);
+	values[4] = Int32GetDatum(meta.nlists);
+	values[5] = Int32GetDatum(meta.nranges);
+	values[6] = Int32GetDatum(meta.family == LSH_FAMILY_SIMPLE ? meta.bits
+							  : meta.family == LSH_FAMILY_WTA ? meta.windows : 0);
+	values[7] = Int64GetDatum(s.total);
+	values[8] = Int64GetDatum((int64) RelationGetNumberOfBlocks(index));
+	values[9] = Int64GetDatum(entry_pages);
+	values[10] = Int32GetDatum(empty);
+	values[11] = Int64GetDatum(minc);
+	values[12] = Int64GetDatum(maxc);
+	values[13] = Float8GetDatum(meta.nlists > 0 ? (double) s.total / meta.nlists : 0);
+
+	index_close(index, AccessShareLock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ----------------------------------------------------------------
+ * fct_lsh_verify
+ * ----------------------------------------------------------------
+ */
+
+typedef struct VerifyState
+{
+	Relation	index;
+	LshState   *state;
+	LshListItem *items;
+	LshListItem *seen;			/* per list: the bounds its entries need */
+	float	   *work;
+	ItemPointerData *tids;
+	int64		ntids;
+	int64		capacity;
+	int64		misplaced;
+	int64		outside;		/* lists with entries outside their bounds */
+	int64		heap_rows;
+	int64		missing;
+	ItemPointerData first_missing;
+} VerifyState;
+
+static void
+verify_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
+{
+	VerifyState *v = arg;
+
+	if (entry == NULL)
+		return;
+
+	if (v->ntids == v->capacity)
+	{
+		v->capacity *= 2;
+		v->tids = repalloc_huge(v->tids, sizeof(ItemPointerData) * v->capacity);
+	}
+	v->tids[v->ntids++] = entry->heap_tid;
+	if (v->state->meta.learned && lsh_hash(v->state, entry->x, v->work) != list)
+		v->misplaced++;
+	if (lsh_has_bounds(&v->state->meta))
+	{
+		float		resid;
+		float		norm;
+
+		lsh_member_geometry(v->state, list, entry->x, &resid, &norm);
+		lsh_item_widen(&v->seen[list], resid, norm);
+	}
+}
+
+static int
+cmp_tid(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+static void
+verify_heap_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+					 bool tupleIsAlive, void *arg)
+{
+	VerifyState *v = arg;
+
+	if (isnull[0])
+		return;
+	v->heap_rows++;
+	if (bsearch(tid, v->tids, v->ntids, sizeof(ItemPointerData), cmp_tid) == NULL)
+	{
+		if (v->missing == 0)
+			v->first_missing = *tid;
+		v->missing++;
+	}
+}
+
+PG_FUNCTION_INFO_V1(fct_lsh_verify);
+Datum
+fct_lsh_verify(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Oid			heapoid;
+	LOCKMODE	heaplock;
+	Relation	heap;
+	Relation	index;
+	LshMetaPageData meta;
+	VerifyState v;
+	int64		entry_pages;
+	int64		dangling = 0;
+	int64		duplicates = 0;
+	ItemPointerData first_dangling;
+	BlockNumber heap_blocks;
+	Snapshot	snapshot;
+	IndexInfo  *indexInfo;
+	TableScanDesc scan;
+	TupleDesc	tupdesc;
+	Datum		values[6];
+	bool		nulls[6] = {0};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	/*
+	 * Lock the heap first (as amcheck does), in a mode that keeps VACUUM out:
+	 * VACUUM could otherwise free a line pointer between our reading an entry
+	 * and our looking at the heap, and we would call the entry dangling.
+	 * Inserts, updates and queries go on.  A standby cannot take that lock:
+	 * there the check runs under AccessShareLock, and a VACUUM replayed in
+	 * the middle of it could make it report an entry as dangling.
+	 */
+	heaplock = RecoveryInProgress() ? AccessShareLock : ShareUpdateExclusiveLock;
+	heapoid = IndexGetRelation(indexoid, true);
+	if (!OidIsValid(heapoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an lsh index",
+						get_rel_name(indexoid) ? get_rel_name(indexoid) : "?")));
+	heap = table_open(heapoid, heaplock);
+	index = index_open(indexoid, AccessShareLock);
+	check_is_lsh(index);
+	lsh_pending_flush(index);
+	read_meta_fresh(index, &meta);
+
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+
+	/* 1. every entry: collect its TID, check it sits in the list it hashes to */
+	memset(&v, 0, sizeof(v));
+	v.index = index;
+	v.state = lsh_get_state(index);
+	v.work = palloc(sizeof(float) * (Max(meta.dim, 1) + meta.nlists));
+	v.capacity = 1024;
+	v.tids = palloc_extended(sizeof(ItemPointerData) * v.capacity, MCXT_ALLOC_HUGE);
+	v.items = palloc(sizeof(LshListItem) * meta.nlists);
+	v.seen = palloc(sizeof(LshListItem) * meta.nlists);
+	for (int l = 0; l < meta.nlists; l++)
+		lsh_item_init(&v.seen[l], InvalidBlockNumber);
+	entry_pages = walk_index(index, &meta, v.items, verify_visit, &v);
+
+	/*
+	 * Every entry within its list's bounds, or a scan could stop before
+	 * reading it.  The directory is read again: an insert widens the bounds
+	 * before it writes its entries, so bounds read after the walk cover every
+	 * entry the walk saw.
+	 */
+	if (lsh_has_bounds(&meta))
+	{
+		lsh_read_directory(index, &meta, v.items);
+		for (int l = 0; l < meta.nlists; l++)
+			if (v.seen[l].rmax >= v.seen[l].rmin &&
+				(!lsh_item_covers(&v.items[l], v.seen[l].rmin, v.seen[l].maxnorm) ||
+				 !lsh_item_covers(&v.items[l], v.seen[l].rmax, v.seen[l].maxnorm)))
+				v.outside++;
+	}
+	qsort(v.tids, v.ntids, sizeof(ItemPointerData), cmp_tid);
+
+	/* 2. no entry points nowhere, none twice */
+	heap_blocks = RelationGetNumberOfBlocks(heap);
+	ItemPointerSetInvalid(&first_dangling);
+	{
+		Buffer		buf = InvalidBuffer;
+		BlockNumber cur = InvalidBlockNumber;
+
+		for (int64 i = 0; i < v.ntids; i++)
+		{
+			BlockNumber blk = ItemPointerGetBlockNumber(&v.tids[i]);
+			OffsetNumber off = ItemPointerGetOffsetNumber(&v.tids[i]);
+			bool		ok;
+
+			if (i > 0 && ItemPointerEquals(&v.tids[i], &v.tids[i - 1]))
+				duplicates++;
+			if (blk >= heap_blocks)
+				ok = false;
+			else
+			{
+				Page		page;
+
+				if (blk != cur)
+				{
+					if (BufferIsValid(buf))
+						UnlockReleaseBuffer(buf);
+					buf = ReadBuffer(heap, blk);
+					LockBuffer(buf, BUFFER_LOCK_SHARE);
+					cur = blk;
+					CHECK_FOR_INTERRUPTS();
+				}
+				page = BufferGetPage(buf);
+				ok = off >= FirstOffsetNumber && off <= PageGetMaxOffsetNumber(page) &&
+					ItemIdIsUsed(PageGetItemId(page, off));
+			}
+			if (!ok)
+			{
+				if (dangling == 0)
+					first_dangling = v.tids[i];
+				dangling++;
+			}
+		}
+		if (BufferIsValid(buf))
+			UnlockReleaseBuffer(buf);
+	}
+
+	/* 3. every row our snapshot sees (with a non-NULL key) has an entry */
+	indexInfo = BuildIndexInfo(index);
+	indexInfo->ii_Concurrent = true;	/* MVCC snapshot scan, as amcheck */
+	scan = table_beginscan_strat(heap, snapshot, 0, NULL, true, false);
+	table_index_build_scan(heap, index, indexInfo, true, false,
+						   verify_heap_callback, &v, scan);
+	UnregisterSnapshot(snapshot);
+
+	if (v.outside > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("lsh index \"%s\" has %lld lists with entries outside the list's bounds",
+						RelationGetRelationName(index), (long long) v.outside),
+				 errdetail("An ordered scan could stop before reading them."),
+				 errhint("REINDEX the index.")));
+	if (v.missing > 0 || dangling > 0 || duplicates > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("lsh index \"%s\" is inconsistent with table \"%s\"",
+						RelationGetRelationName(index), RelationGetRelationName(heap)),
+				 errdetail("%lld live rows have no entry (first (%u,%u)), %lld entries point nowhere (first (%u,%u)), %lld entries are duplicates.",
+						   (long long) v.missing,
+						   ItemPointerGetBlockNumberNoCheck(&v.first_missing),
+						   ItemPointerGetOffsetNumberNoCheck(&v.first_missing),
+						   (long long) dangling,
+						   ItemPointerGetBlockNumberNoCheck(&first_dangling),
+						   ItemPointerGetOffsetNumberNoCheck(&first_dangling),
+						   (long long) duplicates),
+				 errhint("REINDEX the index.")));
+
+	values[0] = Int64GetDatum(v.ntids);
+	values[1] = Int64GetDatum(v.heap_rows);
+	values[2] = Int64GetDatum(v.missing);
+	values[3] = Int64GetDatum(dangling);
+	values[4] = Int64GetDatum(v.misplaced);
+	values[5] = Int64GetDatum(entry_pages);
+
+	index_close(index, AccessShareLock);
+	table_close(heap, heaplock);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
