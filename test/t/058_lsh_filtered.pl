@@ -81,6 +81,7 @@ for my $lim (1, 10, 50, 100)
 	my $exact = top10($lim, $exact_plan);
 	my ($recall, $short, $inv) = score($exact, top10($lim, $lsh_plan));
 	my $what = $lim == 100 ? 'unfiltered' : "$lim% selectivity";
+	diag("$what: recall\@10 $recall, $short queries short, $inv inversions");
 	cmp_ok($recall, '>=', 0.95, "$what: recall\@10 $recall");
 	is($short, 0, "$what: every query gets 10 rows");
 	is($inv, 0, "$what: rows in exact distance order");
