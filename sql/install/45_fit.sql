@@ -19,8 +19,12 @@
 --   val_fraction  0.1         share of the pairs held out for validation
 --   max_pairs     1000000     read at most this many pairs (the first ones)
 --   register      true        false: fit, return the spec, register nothing
+--   max_val_ratio 0.9         refuse (22023) unless val_loss < max_val_ratio x the
+--                             loss of predicting the training mean
+--   force         false       true: register even a fit that learned nothing
 --   lambda        0.001       linear: ridge penalty (the bias is not penalised)
---   epochs        30          mlp
+--   epochs        auto        mlp: 30, or more for 3000 optimiser steps
+--   patience      auto        mlp: early stopping, max(10, epochs / 10)
 --   lr            0.001       mlp: Adam's learning rate
 --   batch_size    128         mlp
 --   old_hidden    128         mlp: width of the old branch

@@ -74,6 +74,24 @@ extern void sgesv_(const int *n, const int *nrhs, float *a, const int *lda,
 #define FIT_MAX_WIDTH		16384	/* widest hidden layer accepted */
 #define FIT_FETCH			1000	/* rows per SPI fetch */
 
+/*
+ * A fit is registered only when its validation loss is below this share of
+ * the loss of predicting the training mean (options.max_val_ratio), unless
+ * options.force: a transformation that learned nothing would upgrade every
+ * value to about the same point, silently.
+ */
+#define FIT_MAX_VAL_RATIO	0.9
+
+/*
+ * mlp with epochs not given: at least FIT_MIN_STEPS optimiser steps (a few
+ * hundred pairs make three minibatches an epoch: 30 epochs would be 90 steps,
+ * too few to move from the initial weights), at least FIT_DEFAULT_EPOCHS
+ * epochs and at most FIT_MAX_AUTO_EPOCHS.
+ */
+#define FIT_DEFAULT_EPOCHS	30
+#define FIT_MIN_STEPS		3000
+#define FIT_MAX_AUTO_EPOCHS	2000
+
 typedef enum FitMethod
 {
 	FIT_LINEAR,
@@ -95,6 +113,10 @@ typedef struct FitOptions
 	int64		seed;
 	int64		max_pairs;
 	bool		do_register;
+	bool		epochs_auto;	/* epochs not given: chosen from the number of steps */
+	int			patience;		/* mlp: epochs without a better validation loss; 0 = auto */
+	double		max_val_ratio;	/* refuse unless val_loss < max_val_ratio * baseline */
+	bool		force;			/* register even so */
 } FitOptions;
 
 /* The pairs, one row each: [old (dim) | side (sdim) | new (ndim)]. */
@@ -129,6 +151,7 @@ typedef struct FitResult
 	double		pairs_per_second;	/* training pairs through one epoch */
 	double		seconds_per_epoch;
 	int			epochs;
+	int			best_epoch;		/* mlp: the epoch whose weights were kept (0: the last) */
 	int64		n_params;
 	StringInfoData history;		/* JSON arrays of per-epoch losses, or empty */
 } FitResult;
@@ -177,7 +200,7 @@ option_bool(JsonbValue *v, const char *key)
 /* Options that only one method reads. */
 static const char *const linear_only[] = {"lambda", NULL};
 static const char *const mlp_only[] = {"epochs", "lr", "batch_size", "old_hidden",
-"side_hidden", "mixer_hidden", "seed", NULL};
+"side_hidden", "mixer_hidden", "seed", "patience", NULL};
 
 static bool
 in_list(const char *const *list, const char *key)
@@ -198,7 +221,7 @@ parse_options(Jsonb *jb, FitMethod method, FitOptions *o)
 	int			depth = 0;
 
 	o->use_side = true;
-	o->epochs = 30;
+	o->epochs = FIT_DEFAULT_EPOCHS;
 	o->lr = 1e-3;
 	o->batch_size = 128;
 	o->old_hidden = 128;
@@ -210,6 +233,10 @@ parse_options(Jsonb *jb, FitMethod method, FitOptions *o)
 	o->seed = 42;
 	o->max_pairs = 1000000;
 	o->do_register = true;
+	o->epochs_auto = true;
+	o->patience = 0;
+	o->max_val_ratio = FIT_MAX_VAL_RATIO;
+	o->force = false;
 
 	if (jb == NULL)
 		return;
@@ -249,8 +276,21 @@ parse_options(Jsonb *jb, FitMethod method, FitOptions *o)
 			o->use_side = option_bool(&v, key);
 		else if (strcmp(key, "register") == 0)
 			o->do_register = option_bool(&v, key);
+		else if (strcmp(key, "force") == 0)
+			o->force = option_bool(&v, key);
 		else if (strcmp(key, "epochs") == 0)
+		{
 			o->epochs = (int) option_integer(&v, key, 1, 100000);
+			o->epochs_auto = false;
+		}
+		else if (strcmp(key, "patience") == 0)
+			o->patience = (int) option_integer(&v, key, 0, 100000);
+		else if (strcmp(key, "max_val_ratio") == 0)
+		{
+			o->max_val_ratio = option_number(&v, key, "a number in (0, 10]");
+			if (!(o->max_val_ratio > 0 && o->max_val_ratio <= 10))
+				option_error(key, "a number in (0, 10]");
+		}
 		else if (strcmp(key, "batch_size") == 0)
 			o->batch_size = (int) option_integer(&v, key, 1, 65536);
 		else if (strcmp(key, "old_hidden") == 0)
@@ -306,9 +346,9 @@ parse_options(Jsonb *jb, FitMethod method, FitOptions *o)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown option \"%s\" of fct_fit_transformation", key),
-					 errhint("Options are use_side, val_fraction, max_pairs and register; "
-							 "lambda for linear; epochs, lr, batch_size, old_hidden, "
-							 "side_hidden, mixer_hidden and seed for mlp.")));
+					 errhint("Options are use_side, val_fraction, max_pairs, register, "
+							 "max_val_ratio and force; lambda for linear; epochs, patience, lr, "
+							 "batch_size, old_hidden, side_hidden, mixer_hidden and seed for mlp.")));
 	}
 }
 
@@ -352,8 +392,8 @@ model_bytes(FitMethod method, const FitOptions *o, int dim, int sdim, int ndim)
 		}
 		params += (double) ndim * (in + 1);
 		acts += ndim;
-		/* weights, gradients, two Adam moments; outputs and their gradients */
-		floats = 4 * params + 2 * acts * o->batch_size +
+		/* weights, the best ones, gradients, two Adam moments; outputs and their gradients */
+		floats = 5 * params + 2 * acts * o->batch_size +
 			(double) o->batch_size * (dim + sdim + ndim) + 2.0 * (dim + sdim);
 	}
 	return (Size) Min(floats * sizeof(float4), (double) MaxAllocHugeSize);
@@ -789,6 +829,7 @@ fit_linear(Pairs *P, int64 val_n, const FitOptions *o, FitResult *res)
 	INSTR_TIME_SUBTRACT(dur, start);
 	res->seconds = INSTR_TIME_GET_DOUBLE(dur);
 	res->epochs = 0;
+	res->best_epoch = 0;
 	res->seconds_per_epoch = NAN;
 	res->pairs_per_second = res->seconds > 0 ? ntr / res->seconds : NAN;
 	res->n_params = (int64) nd * p1;
@@ -1136,21 +1177,49 @@ divergence_error(double loss, int epoch, const FitOptions *o)
 			 errhint("Lower options.lr (now %g).", o->lr)));
 }
 
+/*
+ * The mlp's training loop.  What makes the defaults learn (issue #14: a
+ * default fit on 300 pairs of new = [old, 2 old] ended at the mean
+ * predictor's loss):
+ *
+ *	 - inputs standardised per coordinate and targets centred per coordinate
+ *	   and scaled by one common factor (so the loss is still the plain mean
+ *	   squared error, up to that factor), both with the training rows'
+ *	   statistics and folded into the first and last layers at the end, so the
+ *	   registered spec takes and gives raw embeddings;
+ *	 - with epochs not given, enough epochs for FIT_MIN_STEPS steps;
+ *	 - the learning rate decays along a cosine from lr to lr / 100 over the
+ *	   planned steps;
+ *	 - early stopping on the validation split: the weights of the epoch with
+ *	   the lowest validation loss are kept, and training stops after
+ *	   `patience` epochs without a better one.
+ */
 static void
 fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 		FitResult *res)
 {
 	int			p = P->dim + P->sdim;
+	int			off = p;
 	int64		ntr = P->n - val_n;
 	double	   *mu = palloc0(sizeof(double) * p);
 	double	   *sd = palloc0(sizeof(double) * p);
+	double	   *ymu = palloc0(sizeof(double) * P->ndim);
+	double		yscale = 0;
+	double		yscale2;
 	int64	   *order = palloc_extended(sizeof(int64) * ntr, MCXT_ALLOC_HUGE);
 	float4	   *batch;
+	float4	   *best;
 	Net			N;
 	int64		r;
 	int			j,
-				epoch;
-	int64		step = 0;
+				epoch,
+				epochs,
+				patience,
+				best_epoch = 0;
+	int64		step = 0,
+				steps_per_epoch,
+				total_steps;
+	double		best_val = INFINITY;
 	double		train_seconds = 0;
 	StringInfoData thist,
 				vhist;
@@ -1177,22 +1246,53 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 		if (!(sd[j] > 1e-12))
 			sd[j] = 1.0;		/* a constant coordinate: centre it only */
 	}
+
+	/* the targets: centred per coordinate, one scale for all (the rms deviation) */
+	for (r = val_n; r < P->n; r++)
+		for (j = 0; j < P->ndim; j++)
+			ymu[j] += PAIR_ROW(P, r)[off + j];
+	for (j = 0; j < P->ndim; j++)
+		ymu[j] /= (double) ntr;
+	for (r = val_n; r < P->n; r++)
+		for (j = 0; j < P->ndim; j++)
+		{
+			double		d = PAIR_ROW(P, r)[off + j] - ymu[j];
+
+			yscale += d * d;
+		}
+	yscale = sqrt(yscale / ((double) ntr * P->ndim));
+	if (!(yscale > 1e-12))
+		yscale = 1.0;
+	yscale2 = yscale * yscale;
+
 	for (r = 0; r < P->n; r++)
 	{
 		float4	   *row = PAIR_ROW(P, r);
 
 		for (j = 0; j < p; j++)
 			row[j] = (float4) ((row[j] - mu[j]) / sd[j]);
+		for (j = 0; j < P->ndim; j++)
+			row[off + j] = (float4) ((row[off + j] - ymu[j]) / yscale);
 	}
 
 	net_build(&N, P, o, rng);
 	batch = palloc_extended(sizeof(float4) * (Size) o->batch_size * P->stride, MCXT_ALLOC_HUGE);
+	best = palloc_extended(sizeof(float4) * N.nparams, MCXT_ALLOC_HUGE);
 	for (r = 0; r < ntr; r++)
 		order[r] = val_n + r;
 
+	steps_per_epoch = (ntr + o->batch_size - 1) / o->batch_size;
+	epochs = o->epochs;
+	if (o->epochs_auto)
+		epochs = (int) Min(FIT_MAX_AUTO_EPOCHS,
+						   Max(FIT_DEFAULT_EPOCHS,
+							   (FIT_MIN_STEPS + steps_per_epoch - 1) / steps_per_epoch));
+	total_steps = steps_per_epoch * epochs;
+	patience = o->patience > 0 ? o->patience : Max(10, epochs / 10);
+
 	initStringInfo(&thist);
 	initStringInfo(&vhist);
-	for (epoch = 1; epoch <= o->epochs; epoch++)
+	for (epoch = 1; epoch <= epochs; epoch++)
 	{
 		instr_time	start,
 					dur;
@@ -1214,6 +1314,7 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 			int			B = (int) Min(o->batch_size, ntr - r);
 			int			k;
 			Layer	   *last = &N.layers[N.nlayers - 1];
+			double		lr;
 
 			CHECK_FOR_INTERRUPTS();
 			for (k = 0; k < B; k++)
@@ -1226,7 +1327,9 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 			for (k = N.nlayers - 1; k >= 0; k--)
 				layer_backward(&N.layers[k], B);
 
-			adam_step(&N, (float) o->lr, ++step);
+			/* cosine decay from lr to lr / 100 over the planned steps */
+			lr = o->lr * (0.01 + 0.99 * 0.5 * (1.0 + cos(M_PI * (double) step / (double) total_steps)));
+			adam_step(&N, (float) lr, ++step);
 		}
 		INSTR_TIME_SET_CURRENT(dur);
 		INSTR_TIME_SUBTRACT(dur, start);
@@ -1234,24 +1337,44 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 
 		sse /= (double) ntr * P->ndim;
 		if (!isfinite(sse))
-			divergence_error(sse, epoch, o);
+			divergence_error(sse * yscale2, epoch, o);
 		val = net_loss(&N, P, 0, val_n);
 		appendStringInfoString(&thist, epoch > 1 ? "," : "[");
-		append_double(&thist, sse);
+		append_double(&thist, sse * yscale2);
 		appendStringInfoString(&vhist, epoch > 1 ? "," : "[");
-		append_double(&vhist, val);
+		append_double(&vhist, val * yscale2);
+
+		/* early stopping: keep the best weights, stop when they stay best */
+		if (val_n > 0)
+		{
+			if (val < best_val)
+			{
+				best_val = val;
+				best_epoch = epoch;
+				memcpy(best, N.params, sizeof(float4) * N.nparams);
+			}
+			else if (epoch - best_epoch >= patience)
+			{
+				epoch++;
+				break;
+			}
+		}
 	}
+	epochs = epoch - 1;
 	appendStringInfoChar(&thist, ']');
 	appendStringInfoChar(&vhist, ']');
+	if (best_epoch > 0)
+		memcpy(N.params, best, sizeof(float4) * N.nparams);
 
-	res->train_loss = net_loss(&N, P, val_n, P->n);
-	res->val_loss = net_loss(&N, P, 0, val_n);
+	res->train_loss = net_loss(&N, P, val_n, P->n) * yscale2;
+	res->val_loss = net_loss(&N, P, 0, val_n) * yscale2;
 	if (!isfinite(res->train_loss))
-		divergence_error(res->train_loss, o->epochs, o);
-	res->epochs = o->epochs;
+		divergence_error(res->train_loss, epochs, o);
+	res->epochs = epochs;
+	res->best_epoch = best_epoch;
 	res->seconds = train_seconds;
-	res->seconds_per_epoch = train_seconds / o->epochs;
-	res->pairs_per_second = train_seconds > 0 ? (double) ntr * o->epochs / train_seconds : NAN;
+	res->seconds_per_epoch = train_seconds / epochs;
+	res->pairs_per_second = train_seconds > 0 ? (double) ntr * epochs / train_seconds : NAN;
 	res->n_params = (int64) N.nparams;
 	initStringInfo(&res->history);
 	appendStringInfo(&res->history, "\"train_loss_history\":%s,\"val_loss_history\":%s,",
@@ -1276,6 +1399,21 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 				shift += (double) w[i] * mu[base + i];
 			}
 			L->b[o_] = (float4) (L->b[o_] - shift);
+		}
+	}
+	/* and the targets' into the last layer: W' = s W, b' = s b + mean */
+	{
+		Layer	   *L = &N.layers[N.nlayers - 1];
+		int			o_,
+					i;
+
+		for (o_ = 0; o_ < L->out; o_++)
+		{
+			float4	   *w = L->w + (Size) o_ * L->in;
+
+			for (i = 0; i < L->in; i++)
+				w[i] = (float4) (w[i] * yscale);
+			L->b[o_] = (float4) (L->b[o_] * yscale + ymu[o_]);
 		}
 	}
 
@@ -1365,6 +1503,7 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 	Jsonb	   *metrics_jb;
 	instr_time	t0,
 				t1;
+	bool		learned;
 
 	for (int i = 0; i < 4; i++)
 		if (PG_ARGISNULL(i))
@@ -1452,6 +1591,26 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 	else
 		fit_mlp(&P, val_n, &o, &rng, &res);
 
+	/*
+	 * A fit no better than predicting the mean is not registered unless the
+	 * caller insists (without a validation split there is nothing to compare).
+	 */
+	learned = val_n == 0 || res.val_loss < o.max_val_ratio * res.baseline_val_loss;
+	if (o.do_register && !learned && !o.force)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the %s fit from model \"%s\" to model \"%s\" learned nothing",
+						method_name, from.name, to.name),
+				 errdetail("Validation loss %g is not below %g times the loss of predicting "
+						   "the training mean (%g); training loss %g, %lld training and %lld "
+						   "validation pairs, %d epochs.",
+						   res.val_loss, o.max_val_ratio, res.baseline_val_loss,
+						   res.train_loss, (long long) (P.n - val_n), (long long) val_n,
+						   res.epochs),
+				 errhint("Check that each pair holds the same item in both columns; give more "
+						 "pairs, try method \"linear\", or more epochs. Options {\"force\": true} "
+						 "registers it anyway; {\"register\": false} returns it to inspect.")));
+
 	/* the metrics: stored with the transformation and returned */
 	initStringInfo(&metrics);
 	appendStringInfo(&metrics, "{\"method\":\"%s\",\"from_model\":", method_name);
@@ -1471,7 +1630,8 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 	append_double(&metrics, res.baseline_val_loss);
 	appendStringInfoChar(&metrics, ',');
 	appendStringInfoString(&metrics, res.history.data);
-	appendStringInfo(&metrics, "\"epochs\":%d,\"seconds_loading\":", res.epochs);
+	appendStringInfo(&metrics, "\"epochs\":%d,\"best_epoch\":%d,\"learned\":%s,\"seconds_loading\":",
+					 res.epochs, res.best_epoch, learned ? "true" : "false");
 	append_double(&metrics, INSTR_TIME_GET_DOUBLE(t1));
 	appendStringInfoString(&metrics, ",\"seconds_training\":");
 	append_double(&metrics, res.seconds);
@@ -1486,16 +1646,21 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 	{
 		int			i;
 
-		appendStringInfo(&metrics, "\"epochs\":%d,\"lr\":%.17g,\"batch_size\":%d,"
+		if (o.epochs_auto)
+			appendStringInfoString(&metrics, "\"epochs\":null,");
+		else
+			appendStringInfo(&metrics, "\"epochs\":%d,", o.epochs);
+		appendStringInfo(&metrics, "\"patience\":%d,\"lr\":%.17g,\"batch_size\":%d,"
 						 "\"old_hidden\":%d,\"side_hidden\":%d,\"mixer_hidden\":[",
-						 o.epochs, o.lr, o.batch_size, o.old_hidden, o.side_hidden);
+						 o.patience, o.lr, o.batch_size, o.old_hidden, o.side_hidden);
 		for (i = 0; i < o.n_mixer; i++)
 			appendStringInfo(&metrics, "%s%d", i ? "," : "", o.mixer_hidden[i]);
 		appendStringInfo(&metrics, "],\"seed\":%lld,", (long long) o.seed);
 	}
-	appendStringInfo(&metrics, "\"use_side\":%s,\"val_fraction\":%.17g,\"max_pairs\":%lld}}",
+	appendStringInfo(&metrics, "\"use_side\":%s,\"val_fraction\":%.17g,\"max_pairs\":%lld,"
+					 "\"max_val_ratio\":%.15g,\"force\":%s}}",
 					 o.use_side ? "true" : "false", o.val_fraction,
-					 (long long) o.max_pairs);
+					 (long long) o.max_pairs, o.max_val_ratio, o.force ? "true" : "false");
 
 	MemoryContextSwitchTo(oldcxt);
 	metrics_jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(metrics.data)));
