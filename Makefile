@@ -69,5 +69,6 @@ $(OBJS): $(HEADERS)
 # that the tests compare the vectorised code against genuinely scalar code.
 src/kernels/matmul_scalar.o src/kernels/distance_scalar.o: CFLAGS += -fno-tree-vectorize -fno-tree-slp-vectorize
 
-# fit.c's elementwise training loops (bias, ReLU, Adam's square roots) vectorise only with these.
-src/upgrade/fit.o: CFLAGS += -fno-math-errno -fvect-cost-model=dynamic
+# The training loops' elementwise code (bias, ReLU, Adam's square roots: nn.c; the loss and the
+# folding: fit_mlp.c) vectorises only with these.
+src/upgrade/nn.o src/upgrade/fit_mlp.o: CFLAGS += -fno-math-errno -fvect-cost-model=dynamic
