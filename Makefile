@@ -4,7 +4,9 @@
 #   bash test/run         build, install into a private copy of PostgreSQL, run every test
 MODULE_big = fct
 # fct_pgvector: the casts between pgvector's vector and embedding, an extension of its own that
-# requires fct and vector (sql/install/95_pgvector.sql says why); it shares fct's library.
+# requires fct and vector (sql/install/95_pgvector.sql says why); it shares fct's library.  Its
+# control file lives in sql/pgvector/ (the repository's top level holds fct's alone) and is copied
+# beside fct.control at build time, where PGXS's install rule looks for every EXTENSION's.
 EXTENSION = fct fct_pgvector
 # The current version; fct.control's default_version says the same (a test checks).
 EXTVERSION = 0.2.0
@@ -58,6 +60,11 @@ include $(PGXS)
 
 sql/fct--$(EXTVERSION).sql: $(INSTALL_PARTS)
 	cat $^ > $@
+
+all: fct_pgvector.control
+fct_pgvector.control: sql/pgvector/fct_pgvector.control
+	cp $< $@
+EXTRA_CLEAN += fct_pgvector.control
 
 .SECONDEXPANSION:
 $(UPGRADE_SCRIPTS): sql/fct--%.sql: $$(sort $$(wildcard sql/upgrade/$$*/*.sql))

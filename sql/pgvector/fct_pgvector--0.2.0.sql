@@ -1,5 +1,5 @@
 -- fct_pgvector 0.2.0: casts between pgvector's vector and fct's embedding (src/type/pgvector.c).
--- Requires fct and vector (fct_pgvector.control); sql/install/95_pgvector.sql says why this is an
+-- Requires fct and vector (sql/pgvector/fct_pgvector.control); sql/install/95_pgvector.sql says why this is an
 -- extension of its own and when it is created by itself.  While this script runs, the search_path
 -- holds the schemas of fct and vector, where the two types are found.
 
