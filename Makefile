@@ -54,6 +54,9 @@ SHLIB_LINK += -fsanitize=address
 endif
 
 
+# the copy of sql/pgvector/fct_pgvector.control (below); set before PGXS, which tests it when read
+EXTRA_CLEAN = fct_pgvector.control
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -64,7 +67,6 @@ sql/fct--$(EXTVERSION).sql: $(INSTALL_PARTS)
 all: fct_pgvector.control
 fct_pgvector.control: sql/pgvector/fct_pgvector.control
 	cp $< $@
-EXTRA_CLEAN += fct_pgvector.control
 
 .SECONDEXPANSION:
 $(UPGRADE_SCRIPTS): sql/fct--%.sql: $$(sort $$(wildcard sql/upgrade/$$*/*.sql))
