@@ -14,6 +14,7 @@
 #include "lsh/lsh.h"
 #include "migrate/migrate.h"
 #include "model/model.h"
+#include "upgrade/ordering.h"
 #include "upgrade/transform.h"
 
 PG_MODULE_MAGIC;
@@ -28,6 +29,7 @@ _PG_init(void)
 	lsh_init();
 	labels_init();
 	transform_init();
+	ordering_init();
 	migrate_init();
 
 	/*

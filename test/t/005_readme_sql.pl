@@ -89,6 +89,9 @@ is($node->safe_psql('getting_started', "SELECT updated FROM fct_refresh_log WHER
 is($node->safe_psql('getting_started',
 		"SELECT string_agg(label, ', ') FROM fct_top_labels('product-types', 'clip-v2:[0.2, 0.9, 0.1, 0, 0]', k => 2)"),
 	'shirts, shoes', 'Getting started: the labels are shirts, shoes');
+like($node->safe_psql('getting_started', "SET enable_seqscan = off;
+		EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY emb <=> 'clip-v2:[0, 1, 0, 0, 0]' LIMIT 2"),
+	qr/Index Scan using items_fct_upgrade_idx/, 'Getting started: the new-model query uses the index built for it');
 is($node->safe_psql('getting_started', "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
 		WHERE attrelid = 'items'::regclass AND attname = 'emb'"),
 	'embedding', 'Getting started: items.emb has no typmod, and its rows went from 4 to 5 dimensions');
