@@ -270,8 +270,10 @@ migrate_census(const MigrateTarget *t, int64 *total, List **models)
 		if (id == FCT_NO_MODEL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("%lld rows of %s hold embeddings that name no model",
-							(long long) rows, t->display),
+					 errmsg_plural("%lld row of %s holds an embedding that names no model",
+								   "%lld rows of %s hold embeddings that name no model",
+								   (unsigned long) rows,
+								   (long long) rows, t->display),
 					 errdetail("An embedding without a model has no path to model \"%s\".",
 							   t->to_model_name),
 					 errhint("Give those rows a model (or set them to NULL) before migrating.")));
@@ -281,8 +283,10 @@ migrate_census(const MigrateTarget *t, int64 *total, List **models)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("no upgrade path from model \"%s\" to model \"%s\"",
 							from->name, t->to_model_name),
-					 errdetail("%lld rows of %s are in model \"%s\".",
-							   (long long) rows, t->display, from->name),
+					 errdetail_plural("%lld row of %s is in model \"%s\".",
+									  "%lld rows of %s are in model \"%s\".",
+									  (unsigned long) rows,
+									  (long long) rows, t->display, from->name),
 					 errhint("Register a transformation with fct_register_transformation, or fit one with fct_fit_transformation.")));
 		left += rows;
 		if (models)
@@ -906,6 +910,13 @@ migrate_run_rate(const MigrateRun *run)
  * ---------------------------------------------------------------------
  */
 
+/* "1 row", "2 rows": a count of rows in a message, in the number it needs. */
+char *
+migrate_rows_text(int64 n)
+{
+	return n == 1 ? pstrdup("1 row") : psprintf("%lld rows", (long long) n);
+}
+
 static void
 check_batch_size(int batch_size)
 {
@@ -963,39 +974,51 @@ fct_migrate(PG_FUNCTION_ARGS)
 	}
 	run = migrate_run_begin(&target, batch_size);
 	ereport(NOTICE,
-			(errmsg("fct_migrate: %lld rows of %s to upgrade into model \"%s\"",
-					(long long) run->rows_left, target.display,
-					target.to_model_name)));
+			(errmsg_plural("fct_migrate: %lld row of %s to upgrade into model \"%s\"",
+						   "fct_migrate: %lld rows of %s to upgrade into model \"%s\"",
+						   (unsigned long) run->rows_left,
+						   (long long) run->rows_left, target.display,
+						   target.to_model_name)));
 
 	while (migrate_run_step(run))
 	{
 		if (run->batch_rows > 0 || run->rows_skipped > 0)
 			ereport(NOTICE,
-					(errmsg("fct_migrate: %lld rows upgraded, %lld left",
-							(long long) run->rows_done, (long long) run->rows_left),
-					 errdetail("Pass %d, batch of %lld rows in %.3f s (%.0f rows/s); %.0f rows/s since the start; %lld rows changed concurrently were left for a later pass.",
-							   run->pass, (long long) run->batch_rows,
+					(errmsg_plural("fct_migrate: %lld row upgraded, %lld left",
+								   "fct_migrate: %lld rows upgraded, %lld left",
+								   (unsigned long) run->rows_done,
+								   (long long) run->rows_done, (long long) run->rows_left),
+					 errdetail("Pass %d, batch of %s in %.3f s (%.0f rows/s); %.0f rows/s since the start; %s.",
+							   run->pass, migrate_rows_text(run->batch_rows),
 							   run->batch_secs,
 							   run->batch_secs > 0 ? run->batch_rows / run->batch_secs : 0,
 							   migrate_run_rate(run),
-							   (long long) run->rows_skipped)));
+							   run->rows_skipped == 1 ?
+							   "1 row changed concurrently was left for a later pass" :
+							   psprintf("%lld rows changed concurrently were left for a later pass",
+										(long long) run->rows_skipped))));
 		SPI_commit();
 	}
 
 	if (run->rows_left > 0)
 		ereport(WARNING,
-				(errmsg("fct_migrate: %lld rows of %s are still not in model \"%s\"",
-						(long long) run->rows_left, target.display,
-						target.to_model_name),
-				 errdetail("Concurrent transactions kept writing rows of older models during %d passes.",
-						   run->pass),
+				(errmsg_plural("fct_migrate: %lld row of %s is still not in model \"%s\"",
+							   "fct_migrate: %lld rows of %s are still not in model \"%s\"",
+							   (unsigned long) run->rows_left,
+							   (long long) run->rows_left, target.display,
+							   target.to_model_name),
+				 errdetail_plural("Concurrent transactions kept writing rows of older models during %d pass.",
+								  "Concurrent transactions kept writing rows of older models during %d passes.",
+								  run->pass, run->pass),
 				 errhint("CALL fct_migrate again once those writes have stopped.")));
 	else
 		ereport(NOTICE,
-				(errmsg("fct_migrate: done, %lld rows upgraded, none left",
-						(long long) run->rows_done),
-				 errdetail("%.0f rows/s; %d passes.", migrate_run_rate(run),
-						   run->pass)));
+				(errmsg_plural("fct_migrate: done, %lld row upgraded, none left",
+							   "fct_migrate: done, %lld rows upgraded, none left",
+							   (unsigned long) run->rows_done,
+							   (long long) run->rows_done),
+				 errdetail_plural("%.0f rows/s; %d pass.", "%.0f rows/s; %d passes.",
+								  run->pass, migrate_run_rate(run), run->pass)));
 	migrate_run_end(run);
 	SPI_finish();
 	PG_RETURN_VOID();

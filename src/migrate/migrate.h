@@ -153,6 +153,9 @@ extern bool migrate_run_step(MigrateRun *run);
 /* Free the saved plans and the run's memory. */
 extern void migrate_run_end(MigrateRun *run);
 
+/* "1 row", "2 rows": a count of rows in a message, in the number it needs. */
+extern char *migrate_rows_text(int64 n);
+
 /* Rows per second written since the run started. */
 extern double migrate_run_rate(const MigrateRun *run);
 

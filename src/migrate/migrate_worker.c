@@ -351,9 +351,13 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		values[0] = Int64GetDatum(left);
 		if (left > 0)
 		{
-			values[1] = CStringGetTextDatum(psprintf("%lld rows are still not in model \"%s\": concurrent transactions kept writing rows of older models during %d passes",
-													 (long long) left,
-													 job->to_model, crun ? 1 : run->pass));
+			int			passes = crun ? 1 : run->pass;
+
+			values[1] = CStringGetTextDatum(psprintf("%s %s still not in model \"%s\": concurrent transactions kept writing rows of older models during %d %s",
+													 migrate_rows_text(left),
+													 left == 1 ? "is" : "are",
+													 job->to_model, passes,
+													 passes == 1 ? "pass" : "passes"));
 			nulls[2] = ' ';
 		}
 		else

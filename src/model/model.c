@@ -453,8 +453,9 @@ model_check_dims(const FctModel *model, int dim, int side_dim)
 	if (dim != model->dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("embedding has %d dimensions, model \"%s\" has %d",
-						dim, model->name, model->dim)));
+				 errmsg_plural("embedding has %d dimension, model \"%s\" has %d",
+							   "embedding has %d dimensions, model \"%s\" has %d",
+							   dim, dim, model->name, model->dim)));
 	/*
 	 * No side-information at all is allowed: a query embedding, or a row whose
 	 * side-information is unknown, names its model but carries none.  Such a
@@ -464,8 +465,9 @@ model_check_dims(const FctModel *model, int dim, int side_dim)
 	if (side_dim != 0 && side_dim != model->side_dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("embedding has %d side-information dimensions, model \"%s\" has %d",
-						side_dim, model->name, model->side_dim),
+				 errmsg_plural("embedding has %d side-information dimension, model \"%s\" has %d",
+							   "embedding has %d side-information dimensions, model \"%s\" has %d",
+							   side_dim, side_dim, model->name, model->side_dim),
 				 errhint("Give all %d side-information values, or none.", model->side_dim)));
 }
 

@@ -1331,8 +1331,10 @@ check_input(const TransformPath *path, const Embedding *e)
 							model_display_name(path->from_model),
 							model_display_name(net->from_model),
 							model_display_name(net->to_model)),
-					 errdetail("Model \"%s\" has %d side-information dimensions; the value has none.",
-							   model_display_name(path->from_model), net->side_dim),
+					 errdetail_plural("Model \"%s\" has %d side-information dimension; the value has none.",
+									  "Model \"%s\" has %d side-information dimensions; the value has none.",
+									  net->side_dim,
+									  model_display_name(path->from_model), net->side_dim),
 					 errhint("Store old embeddings with their side-information, or register a transformation that does not use it (spec \"side\": null, or fit with {\"use_side\": false}).")));
 	}
 }
@@ -1889,8 +1891,10 @@ check_pair(const FctModel *from, const FctModel *to)
 	if (to->side_dim != 0 && to->side_dim != from->side_dim)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" has %d side-information dimensions, model \"%s\" has %d",
-						to->name, to->side_dim, from->name, from->side_dim),
+				 errmsg_plural("model \"%s\" has %d side-information dimension, model \"%s\" has %d",
+							   "model \"%s\" has %d side-information dimensions, model \"%s\" has %d",
+							   to->side_dim,
+							   to->name, to->side_dim, from->name, from->side_dim),
 				 errdetail("An upgrade keeps the side-information, so the target model must have the same side-information dimension, or none."),
 				 from->side_dim > 0 ?
 				 errhint("Register the target model with side_dim => %d, or 0.", from->side_dim) :
