@@ -95,8 +95,8 @@ my $mig = IPC::Run::start(
 	'>', \$mout, '2>', \$merr);
 $mig->finish;
 is($mig->result(0), 0, 'procedure: the migration succeeded while the writers ran') or diag($merr);
-like($merr, qr/fct_migrate: (done|\d+ rows of .* are still not in model)/, 'procedure: the migration reported its end');
-my @skips = $merr =~ /(\d+) rows changed concurrently were left for a later pass/g;
+like($merr, qr/fct_migrate: (done|\d+ rows? of .* (are|is) still not in model)/, 'procedure: the migration reported its end');
+my @skips = $merr =~ /(\d+) rows? changed concurrently (?:were|was) left for a later pass/g;
 diag('procedure: rows changed concurrently during the read-write window, left for a later pass: '
 	  . ($skips[-1] // 0));
 $writers->finish;
