@@ -38,6 +38,14 @@ ALTER TABLE public.mc_items DROP CONSTRAINT mc_three;
 ALTER TABLE mc_items ADD CONSTRAINT mc_cmp CHECK (e <-> 'mc_v1:[0,0,0]' >= 0);
 CALL fct_migrate('mc_items', 'e', 'mc_v2');
 ALTER TABLE mc_items DROP CONSTRAINT mc_cmp;
+-- a stored generated column is recomputed from the upgraded value: a constraint on it sees the new value,
+-- and an expression that fails on the new value is refused naming the column
+ALTER TABLE mc_items ADD COLUMN dims int GENERATED ALWAYS AS (fct_dims(e)) STORED CHECK (dims = 3);
+CALL fct_migrate('mc_items', 'e', 'mc_v2');
+ALTER TABLE mc_items DROP COLUMN dims;
+ALTER TABLE mc_items ADD COLUMN d float8 GENERATED ALWAYS AS (e <-> 'mc_v1:[0,0,0]') STORED;
+CALL fct_migrate('mc_items', 'e', 'mc_v2');
+ALTER TABLE mc_items DROP COLUMN d;
 -- nothing was written by the refusals, and no job was queued
 SELECT * FROM fct_model_census('mc_items', 'e');
 SELECT count(*) FROM fct_migrations WHERE "table" = 'mc_items'::regclass;

@@ -6,7 +6,8 @@
  * A migration writes each row back as UPDATE t SET col = <upgraded value>,
  * so everything that reads the column on a write must accept a value of the
  * target model: the column's typmod (embedding(n) checks the dimension of
- * every value written), the table's CHECK constraints, and its indexes (their
+ * every value written), the stored generated columns computed from it, the
+ * table's CHECK constraints, and its indexes (their
  * expressions and predicates, and an lsh index's rule of one model per
  * index).  Finding out at the first write means failing after the census, in
  * the middle of a queued job, with an error that names none of these.  So the
@@ -34,6 +35,7 @@
 #include "commands/defrem.h"
 #include "executor/executor.h"
 #include "nodes/nodeFuncs.h"
+#include "rewrite/rewriteHandler.h"
 #include "optimizer/optimizer.h"
 #include "storage/itemptr.h"
 #include "utils/builtins.h"
@@ -57,6 +59,9 @@ typedef struct Sample
 	const FctModel *from;
 	TupleTableSlot *old;
 	TupleTableSlot *new;
+	Bitmapset  *changed;		/* attnums (offset by FirstLowInvalidHeapAttributeNumber)
+								 * whose value the write changes: the column, and
+								 * stored generated columns computed from it */
 } Sample;
 
 /*
@@ -131,17 +136,18 @@ sample_row(Relation rel, const MigrateTarget *t, const FctModel *from,
 	s->new->tts_values[t->attnum - 1] =
 		PointerGetDatum(transform_upgrade(old, t->to_model));
 	ExecStoreVirtualTuple(s->new);
+	s->changed = bms_make_singleton(t->attnum - FirstLowInvalidHeapAttributeNumber);
 	return true;
 }
 
-/* Does expression (Vars of varno 1) read column attnum (or the whole row)? */
+/* Does expression (Vars of varno 1) read a column of changed (or the whole row)? */
 static bool
-expr_reads_column(Node *expr, AttrNumber attnum)
+expr_reads(Node *expr, Bitmapset *changed)
 {
 	Bitmapset  *atts = NULL;
 
 	pull_varattnos(expr, 1, &atts);
-	return bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, atts) ||
+	return bms_overlap(atts, changed) ||
 		bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, atts);
 }
 
@@ -174,6 +180,78 @@ try_in_subxact(void (*fn) (void *), void *arg)
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
 	return edata;
+}
+
+/* ---------------------------------------------------------------------
+ * Stored generated columns
+ * ---------------------------------------------------------------------
+ */
+
+typedef struct GeneratedEval
+{
+	Expr	   *expr;
+	TupleTableSlot *slot;
+	Form_pg_attribute att;
+	Datum		value;
+	bool		isnull;
+} GeneratedEval;
+
+static void
+generated_eval(void *arg)
+{
+	GeneratedEval *g = arg;
+	EState	   *estate = CreateExecutorState();
+	ExprContext *econtext = GetPerTupleExprContext(estate);
+	ExprState  *state = ExecPrepareExpr(g->expr, estate);
+
+	econtext->ecxt_scantuple = g->slot;
+	g->value = ExecEvalExpr(state, econtext, &g->isnull);
+	if (!g->isnull)
+		g->value = datumCopy(g->value, g->att->attbyval, g->att->attlen);
+	FreeExecutorState(estate);
+}
+
+/*
+ * The write recomputes a stored generated column that reads the column: so
+ * does the sample (the constraints and indexes below then see its new
+ * value), and a generation expression that fails on the new value is
+ * refused here.
+ */
+static void
+recompute_generated(Relation rel, const MigrateTarget *t, Sample *s)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			i;
+
+	if (desc->constr == NULL || !desc->constr->has_generated_stored)
+		return;
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		GeneratedEval g;
+		ErrorData  *edata;
+
+		if (att->attisdropped || att->attgenerated != ATTRIBUTE_GENERATED_STORED)
+			continue;
+		g.expr = (Expr *) build_column_default(rel, i + 1);
+		if (g.expr == NULL || !expr_reads((Node *) g.expr, s->changed))
+			continue;
+		g.slot = s->new;
+		g.att = att;
+		edata = try_in_subxact(generated_eval, &g);
+		if (edata != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("generated column \"%s\" of %s cannot be computed for rows upgraded to model \"%s\"",
+							NameStr(att->attname), t->relname, t->to_model_name),
+					 errdetail("On a row of model \"%s\" upgraded to model \"%s\", its expression fails: %s. Nothing was written.",
+							   s->from->name, t->to_model_name, edata->message),
+					 errhint("Change its expression so that it accepts values of model \"%s\", or drop the column, before migrating.",
+							 t->to_model_name)));
+		s->new->tts_values[i] = g.value;
+		s->new->tts_isnull[i] = g.isnull;
+		s->changed = bms_add_member(s->changed, i + 1 - FirstLowInvalidHeapAttributeNumber);
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -216,7 +294,7 @@ check_constraints(Relation rel, const MigrateTarget *t, const Sample *s)
 		ErrorData  *edata;
 
 		c.expr = stringToNode(cc->ccbin);
-		if (!expr_reads_column((Node *) c.expr, t->attnum))
+		if (!expr_reads((Node *) c.expr, s->changed))
 			continue;
 		c.slot = s->new;
 		c.ok = true;
@@ -357,12 +435,14 @@ check_index(Relation rel, Oid indexoid, const MigrateTarget *t, const Sample *s)
 	int			i;
 
 	for (i = 0; i < ii->ii_NumIndexAttrs; i++)
-		if (ii->ii_IndexAttrNumbers[i] == t->attnum)
+		if (ii->ii_IndexAttrNumbers[i] != 0 &&
+			bms_is_member(ii->ii_IndexAttrNumbers[i] - FirstLowInvalidHeapAttributeNumber,
+						  s->changed))
 			reads = true;
 	if (!reads && ii->ii_Expressions != NIL)
-		reads = expr_reads_column((Node *) ii->ii_Expressions, t->attnum);
+		reads = expr_reads((Node *) ii->ii_Expressions, s->changed);
 	if (!reads && ii->ii_Predicate != NIL)
-		reads = expr_reads_column((Node *) ii->ii_Predicate, t->attnum);
+		reads = expr_reads((Node *) ii->ii_Predicate, s->changed);
 	if (!reads)
 	{
 		index_close(idx, AccessShareLock);
@@ -444,6 +524,7 @@ migrate_check_writes(const MigrateTarget *t, List *models)
 
 		if (from->id == t->to_model || !sample_row(rel, t, from, &s))
 			continue;
+		recompute_generated(rel, t, &s);
 		check_constraints(rel, t, &s);
 		foreach(li, indexes)
 			check_index(rel, lfirst_oid(li), t, &s);
