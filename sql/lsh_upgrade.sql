@@ -42,7 +42,10 @@ SELECT (SELECT array_agg(d ORDER BY d) FROM lsh_upgrade_idx_ans) = (SELECT array
 INSERT INTO lsh_upgrade_t VALUES (2001, 'lsh_upgrade_v2:[100,100]');
 SELECT id FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v2:[1,2]' LIMIT 1;
 
--- a query embedded by the old model cannot use the new-space index
+-- a query embedded by the old model is upgraded to the index's model by the planner
+-- (src/upgrade/ordering.c), as the operator would upgrade it, and uses the new-space index
 SET enable_seqscan = off;
+EXPLAIN (COSTS OFF)
+SELECT id FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v1:[1,2,3]|[1]' LIMIT 1;
 SELECT test_error($$SELECT id FROM lsh_upgrade_t ORDER BY fct_upgrade(e, 'lsh_upgrade_v2') <#> 'lsh_upgrade_v1:[1,2,3]|[1]' LIMIT 1$$);
 RESET enable_seqscan;
