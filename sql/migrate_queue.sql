@@ -110,7 +110,10 @@ SELECT fct_migrate_start('migrate_queue_t', 'e', 'migrate_queue_v2', batch_size 
 -- a target that no path leads to is refused when the job is queued (the checks a run makes
 -- before writing), not accepted to fail later
 SELECT fct_register_model('migrate_queue_v3', 3, 1) > 0 AS v3;
+-- terse: the DETAIL counts the v1 rows left, which depends on how far the cancelled jobs above got
+\set VERBOSITY terse
 SELECT fct_migrate_start('migrate_queue_t', 'e', 'migrate_queue_v3');
+\set VERBOSITY default
 SELECT count(*) AS queued_for_v3 FROM fct_migrations WHERE target = 'migrate_queue_v3';
 
 SELECT state, count(*) FROM fct_migrations WHERE "table" = 'migrate_queue_t'::regclass GROUP BY 1 ORDER BY 1;
