@@ -40,6 +40,7 @@
 #include "utils/memutils.h"
 
 #include "model/model.h"
+#include "progress/progress.h"
 #include "upgrade/fit.h"
 #include "upgrade/transform.h"
 
@@ -86,6 +87,15 @@ fit_append_double(StringInfo s, double d)
 		appendStringInfoString(s, "null");
 	else
 		appendStringInfo(s, "%.17g", d);
+}
+
+/* "from -> to" of the fit under way, for its progress reports */
+static char fit_target[2 * FCT_MODEL_NAME_MAX + 8];
+
+void
+fit_progress(const char *phase, int64 done, int64 total, const char *extra)
+{
+	progress_report("fct_fit_transformation", fit_target, phase, done, total, extra);
 }
 
 /* The spec (the import format of fct_register_transformation) as JSON text. */
@@ -221,6 +231,8 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 
 	fitcxt = AllocSetContextCreate(CurrentMemoryContext, "fct fit",
 								   ALLOCSET_DEFAULT_SIZES);
+	snprintf(fit_target, sizeof(fit_target), "%s -> %s", from.name, to.name);
+	fit_progress("reading pairs", 0, -1, NULL);
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_read_pairs(query, &from, &to, method, &o, mbytes, fitcxt, &P);
 	INSTR_TIME_SET_CURRENT(t1);
@@ -246,7 +258,10 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 	fit_shuffle_rows(&P, &rng);
 	res.baseline_val_loss = fit_baseline_loss(&P, val_n);
 	if (method == FIT_LINEAR)
+	{
+		fit_progress("solving the normal equations", -1, -1, NULL);
 		fit_linear(&P, val_n, &o, &res);
+	}
 	else
 		fit_mlp(&P, val_n, &o, &rng, &res);
 
@@ -328,6 +343,7 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 		/* the layers go to the catalog as they are: no jsonb round trip */
 		TransformNet *net = palloc0(sizeof(TransformNet));
 
+		fit_progress("registering", -1, -1, NULL);
 		net->from_model = from.id;
 		net->to_model = to.id;
 		net->use_side = res.use_side;
@@ -342,6 +358,7 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 		/* not registered: return the spec with the metrics, for inspection or export */
 		extra = psprintf("{\"spec\":%s}", spec_text(&res));
 	MemoryContextDelete(fitcxt);
+	progress_end();
 
 	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(metrics_jb),
 										DirectFunctionCall1(jsonb_in, CStringGetDatum(extra))));

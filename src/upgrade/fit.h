@@ -131,4 +131,7 @@ extern void fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *r
 /* fit.c: a double as JSON (null when not finite) */
 extern void fit_append_double(StringInfo s, double d);
 
+/* fit.c: this fit's progress, for other sessions (src/progress/, the view fct_progress) */
+extern void fit_progress(const char *phase, int64 done, int64 total, const char *extra);
+
 #endif							/* FCT_FIT_H */

@@ -358,6 +358,16 @@ fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 		fit_append_double(&thist, sse * yscale2);
 		appendStringInfoString(&vhist, epoch > 1 ? "," : "[");
 		fit_append_double(&vhist, val * yscale2);
+		{
+			char		extra[160];
+
+			if (val_n > 0)
+				snprintf(extra, sizeof(extra), "\"train_loss\":%.6g,\"val_loss\":%.6g,\"best_epoch\":%d",
+						 sse * yscale2, val * yscale2, val < best_val ? epoch : best_epoch);
+			else
+				snprintf(extra, sizeof(extra), "\"train_loss\":%.6g", sse * yscale2);
+			fit_progress("training", epoch, epochs, extra);
+		}
 
 		/* early stopping: keep the best weights, stop when they stay best */
 		if (val_n > 0)

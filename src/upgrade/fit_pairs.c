@@ -129,6 +129,8 @@ fit_read_pairs(const char *query, const FctModel *from, const FctModel *to,
 		uint64		i;
 		MemoryContext old;
 
+		if (P->n > 0)
+			fit_progress("reading pairs", P->n, -1, NULL);
 		SPI_cursor_fetch(portal, true, FIT_FETCH);
 		if (first)
 		{

@@ -185,7 +185,9 @@ def main(datadir):
     for fit in fits:
         spe = fit.get("seconds_per_epoch")
         pps = fit.get("pairs_per_second")
-        print(f"{fit['label']:58s} {spe if spe is not None else float('nan'):8.3f} "
+        # a linear fit has no epochs: '-', not nan
+        spe_text = f"{spe:8.3f}" if spe is not None else f"{'-':>8s}"
+        print(f"{fit['label']:58s} {spe_text} "
               f"{pps:9.0f} {fit['val_loss']:9.5f} {fit['baseline_val_loss']:9.5f}")
     result = {"rows": rows}
     timing = [json.loads(line) for line in open(f"{datadir}/timing.json") if line.strip()]
