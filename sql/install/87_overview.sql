@@ -50,7 +50,7 @@ BEGIN
 	SELECT c.is_array INTO v_is_array FROM @extschema@.fct_embedding_columns() c
 	 WHERE c.relid OPERATOR(pg_catalog.=) tbl AND c.attname OPERATOR(pg_catalog.=) col;
 	IF v_is_array IS NULL THEN
-		RAISE EXCEPTION 'column "%" of %s does not hold embeddings', col, tbl
+		RAISE EXCEPTION 'column "%" of % does not hold embeddings', col, tbl
 			USING ERRCODE = 'datatype_mismatch';
 	END IF;
 	SELECT c.reltuples INTO v_tuples FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
@@ -61,7 +61,8 @@ BEGIN
 		 WHERE i.inhparent OPERATOR(pg_catalog.=) tbl;
 	END IF;
 	IF v_tuples OPERATOR(pg_catalog.>) sample_rows THEN
-		v_sample := format(' TABLESAMPLE SYSTEM (%s)', 100.0 * sample_rows / v_tuples);
+		-- REPEATABLE: the count of the rows sampled and the counts per model read the same pages
+		v_sample := format(' TABLESAMPLE SYSTEM (%s) REPEATABLE (0)', 100.0 * sample_rows / v_tuples);
 	END IF;
 	-- the rows the sample read, and the scale from them to the table's estimate
 	IF v_sample OPERATOR(pg_catalog.<>) '' THEN
@@ -124,7 +125,9 @@ CREATE VIEW fct_progress AS
 		   p.j OPERATOR(pg_catalog.-) ARRAY['command', 'target', 'phase', 'done', 'total', 'updated'] AS detail
 	  FROM pg_catalog.pg_stat_activity a,
 		   LATERAL (SELECT pg_catalog.substring(a.query, '^/\* fct_progress (\{.*?\}) \*/')::jsonb AS j) p
-	 WHERE pg_catalog.starts_with(a.query, '/* fct_progress {') AND p.j IS NOT NULL;
+	 -- active: an idle session shows its last query, progress of a command that ended with an error
+	 WHERE a.state OPERATOR(pg_catalog.=) 'active'
+	   AND pg_catalog.starts_with(a.query, '/* fct_progress {') AND p.j IS NOT NULL;
 
 COMMENT ON VIEW fct_progress IS
 	'the running CALL fct_migrate and fct_fit_transformation of the sessions whose queries the caller may see (pg_stat_activity''s rule): phase, done of total, details';

@@ -1,0 +1,47 @@
+-- What is going on, from psql (sql/install/87_overview.sql): transformations
+-- by model name, the columns holding embeddings with their models and the
+-- indexes upgrading them, and the progress view (its TAP test runs a fit).
+SELECT fct_register_model('model_overview_a', 3) > 0 AS a,
+       fct_register_model('model_overview_b', 4) > 0 AS b;
+SELECT fct_register_transformation('model_overview_a', 'model_overview_b',
+	'{"mixer": [{"weight": [[1,0,0],[0,1,0],[0,0,1],[1,1,1]]}]}') > 0 AS a_to_b;
+
+-- fct_transformation_list: names, not ids.
+SELECT from_model, to_model, origin, architecture, method, val_loss
+  FROM fct_transformation_list WHERE from_model = 'model_overview_a';
+
+-- A small table is counted exactly, a larger one estimated from a sample.
+CREATE TABLE model_overview_small (id int, e embedding, es embedding[]);
+INSERT INTO model_overview_small VALUES
+	(1, 'model_overview_a:[1,2,3]', ARRAY['model_overview_b:[1,2,3,4]'::embedding, '[5,6]']),
+	(2, 'model_overview_b:[1,2,3,4]', NULL), (3, NULL, NULL);
+CREATE INDEX model_overview_small_up ON model_overview_small ((fct_upgrade(e, 'model_overview_b')));
+CREATE TABLE model_overview_big (id int, e embedding);
+INSERT INTO model_overview_big
+SELECT g, CASE WHEN g % 4 = 0 THEN 'model_overview_b:[1,2,3,4]'::embedding
+               ELSE 'model_overview_a:[1,2,3]'::embedding END
+  FROM generate_series(1, 40000) g;
+ANALYZE model_overview_big;
+
+SELECT "column", type, models, estimated, upgrade_indexes
+  FROM fct_columns WHERE "table" = 'model_overview_small'::regclass ORDER BY 1;
+-- the estimate: the right models, each within 15% of its true count (30,000 and 10,000)
+SELECT m.model, m.rows BETWEEN 0.85 * t.n AND 1.15 * t.n AS close, m.estimated
+  FROM fct_column_models('model_overview_big', 'e') m
+  JOIN (VALUES ('model_overview_a', 30000), ('model_overview_b', 10000)) t(model, n) USING (model)
+ ORDER BY 1;
+-- counted exactly when the sample would be the whole table
+SELECT * FROM fct_column_models('model_overview_big', 'e', 100000);
+SELECT test_error($$SELECT * FROM fct_column_models('model_overview_big', 'id')$$);
+
+-- A role that may not read a table sees its columns, without counts.
+CREATE ROLE model_overview_user;
+SET ROLE model_overview_user;
+SELECT "column", models FROM fct_columns WHERE "table" = 'model_overview_small'::regclass ORDER BY 1;
+RESET ROLE;
+DROP ROLE model_overview_user;
+
+-- fct_progress: nothing runs in this session's view of itself but this query.
+SELECT count(*) FROM fct_progress WHERE pid = pg_backend_pid();
+
+DROP TABLE model_overview_small, model_overview_big;
