@@ -68,6 +68,11 @@ BEGIN
 	IF v_sample OPERATOR(pg_catalog.<>) '' THEN
 		EXECUTE format('SELECT pg_catalog.count(*) FROM %s t%s', tbl, v_sample) INTO v_n;
 		v_scale := v_tuples / greatest(v_n, 1);
+		-- no page drawn (a tiny sample_rows, or statistics far above the truth): count
+		IF v_n OPERATOR(pg_catalog.=) 0 THEN
+			v_sample := '';
+			v_scale := 1;
+		END IF;
 	END IF;
 	RETURN QUERY EXECUTE format(
 		'SELECT coalesce(m.name, CASE WHEN s.id OPERATOR(pg_catalog.=) 0 THEN %L ELSE %L OPERATOR(pg_catalog.||) s.id END),'
