@@ -244,12 +244,6 @@ extern void lsh_hash_batch(const LshState *state, const float *x, int n, int *li
 extern void lsh_rank_lists(const LshState *state, const float *q, float *scores);
 
 /* lshpage.c */
-/*
- * Called once per page with entry NULL (maxoff: the page's line pointers, to
- * size buffers), then once per live entry of that page.
- */
-typedef void (*lsh_entry_visitor) (int list, OffsetNumber maxoff,
-								   const LshEntry *entry, void *arg);
 extern void lsh_init_page(Page page, uint16 flags);
 extern Buffer lsh_new_buffer(Relation index, ForkNumber fork);
 extern BlockNumber lsh_dir_block(const LshMetaPageData *meta, int list, OffsetNumber *off);
@@ -257,8 +251,26 @@ extern void lsh_read_directory(Relation index, const LshMetaPageData *meta,
 							   LshListItem *items);
 extern void lsh_read_list_item(Relation index, const LshMetaPageData *meta, int list,
 							   LshListItem *item);
+
+/* lshchain.c */
+/*
+ * Called once per page of a chain, the page pinned and locked; false stops
+ * the walk.
+ */
+typedef bool (*lsh_page_visitor) (int list, Buffer buf, void *arg);
+/*
+ * Called once per page with entry NULL (maxoff: the page's line pointers, to
+ * size buffers), then once per live entry of that page.
+ */
+typedef void (*lsh_entry_visitor) (int list, OffsetNumber maxoff,
+								   const LshEntry *entry, void *arg);
+extern int64 lsh_walk_pages(Relation index, int list, BlockNumber start, int lockmode,
+							BufferAccessStrategy strategy,
+							lsh_page_visitor visit, void *arg);
 extern int64 lsh_walk_chain(Relation index, int list, BlockNumber head,
 							lsh_entry_visitor visit, void *arg);
+extern void lsh_add_entries(Relation index, const LshState *state, int list,
+							const char *entries, int n, Size size);
 
 /* lshbound.c */
 extern bool lsh_has_bounds(const LshMetaPageData *meta);
@@ -287,8 +299,6 @@ extern bool lsh_insert(Relation index, Datum *values, bool *isnull,
 					   ItemPointer heap_tid, Relation heap,
 					   IndexUniqueCheck checkUnique, bool indexUnchanged,
 					   IndexInfo *indexInfo);
-extern void lsh_add_entries(Relation index, const LshState *state, int list,
-							const char *entries, int n, Size size);
 
 /* lshpending.c */
 extern void lsh_pending_add(Relation index, const LshState *state, ItemPointer tid,

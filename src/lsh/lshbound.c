@@ -32,7 +32,7 @@
  *					u = min(|q|, <q, c> + s |q| rmax)
  *
  * The directory items only widen: an insert widens them before it writes its
- * entries (lshinsert.c), VACUUM leaves them (a bound that is too wide is
+ * entries (lshchain.c), VACUUM leaves them (a bound that is too wide is
  * still a bound), and fct_lsh_verify checks every entry against them.
  */
 #include "postgres.h"

@@ -1,12 +1,8 @@
 /*
  * lshpage.c
  *	  Pages of an lsh index: initialising them, adding one, finding a list's
- *	  directory item, reading the directory, and walking a list's chain.
- *	  Insert, scan, VACUUM and fct_lsh_verify reach the pages through these.
- *
- * A chain is read one page at a time under a share lock; what a walk needs
- * from a page is copied out (or computed) before the lock is released, and no
- * pin is kept (see lsh.h, Locking).
+ *	  directory item and reading the directory.  A list's chain of entry
+ *	  pages is walked and appended to in lshchain.c.
  */
 #include "postgres.h"
 
@@ -94,47 +90,4 @@ lsh_read_list_item(Relation index, const LshMetaPageData *meta, int list, LshLis
 	page = BufferGetPage(buf);
 	*item = *(LshListItem *) PageGetItem(page, PageGetItemId(page, off));
 	UnlockReleaseBuffer(buf);
-}
-
-/*
- * Call visit for every live entry of the chain that starts at head (list's
- * chain), each page under a share lock; the number of pages read.
- */
-int64
-lsh_walk_chain(Relation index, int list, BlockNumber head,
-			   lsh_entry_visitor visit, void *arg)
-{
-	int64		pages = 0;
-	BlockNumber blk = head;
-
-	while (BlockNumberIsValid(blk))
-	{
-		Buffer		buf;
-		Page		page;
-		OffsetNumber maxoff;
-
-		CHECK_FOR_INTERRUPTS();
-		buf = ReadBuffer(index, blk);
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		if (LshPageGetOpaque(page)->flags != LSH_PAGE_ENTRY)
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("lsh index \"%s\": block %u in the chain of list %d is not an entry page",
-							RelationGetRelationName(index), blk, list),
-					 errhint("REINDEX the index.")));
-		maxoff = PageGetMaxOffsetNumber(page);
-		visit(list, maxoff, NULL, arg);
-		for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
-		{
-			ItemId		iid = PageGetItemId(page, i);
-
-			if (ItemIdIsNormal(iid))
-				visit(list, maxoff, (const LshEntry *) PageGetItem(page, iid), arg);
-		}
-		pages++;
-		blk = LshPageGetOpaque(page)->next;
-		UnlockReleaseBuffer(buf);
-	}
-	return pages;
 }
