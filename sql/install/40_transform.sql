@@ -45,7 +45,7 @@ CREATE TABLE fct_transformations (
 	-- 'old 128->256->256 | side 16->64 | mixer 320->256->128'.
 	architecture text NOT NULL,
 	-- The layers with BatchNorm folded in, in the compact binary layout that
-	-- src/upgrade/transform.c documents (little-endian float4).
+	-- src/upgrade/transform_weights.c documents (little-endian float4).
 	weights		bytea NOT NULL,
 	origin		text NOT NULL,
 	created_at	timestamptz NOT NULL DEFAULT now(),
@@ -98,7 +98,7 @@ COMMENT ON FUNCTION _fct_transformations_guard() IS
 REVOKE ALL ON FUNCTION _fct_transformations_guard() FROM PUBLIC;
 
 -- Rows come from registration only (which checks the upgrade graph), or
--- from a restore (check_function_bodies off): see src/upgrade/transform.c.
+-- from a restore (check_function_bodies off): see src/upgrade/transform_register.c.
 CREATE FUNCTION _fct_transformations_insert_guard() RETURNS trigger
 	AS 'MODULE_PATHNAME', 'fct_transformations_insert_guard'
 	LANGUAGE C;
@@ -117,7 +117,7 @@ CREATE TRIGGER fct_transformations_guard_truncate
 	BEFORE TRUNCATE ON fct_transformations
 	FOR EACH STATEMENT EXECUTE FUNCTION _fct_transformations_guard();
 
--- Any change drops every backend's transformation cache (src/upgrade/transform.c):
+-- Any change drops every backend's transformation cache (src/upgrade/transform_store.c):
 -- a relcache invalidation of fct_transformations, delivered to this backend
 -- at the next command and to the others at commit.
 CREATE FUNCTION _fct_transformations_invalidate() RETURNS trigger

@@ -66,7 +66,7 @@
 #include "upgrade/ordering.h"
 #include "upgrade/transform.h"
 
-/* The C functions behind the operators and fct_upgrade (operators.c, transform.c). */
+/* The C functions behind the operators and fct_upgrade (operators.c, transform_sql.c). */
 extern Datum fct_l2_distance(PG_FUNCTION_ARGS);
 extern Datum fct_negative_inner_product(PG_FUNCTION_ARGS);
 extern Datum fct_cosine_distance(PG_FUNCTION_ARGS);

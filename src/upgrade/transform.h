@@ -3,7 +3,8 @@
  *	  Transformations between models (table fct_transformations): parse and
  *	  validate a spec, register it, find the path from one model to another,
  *	  and apply it to one embedding or to a batch (kernel_matmul: the same
- *	  bits either way, on every CPU).
+ *	  bits either way, on every CPU).  The interface for the rest of fct; the
+ *	  files behind it, and what they share, are in transform_internal.h.
  *
  * A transformation maps an embedding of model "from" (vector and
  * side-information) into the space of model "to":
@@ -116,12 +117,10 @@ extern int32 transform_register_net(TransformNet *net, const char *origin,
 /*
  * The path from one model to another (chains of registered transformations),
  * NULL when none exists.  Cached per backend: the result stays valid until
- * the end of the current transaction, and until transform_generation()
- * changes (an invalidation of fct_transformations) for callers that keep it
- * longer, e.g. in fn_extra.
+ * the end of the current transaction (the files of src/upgrade that keep a
+ * path longer, in fn_extra, check the store's generation counter first).
  */
 extern const TransformPath *transform_path(int32 from_model, int32 to_model);
-extern uint64 transform_generation(void);
 
 /*
  * Upgrade one embedding into to_model: a new palloc'd embedding carrying
