@@ -92,6 +92,22 @@ extern int32 upgrade_output_side_dim(const TransformPath *path,
 									 const Embedding *e);
 
 /*
+ * Write e upgraded along path (at least one hop) into r, or into a new
+ * palloc'd value when r is NULL: header, vector, side-information,
+ * finalised.  vec: e's row already through the path in a batch; NULL: the
+ * path is applied here in scratch (4 * path->max_width floats).  Every way
+ * of upgrading a value ends here, so that they all store the same bits.
+ */
+extern Embedding *upgrade_write(const TransformPath *path, const Embedding *e,
+								Embedding *r, const float4 *vec,
+								float4 *scratch);
+
+/* Grow *scratch (kept in mcxt, e.g. fn_extra) to what upgrade_write needs. */
+extern void upgrade_scratch_reserve(float4 **scratch, int32 *width,
+									const TransformPath *path,
+									MemoryContext mcxt);
+
+/*
  * transform_upgrade_batch, and the form for fct_upgrade_batch that writes
  * into storage prepared by the caller (prepared: out[i] points to zeroed
  * memory of the upgraded value's size).

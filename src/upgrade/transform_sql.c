@@ -113,7 +113,6 @@ upgrade_value(FunctionCallInfo fcinfo, Embedding *e, text *to_text, int32 to_id)
 	UpgradeCache *c = (UpgradeCache *) fcinfo->flinfo->fn_extra;
 	int			len = to_text ? VARSIZE_ANY_EXHDR(to_text) : 0;
 	const FctModel *to;
-	Embedding  *r;
 
 	if (e->model_id == FCT_NO_MODEL)
 		upgrade_no_model_error();
@@ -147,26 +146,12 @@ upgrade_value(FunctionCallInfo fcinfo, Embedding *e, text *to_text, int32 to_id)
 		c->path = NULL;
 		c->path = upgrade_path(e->model_id, c->to_model);
 		c->from_model = e->model_id;
-		if (c->scratch == NULL || c->scratch_width < c->path->max_width)
-		{
-			if (c->scratch)
-				pfree(c->scratch);
-			c->scratch = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
-											sizeof(float4) * 4 * c->path->max_width);
-			c->scratch_width = c->path->max_width;
-		}
+		upgrade_scratch_reserve(&c->scratch, &c->scratch_width, c->path,
+								fcinfo->flinfo->fn_mcxt);
 		c->generation = transform_store_generation();
 	}
 	upgrade_check_input(c->path, e);
-
-	to = model_by_id(c->to_model);
-	r = embedding_alloc(to->dim, upgrade_output_side_dim(c->path, e), to->id);
-	transform_apply_one(c->path, EMBEDDING_VEC(e), EMBEDDING_SIDE(e),
-						EMBEDDING_VEC(r), c->scratch);
-	if (r->side_dim > 0)
-		memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
-	embedding_finalize(r);
-	PG_RETURN_EMBEDDING_P(r);
+	PG_RETURN_EMBEDDING_P(upgrade_write(c->path, e, NULL, NULL, c->scratch));
 }
 
 PG_FUNCTION_INFO_V1(fct_upgrade);

@@ -76,17 +76,71 @@ upgrade_output_side_dim(const TransformPath *path, const Embedding *e)
 	return model_by_id(path->to_model)->side_dim;
 }
 
+/*
+ * The one way an upgraded value is written, by every path that makes one
+ * (transform_upgrade, the batch, the operators' operand, fct_upgrade): the
+ * header (embedding_init_header: the target's id and dimension, the
+ * side-information e keeps), the vector through the path, e's
+ * side-information, then the checks every value passes (embedding_finalize).
+ *
+ * path has at least one hop (a value already in the target model is never
+ * upgraded).  r: storage of EMBEDDING_SIZE(target dim,
+ * upgrade_output_side_dim(path, e)) bytes, or NULL for a new palloc'd value.
+ * vec: e's row of a batch already through the path (transform_apply_batch);
+ * NULL: e goes through it here (transform_apply_one, in scratch of
+ * 4 * path->max_width floats).  Both are kernel_matmul per layer and give the
+ * same bits (transform_apply.c), so every path stores the same value.
+ */
+Embedding *
+upgrade_write(const TransformPath *path, const Embedding *e, Embedding *r,
+			  const float4 *vec, float4 *scratch)
+{
+	int32		dim;
+	int32		side_dim = upgrade_output_side_dim(path, e);
+
+	Assert(path->nhops > 0);
+	dim = path->hops[path->nhops - 1]->new_dim;
+	if (r == NULL)
+		r = embedding_alloc(dim, side_dim, path->to_model);
+	else
+		embedding_init_header(r, dim, side_dim, path->to_model);
+	if (vec != NULL)
+		memcpy(EMBEDDING_VEC(r), vec, sizeof(float4) * dim);
+	else
+		transform_apply_one(path, EMBEDDING_VEC(e), EMBEDDING_SIDE(e),
+							EMBEDDING_VEC(r), scratch);
+	if (side_dim > 0)
+		memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * side_dim);
+	embedding_finalize(r);
+	return r;
+}
+
+/*
+ * Scratch memory for upgrade_write along path, kept in mcxt by a caller that
+ * upgrades value after value (fn_extra): grown when a wider path comes.
+ */
+void
+upgrade_scratch_reserve(float4 **scratch, int32 *width,
+						const TransformPath *path, MemoryContext mcxt)
+{
+	if (*scratch != NULL && *width >= path->max_width)
+		return;
+	if (*scratch != NULL)
+		pfree(*scratch);
+	*scratch = MemoryContextAlloc(mcxt, sizeof(float4) * 4 * path->max_width);
+	*width = path->max_width;
+}
+
 Embedding *
 transform_upgrade(const Embedding *e, int32 to_model)
 {
 	const TransformPath *path;
-	const FctModel *to;
 	Embedding  *r;
 	float4	   *scratch;
 
 	if (e->model_id == FCT_NO_MODEL)
 		upgrade_no_model_error();
-	to = model_by_id(to_model);
+	(void) model_by_id(to_model);	/* an error when there is no such model */
 	if (e->model_id == to_model)
 	{
 		r = palloc(VARSIZE(e));
@@ -98,14 +152,9 @@ transform_upgrade(const Embedding *e, int32 to_model)
 		transform_no_path_error(e->model_id, to_model);
 	upgrade_check_input(path, e);
 
-	r = embedding_alloc(to->dim, upgrade_output_side_dim(path, e), to_model);
 	scratch = palloc(sizeof(float4) * 4 * path->max_width);
-	transform_apply_one(path, EMBEDDING_VEC(e), EMBEDDING_SIDE(e),
-						EMBEDDING_VEC(r), scratch);
-	if (r->side_dim > 0)
-		memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
+	r = upgrade_write(path, e, NULL, NULL, scratch);
 	pfree(scratch);
-	embedding_finalize(r);
 	return r;
 }
 
@@ -206,22 +255,11 @@ upgrade_batch(Embedding **in, int n, int32 to_model, Embedding **out,
 			transform_apply_batch(path, x, s, rows, y);
 			for (j = 0; j < rows; j++)
 			{
-				Embedding  *e = in[group[c + j]];
-				Embedding  *r;
+				int			k = group[c + j];
 
-				if (prepared)
-				{
-					r = out[group[c + j]];
-					embedding_init_header(r, to->dim, upgrade_output_side_dim(path, e), to_model);
-				}
-				else
-					r = embedding_alloc(to->dim, upgrade_output_side_dim(path, e), to_model);
-				memcpy(EMBEDDING_VEC(r), y + (Size) j * to->dim, sizeof(float4) * to->dim);
-				if (r->side_dim > 0)
-					memcpy(EMBEDDING_SIDE(r), EMBEDDING_SIDE(e), sizeof(float4) * r->side_dim);
-				embedding_finalize(r);
-				out[group[c + j]] = r;
-				done[group[c + j]] = true;
+				out[k] = upgrade_write(path, in[k], prepared ? out[k] : NULL,
+									   y + (Size) j * to->dim, NULL);
+				done[k] = true;
 			}
 		}
 		pfree(x);
@@ -249,7 +287,7 @@ typedef struct AlignCache
 	int			which;			/* 0: no path; 1: upgrade a; 2: upgrade b */
 	const TransformPath *path;
 	Embedding  *buf;			/* the upgraded operand */
-	Size		buf_size;
+	Size		buf_size;		/* room for the target's side-information */
 	float4	   *scratch;
 	int32		scratch_width;
 } AlignCache;
@@ -277,7 +315,6 @@ transform_align(void **cache, MemoryContext mcxt, Embedding **a,
 		const TransformPath *path = NULL;
 		int			which = 0;
 		const FctModel *to;
-		int32		out_side;
 		Size		size;
 
 		c->generation = 0;		/* not valid until the end */
@@ -291,32 +328,18 @@ transform_align(void **cache, MemoryContext mcxt, Embedding **a,
 		if (path != NULL)
 		{
 			to = model_by_id(path->to_model);
-			out_side = to->side_dim;
-			size = EMBEDDING_SIZE(to->dim, out_side);
+			size = EMBEDDING_SIZE(to->dim, to->side_dim);
 			if (c->buf == NULL || c->buf_size < size)
 			{
 				MemoryContext old = MemoryContextSwitchTo(mcxt);
 
 				if (c->buf)
 					pfree(c->buf);
-				c->buf = embedding_alloc(to->dim, out_side, to->id);
+				c->buf = embedding_alloc(to->dim, to->side_dim, to->id);
 				c->buf_size = size;
 				MemoryContextSwitchTo(old);
 			}
-			SET_VARSIZE(c->buf, size);
-			c->buf->version = FCT_EMBEDDING_VERSION;
-			c->buf->flags = 0;
-			c->buf->dim = to->dim;
-			c->buf->side_dim = out_side;
-			c->buf->unused = 0;
-			c->buf->model_id = to->id;
-			if (c->scratch == NULL || c->scratch_width < path->max_width)
-			{
-				if (c->scratch)
-					pfree(c->scratch);
-				c->scratch = MemoryContextAlloc(mcxt, sizeof(float4) * 4 * path->max_width);
-				c->scratch_width = path->max_width;
-			}
+			upgrade_scratch_reserve(&c->scratch, &c->scratch_width, path, mcxt);
 		}
 		c->path = path;
 		c->which = which;
@@ -329,15 +352,8 @@ transform_align(void **cache, MemoryContext mcxt, Embedding **a,
 
 	src = (c->which == 1) ? *a : *b;
 	upgrade_check_input(c->path, src);
-	/* the buffer was sized for the target's side-information: a value without any gets none */
-	c->buf->side_dim = upgrade_output_side_dim(c->path, src);
-	SET_VARSIZE(c->buf, EMBEDDING_SIZE(c->buf->dim, c->buf->side_dim));
-	transform_apply_one(c->path, EMBEDDING_VEC(src), EMBEDDING_SIDE(src),
-						EMBEDDING_VEC(c->buf), c->scratch);
-	if (c->buf->side_dim > 0)
-		memcpy(EMBEDDING_SIDE(c->buf), EMBEDDING_SIDE(src),
-			   sizeof(float4) * c->buf->side_dim);
-	embedding_finalize(c->buf);
+	/* the buffer has room for the target's side-information; the header says what src keeps */
+	upgrade_write(c->path, src, c->buf, NULL, c->scratch);
 	if (c->which == 1)
 		*a = c->buf;
 	else
