@@ -40,7 +40,6 @@
 #include "utils/memutils.h"
 
 #include "model/model.h"
-#include "progress/progress.h"
 #include "upgrade/fit.h"
 #include "upgrade/transform.h"
 
@@ -78,24 +77,6 @@ append_layer(StringInfo s, const TransformLayer *L)
 	appendStringInfoString(s, "],\"bias\":");
 	append_floats(s, L->bias, L->out_dim);
 	appendStringInfo(s, ",\"activation\":\"%s\"}", L->relu ? "relu" : "none");
-}
-
-void
-fit_append_double(StringInfo s, double d)
-{
-	if (isnan(d) || isinf(d))
-		appendStringInfoString(s, "null");
-	else
-		appendStringInfo(s, "%.17g", d);
-}
-
-/* "from -> to" of the fit under way, for its progress reports */
-static char fit_target[2 * FCT_MODEL_NAME_MAX + 8];
-
-void
-fit_progress(const char *phase, int64 done, int64 total, const char *extra)
-{
-	progress_report("fct_fit_transformation", fit_target, phase, done, total, extra);
 }
 
 /* The spec (the import format of fct_register_transformation) as JSON text. */
@@ -231,7 +212,7 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 
 	fitcxt = AllocSetContextCreate(CurrentMemoryContext, "fct fit",
 								   ALLOCSET_DEFAULT_SIZES);
-	snprintf(fit_target, sizeof(fit_target), "%s -> %s", from.name, to.name);
+	fit_progress_begin(from.name, to.name);
 	fit_progress("reading pairs", 0, -1, NULL);
 	INSTR_TIME_SET_CURRENT(t0);
 	fit_read_pairs(query, &from, &to, method, &o, mbytes, fitcxt, &P);
@@ -358,7 +339,7 @@ fct_fit_transformation(PG_FUNCTION_ARGS)
 		/* not registered: return the spec with the metrics, for inspection or export */
 		extra = psprintf("{\"spec\":%s}", spec_text(&res));
 	MemoryContextDelete(fitcxt);
-	progress_end();
+	fit_progress_end();
 
 	PG_RETURN_DATUM(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(metrics_jb),
 										DirectFunctionCall1(jsonb_in, CStringGetDatum(extra))));

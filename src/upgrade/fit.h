@@ -9,6 +9,11 @@
  *					the mean predictor's loss
  *	  fit_linear.c	closed-form ridge regression (LAPACK)
  *	  fit_mlp.c		the mlp and its training loop (layers and Adam: nn.c)
+ *	  fit_report.c	what a fit reports: its progress, numbers as JSON
+ *
+ *	  fit.c calls the others; they call fit_report.c and nothing else here
+ *	  (fit_pairs.c reads fit_options.c's memory bound), so no two call each
+ *	  other.
  */
 #ifndef FCT_FIT_H
 #define FCT_FIT_H
@@ -128,10 +133,15 @@ extern void fit_linear(Pairs *P, int64 val_n, const FitOptions *o, FitResult *re
 extern void fit_mlp(Pairs *P, int64 val_n, const FitOptions *o, pg_prng_state *rng,
 					FitResult *res);
 
-/* fit.c: a double as JSON (null when not finite) */
+/* fit_report.c: a double as JSON (null when not finite) */
 extern void fit_append_double(StringInfo s, double d);
 
-/* fit.c: this fit's progress, for other sessions (src/progress/, the view fct_progress) */
+/*
+ * fit_report.c: this fit's progress, for other sessions (src/progress/, the
+ * view fct_progress); fit_progress_begin names the fit ("from -> to") first.
+ */
+extern void fit_progress_begin(const char *from_name, const char *to_name);
 extern void fit_progress(const char *phase, int64 done, int64 total, const char *extra);
+extern void fit_progress_end(void);
 
 #endif							/* FCT_FIT_H */
