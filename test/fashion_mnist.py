@@ -24,6 +24,41 @@ def pca(x, k):
     return lambda z: (z - mean) @ comp
 
 
+def adam_step(params, grads, m, v, step, lr=1e-3):
+    """One Adam update of params in place (m, v: the moment estimates, step counts from 1)."""
+    for i, g in enumerate(grads):
+        m[i] = 0.9 * m[i] + 0.1 * g
+        v[i] = 0.999 * v[i] + 0.001 * g * g
+        mhat = m[i] / (1 - 0.9 ** step)
+        vhat = v[i] / (1 - 0.999 ** step)
+        params[i] -= lr * mhat / (np.sqrt(vhat) + 1e-8)
+
+
+def softmax_grad(logits, y):
+    """The cross-entropy's gradient with respect to the logits, averaged over the batch."""
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1
+    return p / len(y)
+
+
+def train_softmax(x, y, nclass, epochs, seed):
+    """A softmax classifier on fixed embeddings x: returns (W, b), scores x W + b (Adam on cross-entropy)."""
+    rng = np.random.default_rng(seed)
+    params = [np.zeros((x.shape[1], nclass), np.float32), np.zeros(nclass, np.float32)]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    step = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), 128):
+            idx = order[start:start + 128]
+            g = softmax_grad(x[idx] @ params[0] + params[1], y[idx])
+            step += 1
+            adam_step(params, [x[idx].T @ g, g.sum(0)], m, v, step, lr=1e-2)
+    return params
+
+
 def train_mlp(x, y, nclass, hidden, dim, epochs, seed):
     """x -> ReLU(x W1 + b1) W2 + b2 = embedding -> softmax head; Adam on cross-entropy."""
     rng = np.random.default_rng(seed)
@@ -44,21 +79,12 @@ def train_mlp(x, y, nclass, hidden, dim, epochs, seed):
             w1, b1, w2, b2, w3, b3 = params
             h = np.maximum(xb @ w1 + b1, 0)
             e = h @ w2 + b2
-            logits = e @ w3 + b3
-            p = np.exp(logits - logits.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(len(yb)), yb] -= 1
-            g3 = p / len(yb)
+            g3 = softmax_grad(e @ w3 + b3, yb)
             ge = g3 @ w3.T
             gh = (ge @ w2.T) * (h > 0)
             grads = [xb.T @ gh, gh.sum(0), h.T @ ge, ge.sum(0), e.T @ g3, g3.sum(0)]
             step += 1
-            for i, g in enumerate(grads):
-                m[i] = 0.9 * m[i] + 0.1 * g
-                v[i] = 0.999 * v[i] + 0.001 * g * g
-                mhat = m[i] / (1 - 0.9 ** step)
-                vhat = v[i] / (1 - 0.999 ** step)
-                params[i] -= 1e-3 * mhat / (np.sqrt(vhat) + 1e-8)
+            adam_step(params, grads, m, v, step)
     w1, b1, w2, b2 = params[:4]
 
     def embed(z, normalize=True):

@@ -6,11 +6,14 @@
   new model  (fmnist-v2, 64 dims): a wider MLP trained on all ten classes.
   side info  (8 dims): an unsupervised PCA of the pixels, stored with every row so that a future
              model can be bridged to the old one.
+  labels     the new model's classifier: a softmax layer (ten label embeddings and biases) trained on
+             the new model's unit-length embeddings of the training images.
 
 Writes CSV files (PostgreSQL array literals) into OUTDIR:
   gallery.csv   id, label, old, side, new     5,000 test images: the stored rows
   queries.csv   id, label, old, new           1,000 other test images: the queries
   pairs.csv     old, side, new                3,000 training images embedded by both models
+  labels.csv    label, weight, bias           the softmax layer's ten rows
 Everything is seeded: the same files every run.
 """
 import os
@@ -19,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from fashion_mnist import load, pca, train_mlp  # noqa: E402
+from fashion_mnist import load, pca, train_mlp, train_softmax  # noqa: E402
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -55,6 +58,10 @@ def main(outdir):
     with open(f"{outdir}/pairs.csv", "w") as f:
         for i in range(len(pick)):
             f.write(f'"{arr(old_p[i])}","{arr(side_p[i])}","{arr(new_p[i])}"\n')
+    weight, bias = train_softmax(new(ftrain), train_y, 10, epochs=3, seed=3)
+    with open(f"{outdir}/labels.csv", "w") as f:
+        for i in range(10):
+            f.write(f'{i},"{arr(weight[:, i])}",{float(bias[i]):.6g}\n')
     with open(f"{outdir}/classes.csv", "w") as f:
         for i, name in enumerate(CLASSES):
             f.write(f"{i},{name}\n")
