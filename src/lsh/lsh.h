@@ -28,6 +28,16 @@
  * order and a WHERE filter the index does not see still gets correct rows.
  * The comparison families probe their best-ranked buckets (multi-probe).
  *
+ * From LSH_TWO_LEVEL_MIN_LISTS lists per norm range, a vector is not compared
+ * with every centre: the lists are grouped under coarse centres and a vector
+ * goes to the nearest list of its few nearest coarse cells (lshtwolevel.c),
+ * so the build and inserts cost about sqrt(lists) products a row instead of
+ * lists.  Whatever the assignment, it is one function (lsh_hash_batch) for
+ * the build, every insert and fct_lsh_verify, with kernel_matmul's products:
+ * an entry is always in the list its vector hashes to.  A query still ranks
+ * every list (lsh_rank_lists): the bounds, not the assignment, make the
+ * ordered scan correct.
+ *
  * Pages:
  *	 block 0            metapage (LshMetaPageData)
  *	 blocks 1..         parameter pages, then directory pages
@@ -99,6 +109,10 @@
 #define LSH_HASH_CHUNK			1024
 /* Rows per matrix product when assigning to centres (products stay in cache). */
 #define LSH_ASSIGN_BLOCK		256
+/* Two-level assignment (lshtwolevel.c): from this many lists per norm range */
+#define LSH_TWO_LEVEL_MIN_LISTS	1024
+#define LSH_COARSE_PROBES		4	/* candidate cells of a new index */
+#define LSH_MAX_COARSE_PROBES	16
 
 /* Strategy and support numbers of the opclasses. */
 #define LSH_DISTANCE_STRATEGY	1
@@ -162,6 +176,9 @@ typedef struct LshMetaPageData
 	int32		lists_per_dirpage;
 	float8		build_tuples;	/* tuples indexed by the build */
 	float4		range_upper[LSH_MAX_NORM_RANGES];	/* upper norm bound per range */
+	/* appended: an index built before reads 0, flat (lshtwolevel.c) */
+	int32		ncoarse;		/* kmeans: coarse cells, 0: every list compared */
+	int32		coarse_probes;	/* kmeans: candidate cells per vector */
 } LshMetaPageData;
 
 typedef LshMetaPageData *LshMetaPage;
@@ -218,6 +235,11 @@ typedef struct LshState
 	float	   *params;			/* meta.nparams floats */
 	float	   *center_norm2;	/* kmeans: |c|^2 per list */
 	float	   *list_norm;		/* kmeans, inner product: mean norm per list */
+	/* kmeans with meta.ncoarse > 0 (lshtwolevel.c) */
+	const float *coarse;		/* ncoarse x dim coarse centres */
+	float	   *coarse_norm2;	/* |coarse|^2 per cell */
+	int		   *cell_start;		/* first list of each cell, ncoarse + 1 */
+	int		   *range_cells;	/* first cell of each norm range, nranges + 1 */
 } LshState;
 
 /* GUCs */
@@ -242,6 +264,9 @@ extern float8 lsh_distance(LshMetric metric, const float *q, const float *x, int
 extern int	lsh_hash(const LshState *state, const float *x, float *work);
 extern void lsh_hash_batch(const LshState *state, const float *x, int n, int *lists);
 extern void lsh_rank_lists(const LshState *state, const float *q, float *scores);
+extern void lsh_kmeans_state_init(LshState *state);
+extern void lsh_hash_in_range(const LshState *state, int r, const float *xs,
+							  int n, int *lists);
 
 /* lshpage.c */
 extern void lsh_init_page(Page page, uint16 flags);
@@ -288,6 +313,17 @@ extern void lsh_kmeans(float *x, int n, int dim, int k, float *centers,
 extern void lsh_assign_nearest(const float *x, int n, int dim,
 							   const float *centers, const float *center_norm2,
 							   int k, int *out, float *work);
+extern int	lsh_argmin_scores(float *row, const float *center_norm2, int k);
+
+/* lshtwolevel.c */
+extern int	lsh_coarse_cells(int k, int probes);
+extern void lsh_two_level_init(LshState *state);
+extern void lsh_assign_two_level(const LshState *state, int r, const float *x,
+								 int n, int *out);
+extern int	lsh_learn_two_level(float *x, float *norms, int n, int dim, int k,
+								int ncells, float *centers, float *coarse,
+								int *starts, int iterations, uint64 seed,
+								bool spherical);
 
 /* lshbuild.c */
 extern IndexBuildResult *lsh_build(Relation heap, Relation index, IndexInfo *indexInfo);

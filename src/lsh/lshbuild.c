@@ -385,6 +385,13 @@ learn_norm_ranges(LshBuildState *bs, LshMetaPageData *meta, float *norms)
 	pfree(sorted);
 }
 
+/* First list of norm range r (as lshfamily.c numbers them). */
+static int
+range_first_list_of(const LshMetaPageData *meta, int r)
+{
+	return (int) (((int64) meta->nlists * r) / meta->nranges);
+}
+
 static double
 gaussian(pg_prng_state *rng)
 {
@@ -418,30 +425,43 @@ learn(LshBuildState *bs)
 	{
 		case LSH_FAMILY_KMEANS:
 			{
-				int		   *order = palloc(sizeof(int) * n);
 				float	   *grouped = palloc_extended(sizeof(float) * (Size) n * dim, MCXT_ALLOC_HUGE);
 				int			pos = 0;
-
 				bool		spherical = bs->metric != LSH_METRIC_L2;
 				float	   *gnorms = palloc(sizeof(float) * n);
+				int		   *range_start = palloc(sizeof(int) * (LSH_MAX_NORM_RANGES + 1));
 				float	   *list_norm;
 				int		   *counts;
+				int		   *assigned;
+				bool		two_level;
+				float	   *coarse = NULL;
+				int		   *starts = NULL;
+				int			ncoarse = 0;
+				int			cap = 0;
 
-				/* centres, then the mean norm of each list's sample rows */
-				meta->nparams = meta->nlists * dim + meta->nlists;
-				bs->state.params = palloc0(sizeof(float) * meta->nparams);
-				list_norm = bs->state.params + (Size) meta->nlists * dim;
-				counts = palloc0(sizeof(int) * meta->nlists);
+				/* centres, mean norm per list, then the two-level tables */
 				if (meta->nranges > 1)
 					learn_norm_ranges(bs, meta, norms);
+				meta->coarse_probes = LSH_COARSE_PROBES;
+				two_level = lsh_coarse_cells(meta->nlists / meta->nranges, meta->coarse_probes) > 0;
+				bs->state.params = palloc0(sizeof(float) * ((Size) meta->nlists * dim + meta->nlists));
+				if (two_level)
+				{
+					for (int r = 0; r < meta->nranges; r++)
+						cap += lsh_coarse_cells(range_first_list_of(meta, r + 1) - range_first_list_of(meta, r),
+												meta->coarse_probes);
+					coarse = palloc(sizeof(float) * (Size) cap * dim);
+					starts = palloc(sizeof(int) * (cap + 1));
+				}
 
 				/* group the sample by norm range, then k-means per range */
 				for (int r = 0; r < meta->nranges; r++)
 				{
-					int			first = (int) (((int64) meta->nlists * r) / meta->nranges);
-					int			k = (int) (((int64) meta->nlists * (r + 1)) / meta->nranges) - first;
+					int			first = range_first_list_of(meta, r);
+					int			k = range_first_list_of(meta, r + 1) - first;
 					int			start = pos;
 
+					range_start[r] = start;
 					for (int i = 0; i < n; i++)
 					{
 						int			ri = 0;
@@ -465,39 +485,26 @@ learn(LshBuildState *bs)
 					if (pos - start < k)
 						elog(ERROR, "lsh: norm range %d has %d sample rows for %d lists",
 							 r, pos - start, k);
-					lsh_kmeans(grouped + (Size) start * dim, pos - start, dim, k,
-							   bs->state.params + (Size) first * dim,
-							   LSH_KMEANS_ITERATIONS, LSH_SEED + r, spherical);
-
-					/* mean norm per list, from the sample rows it gets */
+					if (two_level)
 					{
-						float	   *cn2 = palloc(sizeof(float) * k);
-						float	   *dots = palloc(sizeof(float) * (Size) Min(pos - start, LSH_ASSIGN_BLOCK) * k);
-						int		   *assigned = palloc(sizeof(int) * (pos - start));
+						int			used;
 
-						for (int j = 0; j < k; j++)
-							cn2[j] = (float) kernel_norm_squared(bs->state.params + (Size) (first + j) * dim, dim);
-						lsh_assign_nearest(grouped + (Size) start * dim, pos - start, dim,
-										   bs->state.params + (Size) first * dim,
-										   cn2, k, assigned, dots);
-						for (int i = start; i < pos; i++)
-						{
-							list_norm[first + assigned[i - start]] += gnorms[i];
-							counts[first + assigned[i - start]]++;
-						}
-						for (int j = 0; j < k; j++)
-							list_norm[first + j] = counts[first + j] > 0 ?
-								list_norm[first + j] / counts[first + j] :
-								meta->range_upper[r];
-						pfree(cn2);
-						pfree(dots);
-						pfree(assigned);
+						used = lsh_learn_two_level(grouped + (Size) start * dim, gnorms + start,
+												   pos - start, dim, k,
+												   lsh_coarse_cells(k, meta->coarse_probes),
+												   bs->state.params + (Size) first * dim,
+												   coarse + (Size) ncoarse * dim, starts + ncoarse,
+												   LSH_KMEANS_ITERATIONS, LSH_SEED + r, spherical);
+						for (int c = ncoarse; c < ncoarse + used; c++)
+							starts[c] += first;
+						ncoarse += used;
 					}
+					else
+						lsh_kmeans(grouped + (Size) start * dim, pos - start, dim, k,
+								   bs->state.params + (Size) first * dim,
+								   LSH_KMEANS_ITERATIONS, LSH_SEED + r, spherical);
 				}
-				pfree(order);
-				pfree(grouped);
-				pfree(gnorms);
-				pfree(counts);
+				range_start[meta->nranges] = pos;
 
 				if (bs->metric == LSH_METRIC_COSINE)
 				{
@@ -511,10 +518,57 @@ learn(LshBuildState *bs)
 								c[d] /= cn;
 					}
 				}
-				bs->state.center_norm2 = palloc(sizeof(float) * meta->nlists);
-				for (int l = 0; l < meta->nlists; l++)
-					bs->state.center_norm2[l] = (float)
-						kernel_norm_squared(bs->state.params + (Size) l * dim, dim);
+
+				/* the parameters as stored: centres, mean norms, coarse centres, cells' first lists */
+				meta->nparams = meta->nlists * dim + meta->nlists;
+				if (two_level)
+				{
+					float	   *tail;
+
+					meta->ncoarse = ncoarse;
+					meta->nparams += ncoarse * dim + ncoarse + 1;
+					bs->state.params = repalloc(bs->state.params, sizeof(float) * meta->nparams);
+					tail = bs->state.params + (Size) meta->nlists * dim + meta->nlists;
+					memcpy(tail, coarse, sizeof(float) * (Size) ncoarse * dim);
+					tail += (Size) ncoarse * dim;
+					for (int c = 0; c < ncoarse; c++)
+						tail[c] = (float) starts[c];
+					tail[ncoarse] = (float) meta->nlists;
+					elog(DEBUG1, "lsh index \"%s\": %d lists under %d coarse cells, %d candidate cells per vector",
+						 RelationGetRelationName(bs->index), meta->nlists, ncoarse, meta->coarse_probes);
+				}
+				lsh_kmeans_state_init(&bs->state);
+
+				/* mean norm per list, from the sample rows the hash puts in it */
+				list_norm = bs->state.list_norm;
+				counts = palloc0(sizeof(int) * meta->nlists);
+				assigned = palloc(sizeof(int) * Max(n, 1));
+				for (int r = 0; r < meta->nranges; r++)
+				{
+					int			first = range_first_list_of(meta, r);
+					int			k = range_first_list_of(meta, r + 1) - first;
+					int			m = range_start[r + 1] - range_start[r];
+
+					memset(list_norm + first, 0, sizeof(float) * k);
+					if (m > 0)
+						lsh_hash_in_range(&bs->state, r, grouped + (Size) range_start[r] * dim, m, assigned);
+					for (int i = 0; i < m; i++)
+					{
+						list_norm[assigned[i]] += gnorms[range_start[r] + i];
+						counts[assigned[i]]++;
+					}
+					for (int j = first; j < first + k; j++)
+						list_norm[j] = counts[j] > 0 ? list_norm[j] / counts[j] : meta->range_upper[r];
+				}
+				pfree(assigned);
+				pfree(grouped);
+				pfree(gnorms);
+				pfree(counts);
+				pfree(range_start);
+				if (coarse)
+					pfree(coarse);
+				if (starts)
+					pfree(starts);
 			}
 			break;
 		case LSH_FAMILY_SIMPLE:

@@ -124,23 +124,11 @@ lsh_hash(const LshState *state, const float *x, float *work)
 	{
 		case LSH_FAMILY_KMEANS:
 			{
-				float		n = norm_of(x, dim);
-				int			r = meta->nranges > 1 ? range_of(meta, n) : 0;
-				int			first = range_first_list(meta, r);
-				int			count = range_first_list(meta, r + 1) - first;
+				/* one function for one vector and for a batch: the same list */
 				int			list;
 
-				/* ip and cosine centres are directions: compare directions */
-				if (meta->metric != LSH_METRIC_L2)
-				{
-					for (int i = 0; i < dim; i++)
-						work[i] = n > 0 ? x[i] / n : 0;
-					x = work;
-					work += dim;
-				}
-				lsh_assign_nearest(x, 1, dim, state->params + (Size) first * dim,
-								   state->center_norm2 + first, count, &list, work);
-				return first + list;
+				lsh_hash_batch(state, x, 1, &list);
+				return list;
 			}
 		case LSH_FAMILY_SIMPLE:
 			{
@@ -164,19 +152,47 @@ lsh_hash(const LshState *state, const float *x, float *work)
 }
 
 /*
- * The lists of n vectors (n x dim, row-major; not modified): for k-means one
- * matrix product per norm range against that range's centres (the build and
- * the buffered inserts hash this way), otherwise one vector at a time.
+ * The lists of the m vectors xs (as the centres compare them: directions for
+ * inner product and cosine) of norm range r: the nearest centre of the
+ * range's lists, or through the coarse cells (lshtwolevel.c) when the index
+ * has them.  lsh_hash_batch's step after the norms, and the build's for the
+ * sample rows it learned from.
+ */
+void
+lsh_hash_in_range(const LshState *state, int r, const float *xs, int m, int *out)
+{
+	const LshMetaPageData *meta = &state->meta;
+	int			first = range_first_list(meta, r);
+	int			k = range_first_list(meta, r + 1) - first;
+	float	   *dots;
+
+	if (meta->ncoarse > 0)
+	{
+		lsh_assign_two_level(state, r, xs, m, out);
+		return;
+	}
+	dots = palloc(sizeof(float) * (Size) Min(m, LSH_ASSIGN_BLOCK) * Max(k, 1));
+	lsh_assign_nearest(xs, m, meta->dim, state->params + (Size) first * meta->dim,
+					   state->center_norm2 + first, k, out, dots);
+	for (int j = 0; j < m; j++)
+		out[j] += first;
+	pfree(dots);
+}
+
+/*
+ * The lists of n vectors (n x dim, row-major; not modified).  For k-means,
+ * the one assignment function of every path (build, single and buffered
+ * inserts, fct_lsh_verify): the vectors as the centres compare them, then
+ * per norm range one matrix product against the range's centres (or its
+ * coarse cells and their lists); for the other families one vector at a time.
  */
 void
 lsh_hash_batch(const LshState *state, const float *x, int n, int *lists)
 {
 	const LshMetaPageData *meta = &state->meta;
 	int			dim = meta->dim;
-	int			maxk = (meta->nlists + meta->nranges - 1) / meta->nranges + 1;
 	float	   *norm_x;
 	float	   *xs;
-	float	   *dots;
 	int		   *ranges;
 	int		   *idx;
 	int		   *out;
@@ -197,7 +213,6 @@ lsh_hash_batch(const LshState *state, const float *x, int n, int *lists)
 	}
 
 	norm_x = palloc(sizeof(float) * (Size) n * dim);
-	dots = palloc(sizeof(float) * (Size) n * Max(maxk, 1));
 	ranges = palloc(sizeof(int) * n);
 	for (int i = 0; i < n; i++)
 	{
@@ -214,10 +229,7 @@ lsh_hash_batch(const LshState *state, const float *x, int n, int *lists)
 		ranges[i] = meta->nranges > 1 ? range_of(meta, nn) : 0;
 	}
 	if (meta->nranges == 1)
-	{
-		lsh_assign_nearest(norm_x, n, dim, state->params, state->center_norm2,
-						   meta->nlists, lists, dots);
-	}
+		lsh_hash_in_range(state, 0, norm_x, n, lists);
 	else
 	{
 		xs = palloc(sizeof(float) * (Size) n * dim);
@@ -225,8 +237,6 @@ lsh_hash_batch(const LshState *state, const float *x, int n, int *lists)
 		out = palloc(sizeof(int) * n);
 		for (int r = 0; r < meta->nranges; r++)
 		{
-			int			first = range_first_list(meta, r);
-			int			k = range_first_list(meta, r + 1) - first;
 			int			m = 0;
 
 			for (int i = 0; i < n; i++)
@@ -237,18 +247,34 @@ lsh_hash_batch(const LshState *state, const float *x, int n, int *lists)
 				}
 			if (m == 0)
 				continue;
-			lsh_assign_nearest(xs, m, dim, state->params + (Size) first * dim,
-							   state->center_norm2 + first, k, out, dots);
+			lsh_hash_in_range(state, r, xs, m, out);
 			for (int j = 0; j < m; j++)
-				lists[idx[j]] = first + out[j];
+				lists[idx[j]] = out[j];
 		}
 		pfree(xs);
 		pfree(idx);
 		pfree(out);
 	}
 	pfree(norm_x);
-	pfree(dots);
 	pfree(ranges);
+}
+
+/*
+ * The derived parts of a learned k-means state, from its parameters (the
+ * build and lsh_get_state both call this, so they agree): the mean norms'
+ * place, the centres' squared norms, the two-level tables.
+ */
+void
+lsh_kmeans_state_init(LshState *state)
+{
+	const LshMetaPageData *meta = &state->meta;
+
+	state->list_norm = state->params + (Size) meta->nlists * meta->dim;
+	state->center_norm2 = palloc(sizeof(float) * meta->nlists);
+	for (int l = 0; l < meta->nlists; l++)
+		state->center_norm2[l] = (float)
+			kernel_norm_squared(state->params + (Size) l * meta->dim, meta->dim);
+	lsh_two_level_init(state);
 }
 
 /*

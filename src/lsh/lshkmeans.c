@@ -45,8 +45,8 @@ typedef int32 v8i __attribute__((vector_size(32), aligned(4), may_alias));
  * the products cost as much as the products themselves when it was scalar.
  */
 ARGMIN_CLONES
-static int
-argmin_scores(float *restrict row, const float *restrict center_norm2, int k)
+int
+lsh_argmin_scores(float *restrict row, const float *restrict center_norm2, int k)
 {
 	v8f			lanes;
 	float		best = FLT_MAX;
@@ -111,7 +111,7 @@ lsh_assign_nearest(const float *x, int n, int dim,
 		kernel_matmul(centers, NULL, k, dim, x + (Size) b * dim, dim, m,
 					  work, k, false);
 		for (int i = 0; i < m; i++)
-			out[b + i] = argmin_scores(work + (Size) i * k, center_norm2, k);
+			out[b + i] = lsh_argmin_scores(work + (Size) i * k, center_norm2, k);
 	}
 }
 

@@ -368,14 +368,7 @@ lsh_get_state(Relation index)
 			}
 		}
 		if (state->meta.learned && state->meta.family == LSH_FAMILY_KMEANS)
-		{
-			state->list_norm = state->params + (Size) state->meta.nlists * state->meta.dim;
-			state->center_norm2 = palloc(sizeof(float) * state->meta.nlists);
-			for (int i = 0; i < state->meta.nlists; i++)
-				state->center_norm2[i] = (float)
-					kernel_norm_squared(state->params + (Size) i * state->meta.dim,
-										state->meta.dim);
-		}
+			lsh_kmeans_state_init(state);
 		MemoryContextSwitchTo(oldcxt);
 		index->rd_amcache = state;
 	}
