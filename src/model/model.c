@@ -22,7 +22,8 @@
  * catalog access (even inside our own look-up, at table_open), where freeing
  * memory that a caller may hold would be a use-after-free.  A stale cache's
  * memory is handed to TopTransactionContext, so that a FctModel pointer
- * returned to a caller stays valid until the end of the transaction.
+ * returned to a caller stays valid until the end of the transaction.  That
+ * life is catalog_cache.h's, which the transformation store follows too.
  *
  * Rows are read with a catalog snapshot (fresh for each scan), as catalogs
  * are: models are immutable, so whatever row a backend has seen stays right.
@@ -50,6 +51,7 @@
 #include "utils/rel.h"
 #include "utils/regproc.h"
 
+#include "model/catalog_cache.h"
 #include "model/model.h"
 
 /* Column numbers of fct_models, as sql/install/20_model.sql declares them. */
@@ -64,28 +66,24 @@ typedef struct ModelNameEntry
 	FctModel	model;
 } ModelNameEntry;
 
-/* The cache proper; all of it lives in model_cxt. */
-static MemoryContext model_cxt = NULL;
+/* The cache's memory context, fct_models' OID, staleness (catalog_cache.h). */
+static CatalogCache model_cache = CATALOG_CACHE_INIT;
+
+/* The cache proper; all of it lives in model_cache.cxt. */
 static HTAB *models_by_id = NULL;
 static HTAB *models_by_name = NULL;
 
-/* Where the registry lives; InvalidOid until resolved. */
+/* Where the registry lives (beside model_cache.relid); InvalidOid until resolved. */
 static Oid	ext_schema_oid = InvalidOid;
-static Oid	models_relid = InvalidOid;
 static Oid	models_id_index = InvalidOid;
 static Oid	models_name_index = InvalidOid;
-
-/* False once an invalidation said the cache may be out of date. */
-static bool model_cache_valid = true;
 
 static bool model_callback_registered = false;
 
 static void
 model_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid ||
-		(OidIsValid(models_relid) && relid == models_relid))
-		model_cache_valid = false;
+	catalog_cache_invalidate(&model_cache, relid);
 }
 
 /*
@@ -119,22 +117,11 @@ model_init(void)
 static void
 model_cache_check(void)
 {
-	if (model_cache_valid)
+	if (!catalog_cache_check(&model_cache))
 		return;
-
-	/* Set first: an invalidation during what follows must be seen again. */
-	model_cache_valid = true;
-
-	if (model_cxt != NULL)
-	{
-		/* Freed at the end of the transaction: callers may hold pointers. */
-		MemoryContextSetParent(model_cxt, TopTransactionContext);
-		model_cxt = NULL;
-	}
 	models_by_id = NULL;
 	models_by_name = NULL;
 	ext_schema_oid = InvalidOid;
-	models_relid = InvalidOid;
 	models_id_index = InvalidOid;
 	models_name_index = InvalidOid;
 }
@@ -144,23 +131,23 @@ model_cache_create(void)
 {
 	HASHCTL		ctl;
 
-	if (model_cxt != NULL)
+	if (model_cache.cxt != NULL)
 		return;
 
-	model_cxt = AllocSetContextCreate(CacheMemoryContext, "fct model cache",
+	model_cache.cxt = AllocSetContextCreate(CacheMemoryContext, "fct model cache",
 									  ALLOCSET_SMALL_SIZES);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int32);
 	ctl.entrysize = sizeof(FctModel);
-	ctl.hcxt = model_cxt;
+	ctl.hcxt = model_cache.cxt;
 	models_by_id = hash_create("fct models by id", 16, &ctl,
 							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = FCT_MODEL_NAME_MAX + 1;
 	ctl.entrysize = sizeof(ModelNameEntry);
-	ctl.hcxt = model_cxt;
+	ctl.hcxt = model_cache.cxt;
 	models_by_name = hash_create("fct models by name", 16, &ctl,
 								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 }
@@ -205,7 +192,7 @@ model_resolve_catalog(void)
 	Oid			name_index;
 
 	model_cache_check();
-	if (OidIsValid(models_relid))
+	if (OidIsValid(model_cache.relid))
 		return;
 
 	ext_oid = get_extension_oid("fct", true);
@@ -235,7 +222,7 @@ model_resolve_catalog(void)
 	 * older state, and what we just read is newer, so keep it either way.
 	 */
 	ext_schema_oid = nsp;
-	models_relid = relid;
+	model_cache.relid = relid;
 	models_id_index = id_index;
 	models_name_index = name_index;
 }
@@ -263,7 +250,7 @@ model_scan(bool by_id, int32 id, const char *name, FctModel *out)
 	Oid			indexid;
 
 	model_resolve_catalog();
-	relid = models_relid;
+	relid = model_cache.relid;
 	indexid = by_id ? models_id_index : models_name_index;
 
 	if (by_id)

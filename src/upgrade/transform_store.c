@@ -7,12 +7,13 @@
  * The cache: the list of edges (from, to, id) is read from the table in one
  * scan when first needed; a transformation's weights are read and parsed the
  * first time a path uses it; paths (and their absence) are memoised.  The
- * whole cache is dropped when the table changes, exactly as model.c does for
- * fct_models: a statement trigger sends a relcache invalidation, our callback
- * only flips a flag (and bumps a generation counter, which callers that keep
- * a path beyond one call, in fn_extra, compare), and the next look-up hands
- * the stale cache's memory to TopTransactionContext, so that pointers handed
- * out earlier in the transaction stay valid until its end.
+ * whole cache is dropped when the table changes, as model.c's is for
+ * fct_models (model/catalog_cache.h): a statement trigger sends a relcache
+ * invalidation, our callback only marks the cache stale (and bumps a
+ * generation counter, which callers that keep a path beyond one call, in
+ * fn_extra, compare), and the next look-up hands the stale cache's memory to
+ * TopTransactionContext, so that pointers handed out earlier in the
+ * transaction stay valid until its end.
  *
  * Why a path, once found, never changes: transformations and models never
  * change, and registration (transform_register.c) keeps the upgrade graph a
@@ -38,6 +39,7 @@
 #include "utils/rel.h"
 #include "utils/wait_event.h"
 
+#include "model/catalog_cache.h"
 #include "model/model.h"
 #include "query/query.h"
 #include "upgrade/transform_internal.h"
@@ -67,29 +69,23 @@ typedef struct PathEntry
 	TransformPath *path;		/* NULL: no path */
 } PathEntry;
 
-static MemoryContext transform_cxt = NULL;
+/* The cache's memory context, the table's OID, staleness, the generation. */
+static CatalogCache transform_cache = CATALOG_CACHE_INIT;
+
 static HTAB *edges = NULL;		/* every registered transformation */
 static HTAB *paths = NULL;		/* memoised paths */
 
-static Oid	transformations_relid = InvalidOid;
 static Oid	transformations_pair_index = InvalidOid;
 
 /* fct.restore_wait: see transform_restore_wait. */
 static int	restore_wait_seconds = 60;
 
-static bool transform_cache_valid = true;
-static uint64 transform_cache_generation = 1;
 static bool transform_callback_registered = false;
 
 static void
 transform_relcache_callback(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid ||
-		(OidIsValid(transformations_relid) && relid == transformations_relid))
-	{
-		transform_cache_valid = false;
-		transform_cache_generation++;
-	}
+	catalog_cache_invalidate(&transform_cache, relid);
 }
 
 void
@@ -113,24 +109,16 @@ transform_init(void)
 uint64
 transform_store_generation(void)
 {
-	return transform_cache_generation;
+	return transform_cache.generation;
 }
 
 static void
 transform_cache_check(void)
 {
-	if (transform_cache_valid)
+	if (!catalog_cache_check(&transform_cache))
 		return;
-	transform_cache_valid = true;
-	if (transform_cxt != NULL)
-	{
-		/* Freed at the end of the transaction: callers may hold pointers. */
-		MemoryContextSetParent(transform_cxt, TopTransactionContext);
-		transform_cxt = NULL;
-	}
 	edges = NULL;
 	paths = NULL;
-	transformations_relid = InvalidOid;
 	transformations_pair_index = InvalidOid;
 }
 
@@ -142,7 +130,7 @@ transform_resolve_catalog(void)
 	Oid			pair_index;
 
 	transform_cache_check();
-	if (OidIsValid(transformations_relid))
+	if (OidIsValid(transform_cache.relid))
 		return;
 	nsp = fct_extension_schema();
 	relid = get_relname_relid("fct_transformations", nsp);
@@ -153,7 +141,7 @@ transform_resolve_catalog(void)
 				 errmsg("transformation catalog of extension \"fct\" not found"),
 				 errdetail("Table fct_transformations or its index fct_transformations_pair_key is missing in schema \"%s\".",
 						   get_namespace_name(nsp))));
-	transformations_relid = relid;
+	transform_cache.relid = relid;
 	transformations_pair_index = pair_index;
 }
 
@@ -161,7 +149,7 @@ Oid
 transform_catalog_relid(void)
 {
 	transform_resolve_catalog();
-	return transformations_relid;
+	return transform_cache.relid;
 }
 
 /*
@@ -182,7 +170,7 @@ transform_read_edges(int32 **from_out, int32 **to_out, int32 **id_out)
 	int32	   *ids = palloc(sizeof(int32) * cap);
 
 	transform_resolve_catalog();
-	rel = table_open(transformations_relid, AccessShareLock);
+	rel = table_open(transform_cache.relid, AccessShareLock);
 	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
@@ -268,13 +256,13 @@ transform_cache_load(void)
 	pfree(ids);
 
 	/* An invalidation during the scan must be seen again: start over. */
-	if (!transform_cache_valid)
+	if (transform_cache.stale)
 	{
 		MemoryContextDelete(cxt);
 		transform_cache_load();
 		return;
 	}
-	transform_cxt = cxt;
+	transform_cache.cxt = cxt;
 	edges = e;
 	paths = p;
 }
@@ -297,7 +285,7 @@ edge_net(EdgeEntry *entry)
 				Int32GetDatum(entry->key.from_model));
 	ScanKeyInit(&keys[1], Anum_fct_transformations_to_model, BTEqualStrategyNumber, F_INT4EQ,
 				Int32GetDatum(entry->key.to_model));
-	rel = table_open(transformations_relid, AccessShareLock);
+	rel = table_open(transform_cache.relid, AccessShareLock);
 	scan = systable_beginscan(rel, transformations_pair_index, true, NULL, 2, keys);
 	tup = systable_getnext(scan);
 	if (HeapTupleIsValid(tup))
@@ -310,7 +298,7 @@ edge_net(EdgeEntry *entry)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("transformation %d in fct_transformations has null weights", entry->id)));
-		old = MemoryContextSwitchTo(transform_cxt);
+		old = MemoryContextSwitchTo(transform_cache.cxt);
 		net = net_deserialize(DatumGetByteaPP(d), entry->id,
 							  entry->key.from_model, entry->key.to_model);
 		MemoryContextSwitchTo(old);
@@ -413,7 +401,7 @@ transform_path(int32 from_model, int32 to_model)
 
 	if (from_model == to_model)
 	{
-		path = MemoryContextAllocZero(transform_cxt, sizeof(TransformPath));
+		path = MemoryContextAllocZero(transform_cache.cxt, sizeof(TransformPath));
 		path->from_model = from_model;
 		path->to_model = to_model;
 		path->max_width = model_by_id(to_model)->dim;
@@ -424,9 +412,9 @@ transform_path(int32 from_model, int32 to_model)
 		int			i = 0;
 		const TransformNet **nets;
 
-		nets = MemoryContextAllocZero(transform_cxt,
+		nets = MemoryContextAllocZero(transform_cache.cxt,
 									  sizeof(TransformNet *) * list_length(hops));
-		path = MemoryContextAllocZero(transform_cxt, sizeof(TransformPath));
+		path = MemoryContextAllocZero(transform_cache.cxt, sizeof(TransformPath));
 		path->from_model = from_model;
 		path->to_model = to_model;
 		foreach(lc, hops)
@@ -442,7 +430,7 @@ transform_path(int32 from_model, int32 to_model)
 	}
 
 	/* Loading weights may have processed an invalidation: start over. */
-	if (!transform_cache_valid)
+	if (transform_cache.stale)
 		return transform_path(from_model, to_model);
 
 	pe = hash_search(paths, &key, HASH_ENTER, &found);
