@@ -223,7 +223,7 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 	if (ls->index_plan == NULL)
 	{
 		char	   *sql;
-		Oid			argtypes[3] = {labels_embedding_type(), INT4OID, TEXTOID};
+		Oid			argtypes[3] = {embedding_type_oid(), INT4OID, TEXTOID};
 		SPIPlanPtr	plan;
 
 		/*
@@ -507,7 +507,7 @@ labels_score_queries(LabelSet *ls, const char *queries, bool with_ids,
 	float4	   *Q = palloc(sizeof(float4) * (Size) block * dim);
 	float4	   *S = palloc(sizeof(float4) * (Size) block * C);
 	int64	   *ids = palloc0(sizeof(int64) * block);
-	Oid			emb_type = labels_embedding_type();
+	Oid			emb_type = embedding_type_oid();
 	Portal		portal;
 	int			qcol = 0;
 	Oid			idtype = InvalidOid;

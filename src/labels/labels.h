@@ -130,9 +130,6 @@ typedef void (*LabelBlockFn) (void *arg, int b, const int64 *ids, const float4 *
 extern void labels_score_queries(LabelSet *ls, const char *queries, bool with_ids,
 								 LabelBlockFn fn, void *arg);
 
-/* The embedding type's oid. */
-extern Oid	labels_embedding_type(void);
-
 /*
  * Validate a prior of n entries (errors 22004 for nulls, 22023 for a wrong
  * length, a non-finite, negative or zero entry, or a sum off 1 by more than

@@ -595,18 +595,6 @@ labelset_get(const char *name, bool need_matrix)
 	return ls;
 }
 
-Oid
-labels_embedding_type(void)
-{
-	Oid			typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-										CStringGetDatum("embedding"),
-										ObjectIdGetDatum(fct_extension_schema()));
-
-	if (!OidIsValid(typid))
-		elog(ERROR, "type embedding not found in the extension's schema");
-	return typid;
-}
-
 void
 labelset_check_query(LabelSet *ls, const Embedding *q, const char *query_name)
 {

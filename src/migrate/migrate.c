@@ -51,7 +51,6 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
 	char	   *nspname;
 	HeapTuple	tp;
 	Form_pg_attribute att;
-	Oid			schema = fct_extension_schema();
 	Oid			embtype;
 
 	if (relkind == '\0' || relname == NULL)
@@ -75,9 +74,7 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
 				 errmsg("column \"%s\" of relation \"%s\" does not exist",
 						attname, relname)));
 	att = (Form_pg_attribute) GETSTRUCT(tp);
-	embtype = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-							  CStringGetDatum("embedding"),
-							  ObjectIdGetDatum(schema));
+	embtype = embedding_type_oid();
 	if (att->attnum <= 0 || att->atttypid != embtype)
 	{
 		Oid			typid = att->atttypid;

@@ -153,20 +153,6 @@ fct_drift(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(r);
 }
 
-/* The embedding type's oid (in the extension's schema). */
-static Oid
-embedding_type_oid(void)
-{
-	Oid			typid;
-
-	typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-							CStringGetDatum("embedding"),
-							ObjectIdGetDatum(fct_extension_schema()));
-	if (!OidIsValid(typid))
-		elog(ERROR, "type embedding not found in the fct extension's schema");
-	return typid;
-}
-
 /* ----------------------------------------------------------------
  * fct_refresh
  * ----------------------------------------------------------------

@@ -72,4 +72,7 @@ extern void embedding_finalize(Embedding *e);
 /* Errors unless a and b have the same vector dimension. */
 extern void embedding_check_same_dim(const Embedding *a, const Embedding *b);
 
+/* The embedding type's oid, in the extension's schema (typeoid.c). */
+extern Oid	embedding_type_oid(void);
+
 #endif							/* FCT_EMBEDDING_H */

@@ -24,20 +24,6 @@
 
 /* ------------------------------------------------------------ reading pairs */
 
-static Oid
-embedding_type_oid(void)
-{
-	Oid			nsp = fct_extension_schema();
-	Oid			typid;
-
-	typid = GetSysCacheOid2(TYPENAMENSP, Anum_pg_type_oid,
-							CStringGetDatum("embedding"),
-							ObjectIdGetDatum(nsp));
-	if (!OidIsValid(typid))
-		elog(ERROR, "type embedding of extension fct not found");
-	return typid;
-}
-
 static void
 check_columns(TupleDesc desc)
 {
