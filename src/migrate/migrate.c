@@ -1,112 +1,26 @@
 /*
  * migrate.c
  *	  Lazy, batched, resumable migration of stored rows into a newer model's
- *	  space: the batch engine (see migrate.h for its invariants), the
- *	  procedure fct_migrate and the census fct_model_census.
+ *	  space: the batch engine (see migrate.h for its invariants), which the
+ *	  procedure (migrate_procedure.c) and the queue's workers
+ *	  (migrate_worker.c) run.
  */
 #include "postgres.h"
 
 #include <math.h>
 
-#include "access/htup_details.h"
 #include "access/table.h"
-#include "access/xlog.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_type.h"
-#include "funcapi.h"
 #include "miscadmin.h"
-#include "nodes/parsenodes.h"
 #include "storage/bufmgr.h"
-#include "storage/itemptr.h"
-#include "utils/array.h"
-#include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "type/embedding.h"
-#include "citus/citus.h"
-#include "migrate/migrate.h"
 #include "model/model.h"
+#include "migrate/migrate.h"
 #include "query/query.h"
 #include "upgrade/transform.h"
-
-PG_FUNCTION_INFO_V1(fct_migrate);
-PG_FUNCTION_INFO_V1(fct_model_census);
-
-/* ---------------------------------------------------------------------
- * Resolving the target
- * ---------------------------------------------------------------------
- */
-
-void
-migrate_resolve(Oid relid, const char *attname, const char *to_model,
-				MigrateTarget *target)
-{
-	char		relkind = get_rel_relkind(relid);
-	char	   *relname = get_rel_name(relid);
-	char	   *nspname;
-	HeapTuple	tp;
-	Form_pg_attribute att;
-	Oid			embtype;
-
-	if (relkind == '\0' || relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	nspname = get_namespace_name(get_rel_namespace(relid));
-	if (relkind != RELKIND_RELATION)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", relname),
-				 relkind == RELKIND_PARTITIONED_TABLE ?
-				 errdetail("A migration works on a table's heap blocks, and a partitioned table has none.") : 0,
-				 relkind == RELKIND_PARTITIONED_TABLE ?
-				 errhint("Migrate each partition.") : 0));
-
-	tp = SearchSysCacheAttName(relid, attname);
-	if (!HeapTupleIsValid(tp))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						attname, relname)));
-	att = (Form_pg_attribute) GETSTRUCT(tp);
-	embtype = embedding_type_oid();
-	if (att->attnum <= 0 || att->atttypid != embtype)
-	{
-		Oid			typid = att->atttypid;
-
-		ReleaseSysCache(tp);
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("column \"%s\" of relation \"%s\" is of type %s, not embedding",
-						attname, relname, format_type_be(typid)),
-				 errhint("Only embedding columns hold values of a model that can be upgraded.")));
-	}
-	target->relid = relid;
-	target->attnum = att->attnum;
-	target->typid = att->atttypid;
-	ReleaseSysCache(tp);
-
-	target->relname = quote_qualified_identifier(nspname, relname);
-	target->colname = pstrdup(quote_identifier(attname));
-	target->display = psprintf("%s.%s", target->relname, target->colname);
-	if (to_model != NULL)
-	{
-		const FctModel *model = model_by_name(to_model);
-
-		target->to_model = model->id;
-		target->to_model_name = pstrdup(model->name);
-	}
-	else
-	{
-		target->to_model = FCT_NO_MODEL;
-		target->to_model_name = NULL;
-	}
-}
 
 /* ---------------------------------------------------------------------
  * The batch engine
@@ -227,72 +141,6 @@ prepare_saved(const char *sql, int nargs, Oid *argtypes)
 	if (SPI_keepplan(plan) != 0)
 		elog(ERROR, "SPI_keepplan failed");
 	return plan;
-}
-
-/*
- * Census of the rows that are not in the target model: their number, and
- * (checked here, before anything is written) a path from each of their
- * models to the target.  Grouped by model id (an integer read from the
- * value's header), so it costs little more than a scan.  *total (if not
- * NULL) is set to the number of non-null values.
- */
-int64
-migrate_census(const MigrateTarget *t, int64 *total, List **models)
-{
-	int64		left = 0;
-	int64		all = 0;
-	int			ret;
-	uint64		i;
-
-	ret = SPI_execute(psprintf("SELECT %s(%s), pg_catalog.count(*) FROM %s "
-							   "WHERE %s IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1",
-							   query_ext_name("_fct_migrate_model_id"), t->colname,
-							   t->relname, t->colname),
-					  false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "census of %s failed: %s", t->display,
-			 SPI_result_code_string(ret));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		int64		rows = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		const FctModel *from;
-
-		all += rows;
-		if (id == t->to_model)
-			continue;
-		if (id == FCT_NO_MODEL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg_plural("%lld row of %s holds an embedding that names no model",
-								   "%lld rows of %s hold embeddings that name no model",
-								   (unsigned long) rows,
-								   (long long) rows, t->display),
-					 errdetail("An embedding without a model has no path to model \"%s\".",
-							   t->to_model_name),
-					 errhint("Give those rows a model (or set them to NULL) before migrating.")));
-		from = model_by_id(id);
-		if (transform_path(from->id, t->to_model) == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("no upgrade path from model \"%s\" to model \"%s\"",
-							from->name, t->to_model_name),
-					 errdetail_plural("%lld row of %s is in model \"%s\".",
-									  "%lld rows of %s are in model \"%s\".",
-									  (unsigned long) rows,
-									  (long long) rows, t->display, from->name),
-					 errhint("Register a transformation with fct_register_transformation, or fit one with fct_fit_transformation.")));
-		left += rows;
-		if (models)
-			*models = lappend_int(*models, id);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	if (total)
-		*total = all;
-	return left;
 }
 
 /* The census, and rows_per_block for the first reads. */
@@ -903,7 +751,7 @@ migrate_run_rate(const MigrateRun *run)
 }
 
 /* ---------------------------------------------------------------------
- * The procedure
+ * Shared by the procedure, the queue and the workers
  * ---------------------------------------------------------------------
  */
 
@@ -914,156 +762,12 @@ migrate_rows_text(int64 n)
 	return n == 1 ? pstrdup("1 row") : psprintf("%lld rows", (long long) n);
 }
 
-static void
-check_batch_size(int batch_size)
+void
+migrate_check_batch_size(int batch_size)
 {
 	if (batch_size < 1 || batch_size > MIGRATE_MAX_BATCH_SIZE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be between 1 and %d", MIGRATE_MAX_BATCH_SIZE),
 				 errdetail("batch_size was %d.", batch_size)));
-}
-
-/*
- * CALL fct_migrate(tbl regclass, col name, to_model text, batch_size int)
- *
- * A procedure, so that it can commit after every batch (SPI nonatomic mode).
- */
-Datum
-fct_migrate(PG_FUNCTION_ARGS)
-{
-	bool		atomic = true;
-	MigrateTarget target;
-	MigrateRun *run;
-	int			batch_size;
-	int			i;
-
-	if (fcinfo->context && IsA(fcinfo->context, CallContext))
-		atomic = ((CallContext *) fcinfo->context)->atomic;
-	if (atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("fct_migrate cannot run inside a transaction block"),
-				 errdetail("It commits after every batch, which is not possible inside a transaction block or a function."),
-				 errhint("CALL it outside a transaction block, or queue the migration with fct_migrate_start(...), which a background worker runs once the transaction has committed.")));
-	for (i = 0; i < 4; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("fct_migrate: argument %d must not be NULL", i + 1)));
-	batch_size = PG_GETARG_INT32(3);
-	check_batch_size(batch_size);
-
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
-
-	migrate_resolve(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)),
-					text_to_cstring(PG_GETARG_TEXT_PP(2)), &target);
-
-	/* A Citus table: the same migration on each of its shard placements. */
-	if (citus_table_has_placements(target.relid))
-	{
-		citus_migrate_placements(target.relid, target.relname,
-								 NameStr(*PG_GETARG_NAME(1)),
-								 target.to_model_name, batch_size);
-		SPI_finish();
-		PG_RETURN_VOID();
-	}
-	run = migrate_run_begin(&target, batch_size);
-	ereport(NOTICE,
-			(errmsg_plural("fct_migrate: %lld row of %s to upgrade into model \"%s\"",
-						   "fct_migrate: %lld rows of %s to upgrade into model \"%s\"",
-						   (unsigned long) run->rows_left,
-						   (long long) run->rows_left, target.display,
-						   target.to_model_name)));
-
-	while (migrate_run_step(run))
-	{
-		if (run->batch_rows > 0 || run->rows_skipped > 0)
-			ereport(NOTICE,
-					(errmsg_plural("fct_migrate: %lld row upgraded, %lld left",
-								   "fct_migrate: %lld rows upgraded, %lld left",
-								   (unsigned long) run->rows_done,
-								   (long long) run->rows_done, (long long) run->rows_left),
-					 errdetail("Pass %d, batch of %s in %.3f s (%.0f rows/s); %.0f rows/s since the start; %s.",
-							   run->pass, migrate_rows_text(run->batch_rows),
-							   run->batch_secs,
-							   run->batch_secs > 0 ? run->batch_rows / run->batch_secs : 0,
-							   migrate_run_rate(run),
-							   run->rows_skipped == 1 ?
-							   "1 row changed concurrently was left for a later pass" :
-							   psprintf("%lld rows changed concurrently were left for a later pass",
-										(long long) run->rows_skipped))));
-		SPI_commit();
-	}
-
-	if (run->rows_left > 0)
-		ereport(WARNING,
-				(errmsg_plural("fct_migrate: %lld row of %s is still not in model \"%s\"",
-							   "fct_migrate: %lld rows of %s are still not in model \"%s\"",
-							   (unsigned long) run->rows_left,
-							   (long long) run->rows_left, target.display,
-							   target.to_model_name),
-				 errdetail_plural("Concurrent transactions kept writing rows of older models during %d pass.",
-								  "Concurrent transactions kept writing rows of older models during %d passes.",
-								  run->pass, run->pass),
-				 errhint("CALL fct_migrate again once those writes have stopped.")));
-	else
-		ereport(NOTICE,
-				(errmsg_plural("fct_migrate: done, %lld row upgraded, none left",
-							   "fct_migrate: done, %lld rows upgraded, none left",
-							   (unsigned long) run->rows_done,
-							   (long long) run->rows_done),
-				 errdetail_plural("%.0f rows/s; %d pass.", "%.0f rows/s; %d passes.",
-								  run->pass, migrate_run_rate(run), run->pass)));
-	migrate_run_end(run);
-	SPI_finish();
-	PG_RETURN_VOID();
-}
-
-/*
- * fct_model_census(tbl regclass, col name) -> table (model text, rows bigint)
- *
- * How many rows hold an embedding of each model (NULL: rows whose column is
- * NULL; "(no model)": embeddings that name no model), most rows first.  Read
- * with the caller's rights.
- */
-Datum
-fct_model_census(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MigrateTarget target;
-	char	   *sql;
-	int			ret;
-	uint64		i;
-
-	InitMaterializedSRF(fcinfo, 0);
-	migrate_resolve(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)), NULL,
-					&target);
-	sql = psprintf("SELECT CASE WHEN %s IS NOT NULL THEN coalesce(%s(%s), '(no model)') END AS model, "
-				   "pg_catalog.count(*) AS rows "
-				   "FROM %s GROUP BY 1 ORDER BY 2 DESC, 1 NULLS LAST",
-				   target.colname, query_ext_name("fct_model"), target.colname,
-				   target.relname);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	ret = SPI_execute(sql, true, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "census of %s failed: %s", target.display,
-			 SPI_result_code_string(ret));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		Datum		values[2];
-		bool		nulls[2];
-
-		values[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								  1, &nulls[0]);
-		values[1] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								  2, &nulls[1]);
-		/* the text datum lives in SPI memory: the tuplestore copies it */
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	SPI_finish();
-	return (Datum) 0;
 }

@@ -1,8 +1,18 @@
 /*
  * migrate.h
- *	  Lazy migration of stored rows into a newer model's space, shared by the
- *	  procedure (migrate.c), the queue's SQL functions (migrate_queue.c) and
- *	  the background workers (migrate_worker.c).
+ *	  Lazy migration of stored rows into a newer model's space.  Calls go one
+ *	  way, top to bottom (README.md says what each file does):
+ *
+ *	    migrate_procedure.c   CALL fct_migrate, in the caller's session
+ *	    migrate_control.c     fct_migrate_start/cancel/resume: queue a job
+ *	    migrate_worker.c      the background workers that run queued jobs
+ *	    migrate.c             the batch engine a run goes through
+ *	    migrate_target.c      resolving (table, column, model), the census
+ *	    migrate_check.c       will the table take the upgraded rows?
+ *	    migrate_queue.c       the queue table, written only as its owner
+ *
+ *	  A file calls only files below it, never one above (the procedure and
+ *	  the control functions never call each other).
  *
  * A migration is a run of batches.  A batch reads the rows of a range of
  * heap blocks that are not yet in the target model (a TID range scan),
@@ -105,6 +115,8 @@ typedef struct MigrateRun
 	double		batch_secs;
 } MigrateRun;
 
+/* migrate_target.c */
+
 /*
  * Resolve (table, column, target model) and check what can be checked
  * without reading the table: the relation is a table, the column exists and
@@ -133,6 +145,8 @@ extern int64 migrate_census(const MigrateTarget *target, int64 *total,
  */
 extern void migrate_check_writes(const MigrateTarget *target, List *models);
 
+/* migrate.c: the engine */
+
 /*
  * Start a run: census of the rows (their models), check that a path leads
  * from each to the target (errors otherwise, before anything is written),
@@ -158,6 +172,9 @@ extern char *migrate_rows_text(int64 n);
 
 /* Rows per second written since the run started. */
 extern double migrate_run_rate(const MigrateRun *run);
+
+/* Errors (22023) unless 1 <= batch_size <= MIGRATE_MAX_BATCH_SIZE. */
+extern void migrate_check_batch_size(int batch_size);
 
 /*
  * The queue (migrate_queue.c): table fct_migration_queue, written only as the
@@ -197,15 +214,21 @@ extern int	migrate_queue_exec(const char *sql, int nargs, Oid *argtypes,
 							   Datum *values, const char *nulls);
 
 /*
- * Start a worker for every queued or running job of this database that has
- * none alive.  check_role: only jobs whose role the current user has the
- * privileges of.  Needs an SPI connection.  Returns how many were started.
+ * Take the job's advisory lock until the end of this transaction; false when
+ * someone (a live worker) holds it.  Needs an SPI connection.
  */
-extern int	migrate_queue_resume(bool check_role);
+extern bool migrate_queue_try_lock(int64 id);
 
 /* The background workers (migrate_worker.c). */
 extern void migrate_init(void);
 extern bool migrate_launch_worker(int64 job_id, Oid dboid, Oid roleid,
 								  TransactionId queuing_xid);
+
+/*
+ * Start a worker for every queued or running job of this database that has
+ * none alive.  check_role: only jobs whose role the current user has the
+ * privileges of.  Needs an SPI connection.  Returns how many were started.
+ */
+extern int	migrate_worker_resume(bool check_role);
 
 #endif							/* FCT_MIGRATE_H */

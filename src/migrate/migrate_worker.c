@@ -37,6 +37,7 @@
 #include "storage/latch.h"
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -149,6 +150,60 @@ migrate_launch_worker(int64 job_id, Oid dboid, Oid roleid,
 	wait_until_blocked_by_us(handle);
 	return true;
 }
+
+/*
+ * Start a worker for every queued or running job of this database that has
+ * none alive (see migrate.h).
+ */
+int
+migrate_worker_resume(bool check_role)
+{
+	int			started = 0;
+	uint64		i;
+	uint64		n;
+	int64	   *ids;
+	Oid		   *roles;
+
+	migrate_queue_exec(psprintf("SELECT id, roleid FROM %s WHERE " MIGRATE_QUEUE_LIVE " ORDER BY id",
+								migrate_queue_name()),
+					   0, NULL, NULL, NULL);
+	n = SPI_processed;
+	ids = palloc(sizeof(int64) * (n + 1));
+	roles = palloc(sizeof(Oid) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		roles[i] = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (check_role && !has_privs_of_role(GetUserId(), roles[i]))
+			continue;
+
+		/*
+		 * A live worker holds the job's advisory lock.  Taking it for this
+		 * transaction proves there is none; the worker we start waits for
+		 * the lock until we commit.
+		 */
+		if (!migrate_queue_try_lock(ids[i]))
+			continue;
+		if (!migrate_launch_worker(ids[i], MyDatabaseId, roles[i],
+								   InvalidTransactionId))
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a background worker for migration %lld",
+							(long long) ids[i]),
+					 errdetail("Every background worker slot is in use (max_worker_processes = %d).",
+							   max_worker_processes),
+					 errhint("Call fct_migrate_resume() again later.")));
+		else
+			started++;
+	}
+	return started;
+}
+
 
 void
 migrate_init(void)
@@ -557,7 +612,7 @@ fct_migrate_resumer_main(Datum arg)
 	begin_xact();
 	if (OidIsValid(get_extension_oid("fct", true)))
 	{
-		started = migrate_queue_resume(false);
+		started = migrate_worker_resume(false);
 		if (started > 0)
 			ereport(LOG,
 					(errmsg_plural("fct: resumed %d queued migration in database \"%s\"",
