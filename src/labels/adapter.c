@@ -547,5 +547,5 @@ fct_predict_prior(PG_FUNCTION_ARGS)
 	mlp_forward(&m, x, 1, &a);
 	p = a.Q;
 	prior_floor(p, C);
-	PG_RETURN_ARRAYTYPE_P(labels_float4_array(p, C));
+	PG_RETURN_ARRAYTYPE_P(prior_array(p, C));
 }

@@ -1,8 +1,16 @@
 /*
  * labels.h
- *	  Label sets, label look-ups and label-prior correction: what labelset.c
- *	  (catalog and per-backend cache), labels.c (scoring), prior.c (prior
- *	  checks and EM) and adapter.c (the prior adapter MLP) share.
+ *	  Label sets, label look-ups and label-prior correction.  Calls go one
+ *	  way, top to bottom (README.md says what must stay true):
+ *
+ *	    lookup.c     fct_top_labels, fct_top_labels_batch, fct_label_search_path
+ *	    prior_em.c   fct_estimate_prior_em (EM over the scores)
+ *	    adapter.c    fct_fit_prior_adapter, fct_predict_prior (a small MLP)
+ *	    score.c      top k, softmax with the prior correction, scoring a query's rows
+ *	    labelset.c   the label set catalog and its per-backend cache, the GUCs
+ *	    prior.c      a prior as a vector: validation, floor, real[] out
+ *
+ *	  lookup.c, prior_em.c and adapter.c never call each other.
  *
  * A label set is a table of labels (id, embedding, optional bias) numbered
  * 0..C-1 by fct_label_index (see sql/install/80_labels.sql).  Scores are
@@ -24,7 +32,7 @@
 /* How fct_top_labels finds its candidates (GUC fct.label_search). */
 typedef enum LabelSearch
 {
-	LABEL_SEARCH_AUTO,			/* the faster of the two, measured: see labels.c */
+	LABEL_SEARCH_AUTO,			/* the faster of the two, measured: see lookup.c */
 	LABEL_SEARCH_EXACT,			/* always score every label */
 	LABEL_SEARCH_INDEX			/* always ORDER BY emb <#> q LIMIT candidates */
 } LabelSearch;
@@ -84,6 +92,7 @@ typedef struct LabelSet
 	char	  **labels;			/* C label ids as text, by label index */
 } LabelSet;
 
+/* labelset.c */
 extern void labels_init(void);
 
 /*
@@ -101,6 +110,8 @@ struct Embedding;
 extern void labelset_check_query(LabelSet *ls, const struct Embedding *q,
 								 const char *query_name);
 
+/* score.c */
+
 /*
  * Softmax over n candidate labels with scores scores[] (label index
  * idx[j], or j when idx is NULL), each shifted by log_adjust[label] when
@@ -108,7 +119,7 @@ extern void labelset_check_query(LabelSet *ls, const struct Embedding *q,
  * (positions j, most probable first, ties by label index) to top[] and their
  * probabilities to prob[]; returns how many.  work has room for n float8.
  */
-extern int	labels_softmax_topk(const float4 *scores, const int32 *idx, int n,
+extern int	score_softmax_topk(const float4 *scores, const int32 *idx, int n,
 								const float8 *log_adjust, int k, float8 *work,
 								int32 *top, float8 *prob);
 
@@ -117,7 +128,7 @@ extern int	labels_softmax_topk(const float4 *scores, const int32 *idx, int n,
  * (ties: smaller key first, the key of position j being idx[j], or j when idx
  * is NULL); returns min(k, n).
  */
-extern int	labels_topk(const float8 *v, const int32 *idx, int n, int k, int32 *top);
+extern int	score_topk(const float8 *v, const int32 *idx, int n, int k, int32 *top);
 
 /*
  * Score every row of a query against all labels of ls (matrix loaded), a
@@ -126,9 +137,11 @@ extern int	labels_topk(const float8 *v, const int32 *idx, int n, int k, int32 *t
  * (query_id integer type, q embedding); otherwise its first embedding column
  * is used and ids count rows from 1.
  */
-typedef void (*LabelBlockFn) (void *arg, int b, const int64 *ids, const float4 *S);
-extern void labels_score_queries(LabelSet *ls, const char *queries, bool with_ids,
-								 LabelBlockFn fn, void *arg);
+typedef void (*ScoreBlockFn) (void *arg, int b, const int64 *ids, const float4 *S);
+extern void score_queries(LabelSet *ls, const char *queries, bool with_ids,
+								 ScoreBlockFn fn, void *arg);
+
+/* prior.c */
 
 /*
  * Validate a prior of n entries (errors 22004 for nulls, 22023 for a wrong
@@ -148,7 +161,7 @@ extern float8 *prior_validate(ArrayType *arr, int n, const char *what);
 #define FCT_PRIOR_FLOOR 1e-3
 extern void prior_floor(float8 *p, int n);
 
-/* A real[] of n entries from float8 values. */
-extern ArrayType *labels_float4_array(const float8 *v, int n);
+/* A prior (or any n float8 values) as a real[] of n entries. */
+extern ArrayType *prior_array(const float8 *v, int n);
 
 #endif							/* FCT_LABELS_H */

@@ -319,7 +319,7 @@ BEGIN
 END
 $$;
 
--- The path fct_top_labels takes for a label set in this session (src/labels/labels.c): under
+-- The path fct_top_labels takes for a label set in this session (src/labels/lookup.c): under
 -- fct.label_search = auto, the faster of the exact and the index path, measured at the first look-up.
 CREATE FUNCTION fct_label_search_path(label_set text, OUT path text, OUT exact_ms double precision,
 									  OUT index_ms double precision)

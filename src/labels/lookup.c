@@ -1,7 +1,8 @@
 /*
- * labels.c
- *	  Label look-ups: fct_top_labels (one query) and fct_top_labels_batch
- *	  (many queries, one matrix product per block of queries).
+ * lookup.c
+ *	  Label look-ups: fct_top_labels (one query), fct_top_labels_batch (many
+ *	  queries, one matrix product per block of queries, through score.c) and
+ *	  fct_label_search_path.
  *
  * Candidates.  With an exact search every label of the set is a candidate and
  * the probabilities are the full softmax.  With an index search (the label
@@ -31,10 +32,7 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-#include <cblas.h>
 
-#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "kernels/distance.h"
 #include "type/embedding.h"
@@ -42,136 +40,11 @@
 #include "funcapi.h"
 #include "labels/labels.h"
 #include "miscadmin.h"
-#include "model/model.h"
 #include "query/query.h"
-#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
-#include "utils/tuplestore.h"
-
-/* Scores held at once by the batch form: block rows x C floats. */
-#define BATCH_SCORE_FLOATS	(8 * 1024 * 1024)
-#define BATCH_MAX_ROWS		256
-
-/* ----------------------------------------------------------------
- * Top k and softmax
- * ----------------------------------------------------------------
- */
-
-/* Is position a better than position b? */
-static inline bool
-topk_better(const float8 *v, const int32 *idx, int32 a, int32 b)
-{
-	if (v[a] != v[b])
-		return v[a] > v[b];
-	return (idx ? idx[a] : a) < (idx ? idx[b] : b);
-}
-
-static void
-topk_sift_down(const float8 *v, const int32 *idx, int32 *heap, int n, int i)
-{
-	/* min-heap on "better": the root is the worst kept position */
-	for (;;)
-	{
-		int			l = 2 * i + 1,
-					r = l + 1,
-					w = i;
-
-		if (l < n && topk_better(v, idx, heap[w], heap[l]))
-			w = l;
-		if (r < n && topk_better(v, idx, heap[w], heap[r]))
-			w = r;
-		if (w == i)
-			break;
-		{
-			int32		t = heap[i];
-
-			heap[i] = heap[w];
-			heap[w] = t;
-		}
-		i = w;
-	}
-}
-
-int
-labels_topk(const float8 *v, const int32 *idx, int n, int k, int32 *top)
-{
-	int			m = 0;
-
-	if (k > n)
-		k = n;
-	if (k <= 0)
-		return 0;
-	for (int32 j = 0; j < n; j++)
-	{
-		if (m < k)
-		{
-			/* sift up */
-			int			i = m++;
-
-			top[i] = j;
-			while (i > 0)
-			{
-				int			p = (i - 1) / 2;
-
-				if (!topk_better(v, idx, top[p], top[i]))
-					break;
-				{
-					int32		t = top[p];
-
-					top[p] = top[i];
-					top[i] = t;
-				}
-				i = p;
-			}
-		}
-		else if (topk_better(v, idx, j, top[0]))
-		{
-			top[0] = j;
-			topk_sift_down(v, idx, top, m, 0);
-		}
-	}
-	/* heap sort: move the worst to the end, repeatedly */
-	for (int end = m - 1; end > 0; end--)
-	{
-		int32		t = top[0];
-
-		top[0] = top[end];
-		top[end] = t;
-		topk_sift_down(v, idx, top, end, 0);
-	}
-	return m;
-}
-
-int
-labels_softmax_topk(const float4 *scores, const int32 *idx, int n,
-					const float8 *log_adjust, int k, float8 *work,
-					int32 *top, float8 *prob)
-{
-	float8		mx = -INFINITY;
-	float8		sum = 0.0;
-	int			m;
-
-	for (int j = 0; j < n; j++)
-	{
-		float8		l = scores[j];
-
-		if (log_adjust)
-			l += log_adjust[idx ? idx[j] : j];
-		work[j] = l;
-		if (l > mx)
-			mx = l;
-	}
-	for (int j = 0; j < n; j++)
-		sum += exp(work[j] - mx);
-	m = labels_topk(work, idx, n, k, top);
-	for (int i = 0; i < m; i++)
-		prob[i] = exp(work[top[i]] - mx) / sum;
-	return m;
-}
 
 /* ----------------------------------------------------------------
  * SQL functions
@@ -301,7 +174,7 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 					 errhint("Use a bias of 0 for no bias.")));
 		scores[j] = (float4) kernel_inner_product(EMBEDDING_VEC(e), EMBEDDING_VEC(q), q->dim) + b;
 	}
-	n = labels_softmax_topk(scores, idx, n, corrected ? ls->log_adjust : NULL, k,
+	n = score_softmax_topk(scores, idx, n, corrected ? ls->log_adjust : NULL, k,
 							work, top, prob);
 	for (int i = 0; i < n; i++)
 		emit_row(rsinfo, false, 0, labels[top[i]], scores[top[i]], prob[i]);
@@ -323,7 +196,7 @@ top_labels_exact(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, int k, bool 
 	if (ls->bias)
 		for (int i = 0; i < C; i++)
 			scores[i] += ls->bias[i];
-	n = labels_softmax_topk(scores, NULL, C, corrected ? ls->log_adjust : NULL, k,
+	n = score_softmax_topk(scores, NULL, C, corrected ? ls->log_adjust : NULL, k,
 							work, top, prob);
 	for (int i = 0; i < n; i++)
 		emit_row(rsinfo, false, 0, ls->labels[top[i]], scores[top[i]], prob[i]);
@@ -491,111 +364,6 @@ fct_label_search_path(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
-/*
- * Score the rows of a query against every label of the set, a block of
- * queries at a time with one cblas_sgemm, and hand each block of scores to fn.
- * With ids, the query must return (query_id integer type, q embedding);
- * without, its first embedding column is used.
- */
-void
-labels_score_queries(LabelSet *ls, const char *queries, bool with_ids,
-					 LabelBlockFn fn, void *arg)
-{
-	int			C = ls->n_labels;
-	int			dim = ls->dim;
-	int			block = Max(1, Min(BATCH_MAX_ROWS, BATCH_SCORE_FLOATS / C));
-	float4	   *Q = palloc(sizeof(float4) * (Size) block * dim);
-	float4	   *S = palloc(sizeof(float4) * (Size) block * C);
-	int64	   *ids = palloc0(sizeof(int64) * block);
-	Oid			emb_type = embedding_type_oid();
-	Portal		portal;
-	int			qcol = 0;
-	Oid			idtype = InvalidOid;
-	int64		row = 0;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	portal = SPI_cursor_open_with_args(NULL, queries, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		TupleDesc	desc;
-		int			b;
-
-		SPI_cursor_fetch(portal, true, block);
-		b = (int) SPI_processed;
-		if (b == 0)
-			break;
-		desc = SPI_tuptable->tupdesc;
-		if (qcol == 0 && with_ids)
-		{
-			idtype = desc->natts >= 1 ? SPI_gettypeid(desc, 1) : InvalidOid;
-			if (desc->natts < 2 ||
-				(idtype != INT8OID && idtype != INT4OID && idtype != INT2OID) ||
-				SPI_gettypeid(desc, 2) != emb_type)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("the queries must return (query_id bigint, q embedding)"),
-						 errhint("Cast the query id to bigint and the query to embedding.")));
-			qcol = 2;
-		}
-		else if (qcol == 0)
-		{
-			for (int c = 1; c <= desc->natts && qcol == 0; c++)
-				if (SPI_gettypeid(desc, c) == emb_type)
-					qcol = c;
-			if (qcol == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("the queries must return an embedding column")));
-		}
-		for (int r = 0; r < b; r++)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[r];
-			bool		isnull1 = false,
-						isnull2;
-			Datum		d = SPI_getbinval(tup, desc, qcol, &isnull2);
-			Embedding  *q;
-
-			if (with_ids)
-			{
-				Datum		id = SPI_getbinval(tup, desc, 1, &isnull1);
-
-				if (!isnull1)
-					ids[r] = idtype == INT8OID ? DatumGetInt64(id) :
-						idtype == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
-			}
-			else
-				ids[r] = ++row;
-			if (isnull1 || isnull2)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("query ids and query embeddings must not be null")));
-			q = DatumGetEmbeddingP(d);
-			if (q->dim != dim ||
-				(q->model_id != ls->model_id && q->model_id != FCT_NO_MODEL &&
-				 ls->model_id != FCT_NO_MODEL))
-				labelset_check_query(ls, q, psprintf("query %lld", (long long) ids[r]));
-			memcpy(Q + (Size) r * dim, EMBEDDING_VEC(q), sizeof(float4) * dim);
-			if ((Pointer) q != DatumGetPointer(d))
-				pfree(q);
-			if (ls->bias)
-				memcpy(S + (Size) r * C, ls->bias, sizeof(float4) * C);
-		}
-		/* S = Q L^T (+ bias, already in S) */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, C, dim,
-					1.0f, Q, dim, ls->matrix, dim,
-					ls->bias ? 1.0f : 0.0f, S, C);
-		fn(arg, b, ids, S);
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
-	SPI_finish();
-	pfree(Q);
-	pfree(S);
-	pfree(ids);
-}
-
 typedef struct BatchState
 {
 	ReturnSetInfo *rsinfo;
@@ -616,7 +384,7 @@ batch_block(void *arg, int b, const int64 *ids, const float4 *S)
 	for (int r = 0; r < b; r++)
 	{
 		const float4 *s = S + (Size) r * C;
-		int			n = labels_softmax_topk(s, NULL, C, st->adjust, st->k,
+		int			n = score_softmax_topk(s, NULL, C, st->adjust, st->k,
 											st->work, st->top, st->prob);
 
 		for (int i = 0; i < n; i++)
@@ -656,7 +424,7 @@ fct_top_labels_batch(PG_FUNCTION_ARGS)
 	labelset_pin(ls);
 	PG_TRY();
 	{
-		labels_score_queries(ls, queries, true, batch_block, &st);
+		score_queries(ls, queries, true, batch_block, &st);
 	}
 	PG_FINALLY();
 	{
