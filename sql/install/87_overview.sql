@@ -3,8 +3,9 @@
 --   fct_transformation_list  the transformations by model name, with the fit's losses
 --   fct_columns              per column holding embeddings: its models with
 --                            (estimated) row counts and the indexes upgrading it
---   fct_progress             the running CALL fct_migrate and fct_fit_transformation
---                            of every session the caller may see (src/progress/)
+--   fct_progress             the running CALL fct_migrate (and the queue's workers'
+--                            migrations) and fct_fit_transformation of every
+--                            session the caller may see (src/progress/)
 
 CREATE VIEW fct_transformation_list AS
 	SELECT x.id,
@@ -125,9 +126,10 @@ CREATE VIEW fct_progress AS
 		   p.j OPERATOR(pg_catalog.->>) 'phase' AS phase,
 		   nullif((p.j OPERATOR(pg_catalog.->>) 'done')::bigint, -1) AS done,
 		   nullif((p.j OPERATOR(pg_catalog.->>) 'total')::bigint, -1) AS total,
-		   a.query_start AS started,
+		   -- a queue's worker runs each batch as a statement of its own: the run says when it began
+		   coalesce((p.j OPERATOR(pg_catalog.->>) 'started')::timestamptz, a.query_start) AS started,
 		   (p.j OPERATOR(pg_catalog.->>) 'updated')::timestamptz AS updated,
-		   p.j OPERATOR(pg_catalog.-) ARRAY['command', 'target', 'phase', 'done', 'total', 'updated'] AS detail
+		   p.j OPERATOR(pg_catalog.-) ARRAY['command', 'target', 'phase', 'done', 'total', 'started', 'updated'] AS detail
 	  FROM pg_catalog.pg_stat_activity a,
 		   LATERAL (SELECT pg_catalog.substring(a.query, '^/\* fct_progress (\{.*?\}) \*/')::jsonb AS j) p
 	 -- active: an idle session shows its last query, progress of a command that ended with an error
@@ -135,6 +137,6 @@ CREATE VIEW fct_progress AS
 	   AND pg_catalog.starts_with(a.query, '/* fct_progress {') AND p.j IS NOT NULL;
 
 COMMENT ON VIEW fct_progress IS
-	'the running CALL fct_migrate and fct_fit_transformation of the sessions whose queries the caller may see (pg_stat_activity''s rule): phase, done of total, details';
+	'the running CALL fct_migrate, queued migrations and fct_fit_transformation of the sessions whose queries the caller may see (pg_stat_activity''s rule): phase, done of total, details';
 
 GRANT SELECT ON fct_progress TO PUBLIC;

@@ -345,8 +345,10 @@ fct_catalog_apply(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("fct catalog %s on this node differs from the coordinator's",
 								RelationGetRelationName(rel)),
-						 errdetail("The coordinator's %s concerns " UINT64_FORMAT " rows, " UINT64_FORMAT " of them are here.",
-								   op, expected, (uint64) SPI_processed),
+						 errdetail_plural("The coordinator's %s concerns " UINT64_FORMAT " row, of which this node has " UINT64_FORMAT ".",
+										  "The coordinator's %s concerns " UINT64_FORMAT " rows, of which this node has " UINT64_FORMAT ".",
+										  (unsigned long) expected,
+										  op, expected, (uint64) SPI_processed),
 						 errhint("Run SELECT fct_citus_sync() on the coordinator, then the command again.")));
 		}
 	}

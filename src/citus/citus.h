@@ -60,13 +60,15 @@ extern void citus_migrate_placements(Oid relid, const char *rel, const char *col
  * which must outlive the transactions); each round runs the next placement
  * of every node at once (false when none is left); end errors naming the
  * placements that failed, otherwise returns the rows still not in the target
- * model (a closing census).  Each needs an open transaction and an SPI
+ * model (a closing census).  job_id: the queue's job, for the progress
+ * each step publishes (fct_progress).  Each needs an open transaction and an SPI
  * connection; the caller commits between them.
  */
 typedef struct CitusMigrateRun CitusMigrateRun;
 
 extern CitusMigrateRun *citus_migrate_begin(Oid relid, const char *rel, const char *col,
-											const char *to_model, int batch_size);
+											const char *to_model, int batch_size,
+											int64 job_id);
 extern bool citus_migrate_round(CitusMigrateRun *run);
 extern int64 citus_migrate_end(CitusMigrateRun *run);
 /* Rows not yet upgraded (counted per placement as they finish), rows of the last round, rows/s. */

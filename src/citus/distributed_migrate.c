@@ -31,6 +31,7 @@
 
 #include "citus/citus.h"
 #include "model/model.h"
+#include "progress/progress.h"
 
 typedef struct Placement
 {
@@ -57,7 +58,9 @@ struct CitusMigrateRun
 	int64		rows_left;
 	int64		rows_done;
 	int64		round_rows;
+	int			rounds;
 	TimestampTz started;
+	int64		job_id;			/* the queue's job (0: CALL fct_migrate) */
 };
 
 /* Rows of rel.col not in to_model (one census through Citus); checks every path. */
@@ -142,9 +145,37 @@ count_placements(CitusMigrateRun *r, Oid relid)
 	SPI_freetuptable(SPI_tuptable);
 }
 
+/*
+ * The run's progress in fct_progress (progress/), as a local migration shows
+ * it (migrate_progress), with the placements in place of batches: each
+ * placement's own CALL fct_migrate shows its batches on its node.
+ */
+static void
+report_progress(const CitusMigrateRun *r, const char *phase)
+{
+	StringInfoData m;
+	char	   *what = psprintf("%s.%s -> %s", r->rel, quote_identifier(r->col), r->to_model);
+
+	initStringInfo(&m);
+	progress_append_member(&m, "table", r->rel);
+	progress_append_member(&m, "column", r->col);
+	progress_append_member(&m, "to_model", r->to_model);
+	if (r->job_id > 0)
+		appendStringInfo(&m, ",\"job\":" INT64_FORMAT, r->job_id);
+	progress_append_member(&m, "started", timestamptz_to_str(r->started));
+	appendStringInfo(&m, ",\"rows_left\":" INT64_FORMAT ",\"rounds\":%d,\"placements_done\":%d"
+					 ",\"placements\":%d,\"placements_failed\":%d,\"nodes\":%d"
+					 ",\"batch_size\":%d,\"rate\":%.1f",
+					 r->rows_left, r->rounds, r->done, r->npl, r->nfailed, r->nnodes,
+					 r->batch_size, citus_migrate_rate(r));
+	progress_report("fct_migrate", what, phase, r->rows_done, r->rows_done + r->rows_left, m.data);
+	pfree(m.data);
+	pfree(what);
+}
+
 CitusMigrateRun *
 citus_migrate_begin(Oid relid, const char *rel, const char *col,
-					const char *to_model, int batch_size)
+					const char *to_model, int batch_size, int64 job_id)
 {
 	/* SPI returns to its own context after each statement: allocate in the caller's */
 	MemoryContext cxt = CurrentMemoryContext;
@@ -158,6 +189,7 @@ citus_migrate_begin(Oid relid, const char *rel, const char *col,
 	r->to_model = pstrdup(to_model);
 	r->batch_size = batch_size;
 	r->started = GetCurrentTimestamp();
+	r->job_id = job_id;
 	initStringInfo(&r->failed);
 
 	/* every placement of every shard, by node */
@@ -186,8 +218,10 @@ citus_migrate_begin(Oid relid, const char *rel, const char *col,
 	}
 	SPI_freetuptable(SPI_tuptable);
 
+	report_progress(r, "census and checks");
 	r->rows_left = distributed_rows_left(r->ext, rel, col, to_model, true);
 	count_placements(r, relid);
+	report_progress(r, "upgrading the shard placements");
 	ereport(NOTICE,
 			(errmsg("fct_migrate: %s of %s.%s to upgrade into model \"%s\", in %s on %s",
 					count_text(r->rows_left, "row", "rows"), rel, col, to_model,
@@ -269,6 +303,8 @@ citus_migrate_round(CitusMigrateRun *r)
 	SPI_freetuptable(SPI_tuptable);
 	r->rows_done += r->round_rows;
 	r->rows_left = Max(r->rows_left - r->round_rows, 0);
+	r->rounds++;
+	report_progress(r, "upgrading the shard placements");
 	ereport(NOTICE,
 			(errmsg_plural("fct_migrate: %d of %d shard placement of %s migrated%s",
 						   "fct_migrate: %d of %d shard placements of %s migrated%s", r->npl,
@@ -292,13 +328,7 @@ citus_migrate_round_rows(const CitusMigrateRun *r)
 double
 citus_migrate_rate(const CitusMigrateRun *r)
 {
-	long		secs;
-	int			usecs;
-	double		elapsed;
-
-	TimestampDifference(r->started, GetCurrentTimestamp(), &secs, &usecs);
-	elapsed = secs + usecs / 1e6;
-	return elapsed > 0 ? r->rows_done / elapsed : 0;
+	return progress_rate(r->started, r->rows_done);
 }
 
 int64
@@ -334,10 +364,11 @@ void
 citus_migrate_placements(Oid relid, const char *rel, const char *col,
 						 const char *to_model, int batch_size)
 {
-	CitusMigrateRun *r = citus_migrate_begin(relid, rel, col, to_model, batch_size);
+	CitusMigrateRun *r = citus_migrate_begin(relid, rel, col, to_model, batch_size, 0);
 
 	SPI_commit();
 	while (citus_migrate_round(r))
 		SPI_commit();
 	(void) citus_migrate_end(r);
+	progress_end();
 }

@@ -19,6 +19,7 @@
 #include "type/embedding.h"
 #include "model/model.h"
 #include "migrate/migrate.h"
+#include "progress/progress.h"
 #include "query/query.h"
 #include "upgrade/transform.h"
 
@@ -705,6 +706,8 @@ migrate_run_step(MigrateRun *run)
 								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0,
 								 false);
 	written = write_rows(run, &mb->cur);
+	if (all->n > 0 || mb->cur.n > 0)
+		run->batches++;
 	run->batch_rows = written;
 	run->rows_done += written;
 	run->rows_done_pass += written;
@@ -741,13 +744,39 @@ migrate_run_end(MigrateRun *run)
 double
 migrate_run_rate(const MigrateRun *run)
 {
-	long		secs;
-	int			usecs;
-	double		elapsed;
+	return progress_rate(run->started, run->rows_done);
+}
 
-	TimestampDifference(run->started, GetCurrentTimestamp(), &secs, &usecs);
-	elapsed = secs + usecs / 1e6;
-	return elapsed > 0 ? run->rows_done / elapsed : 0;
+void
+migrate_progress(const MigrateTarget *target, const MigrateRun *run, int64 job_id)
+{
+	StringInfoData m;
+	char	   *what = psprintf("%s -> %s", target->display, target->to_model_name);
+
+	initStringInfo(&m);
+	progress_append_member(&m, "table", target->relname);
+	progress_append_member(&m, "column", target->attname);
+	progress_append_member(&m, "to_model", target->to_model_name);
+	if (job_id > 0)
+		appendStringInfo(&m, ",\"job\":" INT64_FORMAT, job_id);
+	if (run == NULL)
+	{
+		progress_report("fct_migrate", what, "census and checks", 0, -1, m.data);
+		pfree(m.data);
+		pfree(what);
+		return;
+	}
+	/* the view's started: the run's start (a worker's statements are its batches) */
+	progress_append_member(&m, "started", timestamptz_to_str(run->started));
+	appendStringInfo(&m, ",\"rows_left\":" INT64_FORMAT ",\"batches\":" INT64_FORMAT
+					 ",\"pass\":%d,\"batch_size\":%d,\"skipped\":" INT64_FORMAT
+					 ",\"rate\":%.1f",
+					 run->rows_left, run->batches, run->pass, run->batch_size,
+					 run->rows_skipped, migrate_run_rate(run));
+	progress_report("fct_migrate", what, "upgrading", run->rows_done,
+					run->rows_done + run->rows_left, m.data);
+	pfree(m.data);
+	pfree(what);
 }
 
 /* ---------------------------------------------------------------------

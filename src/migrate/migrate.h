@@ -74,6 +74,7 @@ typedef struct MigrateTarget
 	int32		to_model;
 	char	   *relname;		/* schema-qualified and quoted, for SQL */
 	char	   *colname;		/* quoted, for SQL */
+	char	   *attname;		/* as named, for the progress report */
 	char	   *display;		/* "schema.table.column", for messages */
 	char	   *to_model_name;
 } MigrateTarget;
@@ -108,6 +109,7 @@ typedef struct MigrateRun
 	int64		rows_done_pass; /* written by this run in this pass */
 	int64		rows_skipped;	/* changed concurrently, left for a pass */
 	int64		rows_left;		/* estimate, exact at the end of a pass */
+	int64		batches;		/* steps that read or wrote rows */
 	TimestampTz started;
 
 	/* the last step */
@@ -175,6 +177,15 @@ extern double migrate_run_rate(const MigrateRun *run);
 
 /* Errors (22023) unless 1 <= batch_size <= MIGRATE_MAX_BATCH_SIZE. */
 extern void migrate_check_batch_size(int batch_size);
+
+/*
+ * Publish where a migration of target is (progress/, the view fct_progress):
+ * with run NULL, that its census and checks are under way; otherwise the
+ * run's rows done and left, batches, pass and rate.  job_id: the queue's job
+ * a background worker runs, 0 for CALL fct_migrate.
+ */
+extern void migrate_progress(const MigrateTarget *target, const MigrateRun *run,
+							 int64 job_id);
 
 /*
  * The queue (migrate_queue.c): table fct_migration_queue, written only as the

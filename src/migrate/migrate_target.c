@@ -72,6 +72,7 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
 
 	target->relname = quote_qualified_identifier(nspname, relname);
 	target->colname = pstrdup(quote_identifier(attname));
+	target->attname = pstrdup(attname);
 	target->display = psprintf("%s.%s", target->relname, target->colname);
 	if (to_model != NULL)
 	{

@@ -45,6 +45,7 @@
 
 #include "citus/citus.h"
 #include "migrate/migrate.h"
+#include "progress/progress.h"
 #include "query/query.h"
 
 PGDLLEXPORT void fct_migrate_worker_main(Datum arg);
@@ -373,9 +374,14 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		migrate_resolve(job->relid, job->attname, job->to_model, &target);
 		if (citus_table_has_placements(job->relid))
 			crun = worker_citus_run = citus_migrate_begin(job->relid, target.relname, job->attname,
-														  target.to_model_name, job->batch_size);
+														  target.to_model_name, job->batch_size,
+														  job->id);
 		else
+		{
+			migrate_progress(&target, NULL, job->id);
 			run = worker_run = migrate_run_begin(&target, job->batch_size);
+			migrate_progress(&run->target, run, job->id);
+		}
 		MemoryContextSwitchTo(old);
 		values[0] = Int32GetDatum(MyProcPid);
 		values[1] = Int64GetDatum(crun ? citus_migrate_rows_left(crun) : run->rows_left);
@@ -389,6 +395,8 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		Oid			types[3] = {INT8OID, INT8OID, FLOAT8OID};
 		Datum		values[3];
 
+		if (run)
+			migrate_progress(&run->target, run, job->id);
 		values[0] = Int64GetDatum(crun ? citus_migrate_round_rows(crun) : run->batch_rows);
 		values[1] = Int64GetDatum(crun ? citus_migrate_rows_left(crun) : run->rows_left);
 		values[2] = Float8GetDatum(crun ? citus_migrate_rate(crun) : migrate_run_rate(run));
@@ -406,13 +414,14 @@ job_step(MigrateJob *job, MemoryContext runcxt)
 		values[0] = Int64GetDatum(left);
 		if (left > 0)
 		{
-			int			passes = crun ? 1 : run->pass;
+			/* a distributed run's passes are its placements' own, not counted here */
+			char	   *during = crun ? "" :
+				psprintf(" during %d %s", run->pass, run->pass == 1 ? "pass" : "passes");
 
-			values[1] = CStringGetTextDatum(psprintf("%s %s still not in model \"%s\": concurrent transactions kept writing rows of older models during %d %s",
+			values[1] = CStringGetTextDatum(psprintf("%s %s still not in model \"%s\": concurrent transactions kept writing rows of older models%s",
 													 migrate_rows_text(left),
 													 left == 1 ? "is" : "are",
-													 job->to_model, passes,
-													 passes == 1 ? "pass" : "passes"));
+													 job->to_model, during));
 			nulls[2] = ' ';
 		}
 		else
@@ -468,12 +477,22 @@ fct_migrate_worker_main(Datum arg)
 
 	runcxt = AllocSetContextCreate(TopMemoryContext, "fct migrate run",
 								   ALLOCSET_DEFAULT_SIZES);
+
+	/*
+	 * The worker's "query" in pg_stat_activity, which the progress of its run
+	 * (fct_progress) is written before; it stays active while the job runs,
+	 * pauses between batches included.
+	 */
+	debug_query_string = MemoryContextStrdup(TopMemoryContext,
+											 psprintf("fct migrate job %lld", (long long) job.id));
 	for (;;)
 	{
 		MemoryContext oldcxt = CurrentMemoryContext;
 		StepResult	result;
 
-		pgstat_report_activity(STATE_RUNNING, "fct migrate batch");
+		/* a run under way shows its progress, which the next step updates */
+		if (worker_run == NULL && worker_citus_run == NULL)
+			pgstat_report_activity(STATE_RUNNING, debug_query_string);
 		PG_TRY();
 		{
 			result = job_step(&job, runcxt);
@@ -511,15 +530,20 @@ fct_migrate_worker_main(Datum arg)
 				++worker_retries <= MIGRATE_MAX_RETRIES;
 			record_error(job.id, edata, !retry);
 			FreeErrorData(edata);
+			progress_end();
+			pgstat_report_activity(STATE_IDLE, NULL);
 			if (!retry)
 				proc_exit(1);
 			result = STEP_MORE;
 		}
 		PG_END_TRY();
 
-		pgstat_report_activity(STATE_IDLE, NULL);
 		if (result != STEP_MORE)
+		{
+			progress_end();
+			pgstat_report_activity(STATE_IDLE, NULL);
 			break;
+		}
 		if (worker_run == NULL && worker_citus_run == NULL)
 			sleep_ms(1000);		/* after an error, before the retry */
 		else if (job.pause_ms > 0)

@@ -97,3 +97,25 @@ progress_end(void)
 	pfree(progress_query);
 	progress_query = NULL;
 }
+
+void
+progress_append_member(StringInfo s, const char *key, const char *value)
+{
+	if (s->len > 0)
+		appendStringInfoChar(s, ',');
+	escape_json(s, key);
+	appendStringInfoChar(s, ':');
+	escape_json(s, value ? value : "");
+}
+
+double
+progress_rate(TimestampTz started, int64 count)
+{
+	long		secs;
+	int			usecs;
+	double		elapsed;
+
+	TimestampDifference(started, GetCurrentTimestamp(), &secs, &usecs);
+	elapsed = secs + usecs / 1e6;
+	return elapsed > 0 ? count / elapsed : 0;
+}

@@ -24,6 +24,9 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
 /*
  * Publish the progress of command (e.g. "fct_migrate") on target (e.g. the
  * column "public.items.emb -> clip-v2"): phase (a few words), done of total
@@ -37,5 +40,13 @@ extern void progress_report(const char *command, const char *target,
 
 /* The command is over: the query text is the caller's again. */
 extern void progress_end(void);
+
+/*
+ * Helpers for the extra members: ,"key":"value" (value JSON-escaped) appended
+ * to s, and the rate of a count since a start (per second; 0 before any time
+ * has passed), which long commands report and print alike.
+ */
+extern void progress_append_member(StringInfo s, const char *key, const char *value);
+extern double progress_rate(TimestampTz started, int64 count);
 
 #endif							/* FCT_PROGRESS_H */
