@@ -28,11 +28,17 @@ GRANT SELECT ON fct_transformation_list TO PUBLIC;
 
 -- fct_column_models: the models of one column's values with their row
 -- counts, estimated from a sample when the table is large: a table of at
--- most sample_rows rows (by its statistics, pg_class.reltuples) is counted,
--- a larger one read through TABLESAMPLE SYSTEM (whole pages at random, about
--- sample_rows rows) and the counts scaled to reltuples.  Rows whose column is
--- NULL are not counted.  Runs with the caller's rights: a column the caller
--- may not read gives no row.
+-- most sample_rows rows is counted, a larger one read through TABLESAMPLE
+-- SYSTEM (whole pages, each with the same probability, about sample_rows
+-- rows) and each count divided by that probability.  The table's rows are
+-- judged as the planner does (estimate_rel_size): the density of its last
+-- statistics (reltuples / relpages) times its size now, so a table that grew
+-- since its last ANALYZE is not sampled as if it had not; and the counts do
+-- not depend on that judgement (it sets the sample's size, not the scale).
+-- Whole pages make the estimate coarser when a model's rows are contiguous
+-- (a migration under way leaves the first pages in the new model).  Rows
+-- whose column is NULL are not counted.  Runs with the caller's rights: a
+-- column the caller may not read gives no row.
 CREATE FUNCTION fct_column_models(tbl regclass, col name, sample_rows integer DEFAULT 10000)
 RETURNS TABLE (model text, rows bigint, estimated boolean)
 LANGUAGE plpgsql VOLATILE STRICT
@@ -40,6 +46,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
 	v_tuples	float8;
+	v_pages		float8;
+	v_pct		float8;
 	v_is_array	boolean;
 	v_sample	text := '';
 	v_scale		float8 := 1;
@@ -54,21 +62,29 @@ BEGIN
 		RAISE EXCEPTION 'column "%" of % does not hold embeddings', col, tbl
 			USING ERRCODE = 'datatype_mismatch';
 	END IF;
-	SELECT c.reltuples INTO v_tuples FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) tbl;
-	-- never analyzed or vacuumed (-1), or a partitioned table (0): sum the partitions' estimates
+	SELECT c.reltuples, c.relpages INTO v_tuples, v_pages FROM pg_catalog.pg_class c
+	 WHERE c.oid OPERATOR(pg_catalog.=) tbl;
 	IF v_tuples OPERATOR(pg_catalog.<=) 0 THEN
+		-- never analyzed or vacuumed (-1), or a partitioned table (0): sum the partitions' estimates
 		SELECT sum(greatest(c.reltuples, 0)) INTO v_tuples FROM pg_catalog.pg_inherits i
 		  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
 		 WHERE i.inhparent OPERATOR(pg_catalog.=) tbl;
+	ELSIF v_pages OPERATOR(pg_catalog.>) 0 THEN
+		-- the density of the last statistics times the table's pages now
+		v_tuples := v_tuples OPERATOR(pg_catalog./) v_pages OPERATOR(pg_catalog.*)
+			greatest(pg_catalog.pg_relation_size(tbl) OPERATOR(pg_catalog./)
+					 pg_catalog.current_setting('block_size')::pg_catalog.float8, 1);
 	END IF;
 	IF v_tuples OPERATOR(pg_catalog.>) sample_rows THEN
 		-- REPEATABLE: the count of the rows sampled and the counts per model read the same pages
-		v_sample := format(' TABLESAMPLE SYSTEM (%s) REPEATABLE (0)', 100.0 * sample_rows / v_tuples);
+		v_pct := 100.0 * sample_rows / v_tuples;
+		v_sample := format(' TABLESAMPLE SYSTEM (%s) REPEATABLE (0)', v_pct);
 	END IF;
-	-- the rows the sample read, and the scale from them to the table's estimate
 	IF v_sample OPERATOR(pg_catalog.<>) '' THEN
 		EXECUTE format('SELECT pg_catalog.count(*) FROM %s t%s', tbl, v_sample) INTO v_n;
-		v_scale := v_tuples / greatest(v_n, 1);
+		-- each page is drawn with probability v_pct / 100: a count scales by its inverse
+		-- (Horvitz-Thompson), unbiased whether the statistics are right or not
+		v_scale := 100.0 / v_pct;
 		-- no page drawn (a tiny sample_rows, or statistics far above the truth): count
 		IF v_n OPERATOR(pg_catalog.=) 0 THEN
 			v_sample := '';
