@@ -110,9 +110,17 @@ load();
 $id = $co->safe_psql('postgres', "SELECT fct_migrate_start('items', 'e', 'm2', batch_size => 200, pause_ms => 300)");
 $co->poll_query_until('postgres', "SELECT rows_done > 0 FROM fct_migrations WHERE id = $id")
   or die 'the job made no progress';
+# its progress on the coordinator, by placements (fct_progress)
+is($co->safe_psql('postgres', qq{
+	SELECT p.command, p.target, p.done = m.rows_done, p.total = m.rows_done + m.rows_left,
+	       (p.detail->>'placements_done')::int BETWEEN 1 AND (p.detail->>'placements')::int - 1,
+	       (p.detail->>'nodes')::int
+	  FROM fct_progress p JOIN fct_migrations m ON m.id = (p.detail->>'job')::bigint WHERE m.id = $id}),
+	'fct_migrate|public.items.e -> m2|t|t|t|2', "the job's progress on the coordinator: rows as fct_migrations has them, placements done of all");
 $co->safe_psql('postgres', "SELECT fct_migrate_cancel($id)");
 ($row) = follow($id);
 like($row, qr/^cancelled\|/, 'a cancelled job stops');
+ok($co->poll_query_until('postgres', 'SELECT count(*) = 0 FROM fct_progress'), 'no progress left once it stopped');
 my $done = $co->safe_psql('postgres', "SELECT count(*) FROM items WHERE fct_model(e) = 'm2'");
 ok($done > 0 && $done < $n, "$done rows upgraded when it stopped");
 $id = $co->safe_psql('postgres', "SELECT fct_migrate_start('items', 'e', 'm2', batch_size => 2000, pause_ms => 0)");
