@@ -2,8 +2,10 @@
 # running fct.  With the foreign server option extensions 'fct', the distance operators, embedding
 # constants and fct_upgrade(e, fct_model_id('m2')) (folded into fct_upgrade(e, <id>)) are shipped to
 # the remote side, so a new-model query uses the remote expression index, and the answers equal a
-# local table's.  fct_upgrade(e, 'm2') is not shipped: postgres_fdw ships no function whose text
-# argument is a constant (its collation does not come from a remote column).  Issue #12 item 3.
+# local table's.  The plain form users write, ORDER BY e <#> 'm2:[...]', is shipped as it is and
+# each remote planner serves it from its index on fct_upgrade(e, 'm2').  fct_upgrade(e, 'm2') itself
+# is not shipped: postgres_fdw ships no function whose text argument is a constant (its collation
+# does not come from a remote column).  Issue #12 item 3.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -33,6 +35,7 @@ for my $k (0, 1)
 CREATE TABLE items_part (id int PRIMARY KEY, e embedding);
 INSERT INTO items_part %s;
 CREATE INDEX items_part_lsh ON items_part USING lsh (fct_upgrade(e, fct_model_id('m2')));
+CREATE INDEX items_part_lsh_name ON items_part USING lsh (fct_upgrade(e, 'm2'));
 ANALYZE items_part;
 }, sprintf($rows, 2000 * $k + 1, 2000 * $k + 2000)));
 }
@@ -77,6 +80,30 @@ is($main->safe_psql('postgres',
 my $remote_sql = "SELECT id FROM items_part ORDER BY public.fct_upgrade(e, $id) OPERATOR(public.<#>) $q LIMIT 10";
 like($remote[0]->safe_psql('postgres', "EXPLAIN (COSTS OFF) $remote_sql"),
 	qr/Index Scan using items_part_lsh/, 'the remote server answers the shipped query from its lsh index on fct_upgrade');
+
+# The query users write, ORDER BY e <#> 'm2:[...]' over old-model rows: the operator and the constant
+# are shipped as they are, and each remote planner serves the shipped ordering from its index on
+# fct_upgrade(e, 'm2') or fct_upgrade(e, <id of m2>) (upgrade/ordering.c matches either), in the
+# cursor postgres_fdw reads it through.
+$explain = $main->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items ORDER BY e <#> $q LIMIT 10");
+my @shipped = $explain =~ /Remote SQL: (SELECT id, e FROM public\.items_part ORDER BY \(e OPERATOR\(public\.<#>\) 'm2:[^\n]*)/g;
+is(scalar(@shipped), 2, 'the plain new-model ordering is shipped to both servers as written')
+  or diag($explain);
+for my $k (0, 1)
+{
+	like($remote[$k]->safe_psql('postgres', "BEGIN; EXPLAIN (COSTS OFF) DECLARE c CURSOR FOR " . ($shipped[$k] // 'SELECT') . "; COMMIT"),
+		qr/Index Scan using items_part_lsh(_name)? on items_part/, "remote$k answers it from an lsh index on fct_upgrade(e, m2)");
+}
+is($main->safe_psql('postgres', "SELECT array_agg(id) FROM (SELECT id FROM items ORDER BY e <#> $q LIMIT 10) s"),
+	$main->safe_psql('postgres',
+	"SELECT array_agg(id) FROM (SELECT id FROM items_local ORDER BY fct_upgrade(e, 'm2') <#> $q LIMIT 10) s"),
+	'... with the local table\'s top-10');
+for my $op ('<->', '<=>')
+{
+	like($main->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items ORDER BY e $op $q LIMIT 10"),
+		qr/Remote SQL: SELECT id, e FROM public\.items_part ORDER BY \(e OPERATOR\(public\.\Q$op\E\) 'm2:/,
+		"ORDER BY e $op is shipped too");
+}
 
 # An on-the-fly comparison of old rows with a new-model query: the operator is shipped too.
 like($main->safe_psql('postgres',
