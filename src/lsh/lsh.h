@@ -314,6 +314,7 @@ extern void lsh_assign_nearest(const float *x, int n, int dim,
 							   const float *centers, const float *center_norm2,
 							   int k, int *out, float *work);
 extern int	lsh_argmin_scores(float *row, const float *center_norm2, int k);
+extern int	lsh_argmin(const float *row, int k);
 
 /* lshtwolevel.c */
 extern int	lsh_coarse_cells(int k, int probes);

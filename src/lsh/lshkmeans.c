@@ -38,6 +38,28 @@ typedef int32 v8i __attribute__((vector_size(32), aligned(4), may_alias));
 #define ARGMIN_CLONES
 #endif
 
+/* The first j < k with row[j] == best (eight at a time, then the lane); 0 if none. */
+static inline int
+first_position(const float *restrict row, int k, float best)
+{
+	int			j;
+
+	for (j = 0; j + 8 <= k; j += 8)
+	{
+		v8i			eq = *(const v8f *) (row + j) == (v8f) {best, best, best, best, best, best, best, best};
+		int64		any = 0;
+
+		for (int l = 0; l < 8; l++)
+			any |= eq[l];
+		if (any)
+			break;
+	}
+	for (; j < k; j++)
+		if (row[j] == best)
+			return j;
+	return 0;					/* every score NaN */
+}
+
 /*
  * The j minimising center_norm2[j] - 2 row[j] (row is overwritten with those
  * values): first the minimum, eight lanes at a time (a running minimum with
@@ -70,21 +92,32 @@ lsh_argmin_scores(float *restrict row, const float *restrict center_norm2, int k
 	}
 	for (int l = 0; l < 8; l++)
 		best = lanes[l] < best ? lanes[l] : best;
-	/* its first position: eight at a time, then the lane */
+	return first_position(row, k, best);
+}
+
+/* The first position of the smallest of row[0 .. k) (as lsh_argmin_scores). */
+ARGMIN_CLONES
+int
+lsh_argmin(const float *restrict row, int k)
+{
+	v8f			lanes;
+	float		best = FLT_MAX;
+	int			j;
+
+	for (int l = 0; l < 8; l++)
+		lanes[l] = FLT_MAX;
 	for (j = 0; j + 8 <= k; j += 8)
 	{
-		v8i			eq = *(const v8f *) (row + j) == (v8f) {best, best, best, best, best, best, best, best};
-		int64		any = 0;
+		v8f			d = *(const v8f *) (row + j);
+		v8i			lt = d < lanes;
 
-		for (int l = 0; l < 8; l++)
-			any |= eq[l];
-		if (any)
-			break;
+		lanes = (v8f) (((v8i) d & lt) | ((v8i) lanes & ~lt));
 	}
 	for (; j < k; j++)
-		if (row[j] == best)
-			return j;
-	return 0;					/* every score NaN */
+		best = row[j] < best ? row[j] : best;
+	for (int l = 0; l < 8; l++)
+		best = lanes[l] < best ? lanes[l] : best;
+	return first_position(row, k, best);
 }
 
 /*

@@ -17,7 +17,7 @@
  * build, a single insert, the buffered inserts, fct_lsh_verify all call
  * lsh_assign_two_level, whose products are kernel_matmul's (the same bits
  * whatever the batch and the CPU), whose candidate cells are the P smallest
- * coarse scores (ties: the lower cell) and whose list is the smallest fine
+ * coarse scores |c|^2 - 2 <x, c> (ties: the lower cell) and whose list is the smallest fine
  * score among them (ties: the lower list).  So an entry is always in the list
  * its vector hashes to.  The scan still ranks every list's centre for a query
  * (lsh_rank_lists): that is a query, not a hash, and the per-list bounds come
@@ -97,33 +97,6 @@ lsh_two_level_init(LshState *state)
 }
 
 /*
- * Insert (score, cell) into the p best so far (sorted ascending, ties: lower
- * cell first, which the ascending scan order gives by inserting after equals).
- */
-static inline void
-keep_best(float *bs, int *bc, int *have, int p, float s, int c)
-{
-	int			i = *have;
-
-	if (i == p)
-	{
-		if (!(s < bs[p - 1]))
-			return;
-		i = p - 1;
-	}
-	else
-		(*have)++;
-	while (i > 0 && s < bs[i - 1])
-	{
-		bs[i] = bs[i - 1];
-		bc[i] = bc[i - 1];
-		i--;
-	}
-	bs[i] = s;
-	bc[i] = c;
-}
-
-/*
  * out[i] = the list of each of the n vectors x (n x dim, already as the
  * centres compare them: directions for inner product and cosine) within norm
  * range r.  See the file header for the definition.
@@ -161,14 +134,21 @@ lsh_assign_two_level(const LshState *state, int r, const float *x, int n, int *o
 					  x + (Size) b * dim, dim, m, scores, nc, false);
 		for (int i = 0; i < m; i++)
 		{
-			const float *row = scores + (Size) i * nc;
-			float		bs[LSH_MAX_COARSE_PROBES];
-			int			have = 0;
+			float	   *row = scores + (Size) i * nc;
 			int		   *bc = cand + (Size) (b + i) * p;
 
-			/* a NaN score is kept while fewer than p are: always p cells */
-			for (int j = 0; j < nc; j++)
-				keep_best(bs, bc, &have, p, state->coarse_norm2[c0 + j] - 2 * row[j], j);
+			/*
+			 * The p smallest scores, smallest first, ties to the lower cell:
+			 * p passes of the vectorised argmin, each taken out (+inf) for
+			 * the next (a NaN or +inf row can repeat a cell: harmless, the
+			 * cell is then searched twice).
+			 */
+			bc[0] = lsh_argmin_scores(row, state->coarse_norm2 + c0, nc);
+			for (int t = 1; t < p; t++)
+			{
+				row[bc[t - 1]] = INFINITY;
+				bc[t] = lsh_argmin(row, nc);
+			}
 		}
 	}
 	pfree(scores);
