@@ -177,8 +177,10 @@ lsh_assign_two_level(const LshState *state, int r, const float *x, int n, int *o
 		best[i] = FLT_MAX;
 		out[i] = -1;
 	}
-	rows = palloc(sizeof(float) * (Size) LSH_ASSIGN_BLOCK * dim);
-	dots = palloc(sizeof(float) * (Size) LSH_ASSIGN_BLOCK * Max(maxk, 1));
+	/* a cell holds at most n p vectors (one vector: fct_lsh_verify, small buffers) */
+	blk = Min(n * p, LSH_ASSIGN_BLOCK);
+	rows = palloc(sizeof(float) * (Size) blk * dim);
+	dots = palloc(sizeof(float) * (Size) blk * Max(maxk, 1));
 	for (int c = 0; c < nc; c++)
 	{
 		int			first = state->cell_start[c0 + c];
