@@ -22,7 +22,9 @@
  * and "wta" (winner-take-all hashing).  Every vector is stored once, in the
  * bucket it hashes to; a query reads buckets and re-ranks the vectors it finds
  * exactly.  For k-means each list's directory item keeps bounds on how far
- * its members lie from its centre (lshbound.c), and the scan is ordered: it
+ * its members lie from its centre (lshbound.c; how far a member may point
+ * towards a query is in a unit the build measures, lshcalibrate.c), and the
+ * scan is ordered: it
  * reads lists in the order of their bounds and returns a row only when no
  * unread list's bound can beat it (lshscan.c), so rows come out in distance
  * order and a WHERE filter the index does not see still gets correct rows.
@@ -179,6 +181,10 @@ typedef struct LshMetaPageData
 	/* appended: an index built before reads 0, flat (lshtwolevel.c) */
 	int32		ncoarse;		/* kmeans: coarse cells, 0: every list compared */
 	int32		coarse_probes;	/* kmeans: candidate cells per vector */
+	/* appended: an index built before reads 0, "not measured" */
+	float4		bound_unit;		/* kmeans: the bounds' scale per unit of
+								 * fct.lsh_margin, measured at build
+								 * (lshcalibrate.c); 0: 1 / sqrt(dim) */
 } LshMetaPageData;
 
 typedef LshMetaPageData *LshMetaPage;
@@ -304,8 +310,18 @@ extern void lsh_member_geometry(const LshState *state, int list, const float *x,
 								float *resid, float *norm);
 extern bool lsh_item_widen(LshListItem *item, float resid, float norm);
 extern bool lsh_item_covers(const LshListItem *item, float resid, float norm);
+extern double lsh_bound_scale(const LshMetaPageData *meta);
 extern void lsh_list_bounds(const LshState *state, const float *q,
 							const LshListItem *items, float8 *lb, float *work);
+extern double lsh_needed_scale(const LshState *state, const float *q, int list,
+							   const LshListItem *item, float8 dist);
+
+/* lshcalibrate.c */
+typedef struct LshCalibration LshCalibration;
+extern LshCalibration *lsh_calibrate_begin(const LshState *state, const float *sample,
+										   int n, double ntuples);
+extern float lsh_calibrate_end(LshCalibration *cal, const LshState *state,
+							   const LshListItem *items);
 
 /* lshkmeans.c */
 extern void lsh_kmeans(float *x, int n, int dim, int k, float *centers,

@@ -17,13 +17,14 @@
  * are directions).  The directory item keeps, over the members ever added,
  * the smallest and largest |r| (rmin, rmax) and the largest |x| (maxnorm).
  * The bounds need <q, r>, which only Cauchy-Schwarz bounds for certain
- * (|<q, r>| <= |q| |r|); in D dimensions a residual that is not aligned with
- * the query gives |<q, r>| of about |q| |r| / sqrt(D), so the bound uses
- *	   <q, r> <= s |q| |r|,   s = min(1, fct.lsh_margin / sqrt(D)):
- * fct.lsh_margin standard deviations of a random direction (3 by default;
- * measured in test/bench/lsh/prototypes.py, "ordered": recall 0.98-1.0 at
- * 1%, 10%, 50% selectivity and unfiltered).  A margin of sqrt(D) or more is
- * Cauchy-Schwarz itself: the scan is then exact, in exact order.
+ * (|<q, r>| <= |q| |r|), so they use
+ *	   <q, r> <= s |q| |r|,   s = min(1, fct.lsh_margin x unit),
+ * with the index's unit measured at build (lshcalibrate.c): the default
+ * margin 3 lets through 95% of sample queries' nearest neighbours.  (An
+ * index built before the measurement takes unit = 1 / sqrt(D), the spread of
+ * a random direction in D dimensions: far too tight where the variance sits
+ * in a few dimensions.)  s = 1 is Cauchy-Schwarz itself: the scan is then
+ * exact, in exact order (fct.lsh_margin = 1000 always gets there).
  *
  *	 l2 (squared):  |q - x|^2 = |q - c|^2 + |r|^2 - 2 <q - c, r>
  *					>= min over |r| in [rmin, rmax] of dc^2 + |r|^2 - 2 s dc |r|
@@ -126,6 +127,57 @@ lsh_item_covers(const LshListItem *item, float resid, float norm)
 }
 
 /*
+ * s, the bounds' allowance for <q, r> per |q| |r| (see the file header):
+ * fct.lsh_margin times the index's unit, at most 1 (Cauchy-Schwarz, exact).
+ * The unit is measured at build (lshcalibrate.c: the margin 3 covers 95% of
+ * sample queries' nearest neighbours); an index built before the measurement
+ * uses 1 / sqrt(D), the spread of a random direction.
+ */
+double
+lsh_bound_scale(const LshMetaPageData *meta)
+{
+	double		unit = meta->bound_unit > 0 ? meta->bound_unit
+		: 1.0 / sqrt((double) Max(meta->dim, 1));
+
+	return Min(1.0, lsh_margin * unit);
+}
+
+/*
+ * The bound of one list (see the file header) for the allowance s: dot is
+ * <q, c>, qn2 |q|^2, cn2 |c|^2.  Non-increasing in s.
+ */
+static inline float8
+list_bound(LshMetric metric, float8 s, float8 qn2, float8 qn, float8 dot,
+		   float8 cn2, const LshListItem *it)
+{
+	if (it->rmax < it->rmin)
+		return get_float8_infinity();
+	switch (metric)
+	{
+		case LSH_METRIC_L2:
+			{
+				float8		dc = sqrt(Max(qn2 - 2.0 * dot + cn2, 0.0));
+				float8		r = Min(Max(s * dc, (float8) it->rmin), (float8) it->rmax);
+
+				return Max(dc * dc + r * r - 2.0 * s * dc * r, 0.0);
+			}
+		case LSH_METRIC_COSINE:
+			{
+				float8		cosc = qn > 0 ? dot / qn : 0;
+
+				return Max(1.0 - cosc - s * it->rmax, 0.0);
+			}
+		case LSH_METRIC_IP:
+			{
+				float8		u = Min(qn, dot + s * qn * it->rmax);
+
+				return u > 0 ? -(float8) it->maxnorm * u : 0.0;
+			}
+	}
+	return 0.0;
+}
+
+/*
  * lb[l]: no member of list l is nearer to q than lb[l], in the scan's
  * distance (lsh_distance: squared L2, cosine distance, negative inner
  * product).  A list with no member gets +infinity.  work: nlists floats.
@@ -137,45 +189,46 @@ lsh_list_bounds(const LshState *state, const float *q, const LshListItem *items,
 	const LshMetaPageData *meta = &state->meta;
 	int			dim = meta->dim;
 	int			nlists = meta->nlists;
-	float8		s = Min(1.0, lsh_margin / sqrt((double) Max(dim, 1)));
+	float8		s = lsh_bound_scale(meta);
 	float8		qn2 = kernel_norm_squared(q, dim);
 	float8		qn = sqrt(qn2);
 	float	   *dots = work;
 
 	kernel_inner_product_batch(q, state->params, nlists, dim, dots);
 	for (int l = 0; l < nlists; l++)
+		lb[l] = list_bound((LshMetric) meta->metric, s, qn2, qn, dots[l],
+						   state->center_norm2[l], &items[l]);
+}
+
+/*
+ * The least allowance s in [-1, 1] for which list's bound lets a member at
+ * distance dist from q through (bound <= dist): what the scan needs to find
+ * that member before any farther row.  Bisection, since the bound is
+ * monotone in s; 1 when even Cauchy-Schwarz does not (rounding).
+ */
+double
+lsh_needed_scale(const LshState *state, const float *q, int list,
+				 const LshListItem *item, float8 dist)
+{
+	const LshMetaPageData *meta = &state->meta;
+	int			dim = meta->dim;
+	float8		qn2 = kernel_norm_squared(q, dim);
+	float8		qn = sqrt(qn2);
+	float8		dot = kernel_inner_product(q, state->params + (Size) list * dim, dim);
+	float8		cn2 = state->center_norm2[list];
+	float8		lo = -1.0;
+	float8		hi = 1.0;
+
+	if (list_bound((LshMetric) meta->metric, lo, qn2, qn, dot, cn2, item) <= dist)
+		return lo;
+	for (int i = 0; i < 30; i++)
 	{
-		const LshListItem *it = &items[l];
+		float8		mid = (lo + hi) / 2;
 
-		if (it->rmax < it->rmin)
-		{
-			lb[l] = get_float8_infinity();
-			continue;
-		}
-		switch ((LshMetric) meta->metric)
-		{
-			case LSH_METRIC_L2:
-				{
-					float8		dc = sqrt(Max(qn2 - 2.0 * dots[l] + state->center_norm2[l], 0.0));
-					float8		r = Min(Max(s * dc, (float8) it->rmin), (float8) it->rmax);
-
-					lb[l] = Max(dc * dc + r * r - 2.0 * s * dc * r, 0.0);
-				}
-				break;
-			case LSH_METRIC_COSINE:
-				{
-					float8		cosc = qn > 0 ? dots[l] / qn : 0;
-
-					lb[l] = Max(1.0 - cosc - s * it->rmax, 0.0);
-				}
-				break;
-			case LSH_METRIC_IP:
-				{
-					float8		u = Min(qn, dots[l] + s * qn * it->rmax);
-
-					lb[l] = u > 0 ? -(float8) it->maxnorm * u : 0.0;
-				}
-				break;
-		}
+		if (list_bound((LshMetric) meta->metric, mid, qn2, qn, dot, cn2, item) <= dist)
+			hi = mid;
+		else
+			lo = mid;
 	}
+	return hi;
 }

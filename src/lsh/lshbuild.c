@@ -73,6 +73,7 @@ typedef struct LshBuildState
 	LshState	state;			/* meta + params, built in memory */
 	Page	   *pages;			/* one page image per list, NULL until used */
 	LshListItem *items;			/* per list: chain head, bounds */
+	LshCalibration *calibration;	/* sample queries for the bounds' unit */
 	int			nchunk;
 	float	   *chunk;			/* LSH_HASH_CHUNK x dim */
 	ItemPointerData *chunk_tids;
@@ -911,6 +912,8 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		plan_shape(&bs);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, LSH_PHASE_LEARN);
 		learn(&bs);
+		/* sample queries and their neighbours, before the sample goes */
+		bs.calibration = lsh_calibrate_begin(&bs.state, bs.sample, bs.sample_n, bs.ntuples);
 	}
 	if (bs.sample)
 		pfree(bs.sample);
@@ -967,6 +970,9 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		bs.items[l].head = write_new_page(&bs, bs.pages[l]);
 		pfree(bs.pages[l]);
 	}
+
+	/* the bounds' unit, from the lists' final bounds (lshcalibrate.c) */
+	meta->bound_unit = lsh_calibrate_end(bs.calibration, &bs.state, bs.items);
 
 	/* directory, then the final metapage */
 	lpp = lists_per_dirpage();

@@ -113,9 +113,9 @@ lsh_init(void)
 							&lsh_probes, 0, 0, LSH_MAX_LISTS,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("fct.lsh_margin",
-							 "How far an lsh scan's per-list bounds allow a member to point towards the query, in standard deviations of a random direction.",
-							 "A row is returned once no unread list's bound can beat it. "
-							 "Higher: more lists read, better recall; sqrt(dimensions) or more: exact results.",
+							 "How far an lsh scan's per-list bounds allow a member to point towards the query, in units the index measured at build.",
+							 "A row is returned once no unread list's bound can beat it. 3 lets through 95% of the nearest "
+							 "neighbours of the build's sample queries; higher: more lists read, better recall; 1000: exact results.",
 							 &lsh_margin, 3.0, 0.0, 1000.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fct.lsh_max_candidates",
