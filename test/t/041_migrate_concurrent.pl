@@ -49,23 +49,7 @@ INSERT INTO t (id, e, orig)
 	           fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'v1')
 	FROM i;
 });
-my @files;
-for my $name (sort keys %scripts)
-{
-	my $f = $node->basedir . "/$name.sql";
-	open my $fh, '>', $f or die $!;
-	print $fh $scripts{$name};
-	close $fh;
-	push @files, '-f', "$f\@1";
-}
-
-sub start_writers
-{
-	my ($seconds, $out, $err) = @_;
-	return IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', $seconds, @files, $node->connstr('postgres') ],
-		'>', $out, '2>', $err);
-}
+my $start_writers = fct_pgbench_writers($node, \%scripts, 4);
 
 # the writers' changes are all there: every row is the upgrade of its last write, or that write itself
 sub check_rows
@@ -87,7 +71,7 @@ sub check_rows
 
 # 1. The procedure, with writers all along.
 my ($wout, $werr, $mout, $merr) = ('', '', '', '');
-my $writers = start_writers(20, \$wout, \$werr);
+my $writers = $start_writers->(20, \$wout, \$werr);
 sleep 1;
 my $mig = IPC::Run::start(
 	[ 'psql', '-X', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('postgres'), '-c',
@@ -108,7 +92,7 @@ check_rows('procedure');
 
 # 2. The background worker, with writers all along.
 $node->safe_psql('postgres', "UPDATE t SET e = orig");
-$writers = start_writers(15, \$wout, \$werr);
+$writers = $start_writers->(15, \$wout, \$werr);
 sleep 1;
 my $job = $node->safe_psql('postgres',
 	"SELECT fct_migrate_start('t', 'e', 'v2', batch_size => 500, pause_ms => 5)");

@@ -10,22 +10,17 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 use Time::HiRes qw(time usleep);
 
 my $rows = 3000;
-my $node = PostgreSQL::Test::Cluster->new('migrate_crash_restart');
-$node->init;
-$node->append_conf('postgresql.conf',
-	"max_worker_processes = 16\nshared_preload_libraries = 'fct'\nrestart_after_crash = on\n");
-$node->start;
+my $node = fct_node('migrate_crash_restart',
+	conf => "max_worker_processes = 16\nshared_preload_libraries = 'fct'\nrestart_after_crash = on\n");
 
 # orig keeps each row's original value; a trigger slows every row down, so that the migration is
 # still running when a backend is killed.  Integer data and weights: every upgrade path agrees.
-$node->safe_psql('postgres', qq{
-CREATE EXTENSION fct;
-SELECT fct_register_model('v1', 4, 2), fct_register_model('v2', 3, 2), fct_register_model('v3', 3, 2);
-SELECT fct_register_transformation('v1', 'v2',
-	'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
+$node->safe_psql('postgres', fct_integer_upgrade_sql() . qq{
+SELECT fct_register_model('v3', 3, 2);
 CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding);
 INSERT INTO t SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
 	FROM generate_series(1, $rows) g;

@@ -64,23 +64,7 @@ INSERT INTO t (id, e, orig)
 	           fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'c1')
 	FROM i;
 });
-my @files;
-for my $name (sort keys %scripts)
-{
-	my $f = $node->basedir . "/$name.sql";
-	open my $fh, '>', $f or die $!;
-	print $fh $scripts{$name};
-	close $fh;
-	push @files, '-f', "$f\@1";
-}
-
-sub start_writers
-{
-	my ($seconds, $out, $err) = @_;
-	return IPC::Run::start(
-		[ 'pgbench', '-n', '-c', '3', '-j', '2', '-T', $seconds, @files, $node->connstr('postgres') ],
-		'>', $out, '2>', $err);
-}
+my $start_writers = fct_pgbench_writers($node, \%scripts, 3);
 
 sub check_rows
 {
@@ -109,7 +93,7 @@ for my $k (1 .. 3)
 		SELECT fct_register_transformation('$from', '$to', '} . shift_weights($dim{$from}, $dim{$to}) . q{');});
 
 	my ($wout, $werr) = ('', '');
-	my $writers = start_writers(12, \$wout, \$werr);
+	my $writers = $start_writers->(12, \$wout, \$werr);
 	sleep 1;
 
 	# 3: the new model's index, built while the writers write

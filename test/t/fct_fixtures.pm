@@ -4,9 +4,11 @@ package fct_fixtures;
 use strict;
 use warnings;
 use Exporter 'import';
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use Test::More;
-our @EXPORT = qw(fct_node fct_tiny_label_set_sql fct_integer_upgrade_sql fct_skip_unless_pgvector);
+our @EXPORT = qw(fct_node fct_tiny_label_set_sql fct_integer_upgrade_sql fct_pgbench_writers
+	fct_skip_unless_pgvector);
 
 # A new started node, with CREATE EXTENSION fct in database postgres unless extension => 0.
 #   conf      => lines for postgresql.conf (a string), added before the first start
@@ -43,6 +45,31 @@ sub fct_integer_upgrade_sql
 	SELECT fct_register_transformation('v1', 'v2',
 		'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
 };
+}
+
+# Concurrent writers for a test that must not lose their rows: writes each pgbench script of
+# %$scripts (name => SQL, weight 1 each) into the node's directory and returns a sub
+# start($seconds, \$out, \$err) that starts pgbench with $clients clients on them (IPC::Run
+# handle; the caller finishes it).
+sub fct_pgbench_writers
+{
+	my ($node, $scripts, $clients) = @_;
+	my @files;
+	for my $name (sort keys %$scripts)
+	{
+		my $f = $node->basedir . "/$name.sql";
+		open my $fh, '>', $f or die $!;
+		print $fh $scripts->{$name};
+		close $fh;
+		push @files, '-f', "$f\@1";
+	}
+	return sub {
+		my ($seconds, $out, $err) = @_;
+		return IPC::Run::start(
+			[ 'pgbench', '-n', '-c', $clients, '-j', '2', '-T', $seconds, @files,
+			  $node->connstr('postgres') ],
+			'>', $out, '2>', $err);
+	};
 }
 
 # skip_all unless test/run installed pgvector into the PostgreSQL on PATH (TAP band 130-139: it
