@@ -24,6 +24,9 @@ EXPERIMENT:
             1-bit codes of the rotated residual (RaBitQ-like) and 4-bit product quantisation; what
             fraction of the candidates must be re-ranked exactly to keep 95% / 99% of the exact re-rank's
             recall
+  unit      the ordered scan's bounds with the unit measured at build (lshcalibrate.c) against the
+            fixed 1 / sqrt(D): the least allowance each true neighbour needs, on calibration queries
+            (sample rows, Gaussian draws) and on the test queries; recall, order, candidates
   filter    filtered search (cat = 0, cat < 10, cat < 50): lists probed by "stop at k qualifying rows"
             (today's widening) against a per-list bound (stop when no unprobed list can hold a better
             row than the current k-th), the recall and order each gives
@@ -627,7 +630,129 @@ def exp_ordered(x, q, cat, truth, metric, k):
             sys.stdout.flush()
 
 
-EXPERIMENTS = {"ordered": exp_ordered, "ippart": exp_ippart, "probes": exp_probes, "soar": exp_soar, "balance": exp_balance, "twolevel": exp_twolevel,
+def exp_unit(x, q, cat, truth, metric, k):
+    """The ordered scan's bounds with their unit measured at build (lshcalibrate.c) against the fixed
+    1 / sqrt(D).  The bound allows <q, r> <= s |q| |r|; per (query, true top-10 neighbour) pair the
+    least s that reads the neighbour's list before any farther row is returned ("needed s", a bisection
+    on the bound).  Calibration queries: sample rows (kind A, their nearest neighbours among the other
+    sample rows at the ranks that match the table's top 10) and Gaussian draws with the sample's mean
+    and spread per coordinate (kind C).  Prints the needed s's quantiles on the calibration pairs and on
+    the real test queries, then the ordered scan (unfiltered) at the fixed s = 3 / sqrt(D) and at each
+    kind's 90th / 95th percentile: recall@10, adjacent inversions, candidates read."""
+    p = Partition(x, metric, k)
+    n, dim = x.shape
+    c = p.c.astype(np.float64)
+    a = p.a
+    norms = np.linalg.norm(x, axis=1)
+    r = np.linalg.norm(x - c[a], axis=1) if metric == "l2" else np.linalg.norm(x / norms[:, None] - c[a], axis=1)
+    rmin = np.full(k, np.inf)
+    rmax = np.zeros(k)
+    maxnorm = np.zeros(k)
+    np.minimum.at(rmin, a, r)
+    np.maximum.at(rmax, a, r)
+    np.maximum.at(maxnorm, a, norms)
+    c2 = (c * c).sum(1)
+    members = [np.nonzero(a == l)[0] for l in range(k)]
+    sizes = np.bincount(a, minlength=k)
+
+    def sdist(qi, xs):
+        if metric == "l2":
+            return ((xs - qi) ** 2).sum(-1)
+        if metric == "cosine":
+            return 1 - (xs @ qi) / np.linalg.norm(xs, axis=-1) / np.linalg.norm(qi)
+        return -(xs @ qi)
+
+    def bounds(qi, s, lists):
+        dots = c[lists] @ qi
+        qn2 = qi @ qi
+        qn = np.sqrt(qn2)
+        if metric == "l2":
+            dc = np.sqrt(np.maximum(qn2 - 2 * dots + c2[lists], 0))
+            rr = np.minimum(np.maximum(s * dc, rmin[lists]), rmax[lists])
+            return np.maximum(dc * dc + rr * rr - 2 * s * dc * rr, 0)
+        if metric == "cosine":
+            return np.maximum(1 - dots / qn - s * rmax[lists], 0)
+        u = np.minimum(qn, dots + s * qn * rmax[lists])
+        return np.where(u > 0, -maxnorm[lists] * u, 0)
+
+    def needed(qs, xs_idx):
+        lo, hi = np.full(len(qs), -1.0), np.full(len(qs), 1.0)
+        lists = a[xs_idx]
+        dd = np.array([sdist(qs[i], x[xs_idx[i]]) for i in range(len(qs))])
+        for _ in range(30):
+            mid = (lo + hi) / 2
+            ok = np.array([bounds(qs[i], mid[i], lists[i:i + 1])[0] <= dd[i] for i in range(len(qs))])
+            hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+        return hi
+
+    rng = np.random.default_rng(1)
+    ns = min(n, max(10000, 40 * k))
+    sidx = rng.choice(n, ns, replace=False)
+    m = max(1, int(np.ceil(K * ns / n)))
+    sample = x[sidx].astype(np.float64)
+    mu, sd = sample.mean(0), sample.std(0)
+    cal = {}
+    for kind in ("A", "C"):
+        pq, px = [], []
+        for j in range(64):
+            qi = sample[j] if kind == "A" else mu + sd * rng.standard_normal(dim)
+            dd = sdist(qi, sample)
+            if kind == "A":
+                dd[j] = np.inf
+            for jj in np.argsort(dd)[:m]:
+                pq.append(qi)
+                px.append(sidx[jj])
+        cal[kind] = needed(np.array(pq), np.array(px))
+    pq, px = [], []
+    for i in range(len(q)):
+        for j in truth["all"][i]:
+            pq.append(q[i].astype(np.float64))
+            px.append(j)
+    real = needed(np.array(pq), np.array(px))
+    print("needed s: quantile | sample rows (A) | draws (C) | the test queries\n|---|---|---|---|")
+    for qq in (0.5, 0.9, 0.95, 0.99):
+        print("| %.2f | %+.3f | %+.3f | %+.3f |" % (qq, np.quantile(cal["A"], qq), np.quantile(cal["C"], qq),
+                                                  np.quantile(real, qq)))
+
+    def run(s, name):
+        rec, inv, cands = [], 0, []
+        for i in range(len(q)):
+            qi = q[i].astype(np.float64)
+            lb = bounds(qi, s, np.arange(k))
+            ob = np.argsort(lb)
+            pool_d, pool_i = np.array([]), np.array([], np.int64)
+            out_i, out_d = [], []
+            j = 0
+            while len(out_i) < K:
+                t = lb[ob[j]] if j < k else np.inf
+                while len(pool_d) and len(out_i) < K:
+                    mi = np.argmin(pool_d)
+                    if pool_d[mi] > t:
+                        break
+                    out_i.append(pool_i[mi])
+                    out_d.append(pool_d[mi])
+                    pool_d, pool_i = np.delete(pool_d, mi), np.delete(pool_i, mi)
+                if len(out_i) >= K or j >= k:
+                    break
+                mem = members[ob[j]]
+                pool_d = np.concatenate([pool_d, sdist(qi, x[mem])])
+                pool_i = np.concatenate([pool_i, mem])
+                j += 1
+            od = np.array(out_d)
+            inv += int((od[1:] < od[:-1] - 1e-9).sum())
+            rec.append(len(set(out_i) & set(truth["all"][i])) / K)
+            cands.append(sizes[ob[:j]].sum())
+        print("| %s | %+.3f | %.4f | %d | %.0f (%.3f of the rows) |" % (name, s, np.mean(rec), inv, np.mean(cands),
+                                                                       np.mean(cands) / n))
+        sys.stdout.flush()
+
+    print("\n| bound | s | recall@10 | inversions | candidates |\n|---|---|---|---|---|")
+    run(3 / np.sqrt(dim), "fixed 3 / sqrt(D)")
+    for qq in (0.9, 0.95):
+        run(max(np.quantile(cal["A"], qq), np.quantile(cal["C"], qq)), "measured, %.0fth percentile" % (100 * qq))
+
+
+EXPERIMENTS = {"unit": exp_unit, "ordered": exp_ordered, "ippart": exp_ippart, "probes": exp_probes, "soar": exp_soar, "balance": exp_balance, "twolevel": exp_twolevel,
                "codes": exp_codes, "filter": exp_filter}
 
 
