@@ -254,10 +254,16 @@ class Bench:
         recall on 10,000 rows, where it fails), and pgvector's HNSW at
         ef_search 40 (1.0) shows that the harness reads pgvector's answers right."""
         exact = self.measure("exact-fct", metric, "seqscan", None, "-c enable_indexscan=off", nq=20)[0]
+        # Under bash test/run --sanitize fct's code is built with AddressSanitizer and runs 2-3x slower
+        # while the exact scan is mostly PostgreSQL's own: the CPU bound measures the instrumentation
+        # there (4.6 ms against a bound of 3.1), so only recall is checked.
+        speed = os.environ.get("FCT_SANITIZE", "") == ""
+        if not speed:
+            self.log("FCT_SANITIZE: the CPU bound is not checked (fct is built with a sanitizer)")
         failed = []
         for (method, label, _), v in res.items():
             cpu, recall = v[0]
-            if method == "lsh" and label == "margin=3" and (recall < 0.9 or cpu > exact / 2):
+            if method == "lsh" and label == "margin=3" and (recall < 0.9 or (speed and cpu > exact / 2)):
                 failed.append("lsh at its defaults: recall@10 %.3f (want >= 0.9), %.3f ms CPU per query "
                               "(want < %.3f, half the exact scan)" % (recall, cpu, exact / 2))
             if method == "hnsw" and label == "ef_search=40" and recall < 0.9:
