@@ -54,7 +54,10 @@ citus_bench_start() {
 			echo "fsync = off"
 			printf '%s\n' "$@"
 		} >>"$d/postgresql.conf"
-		"$PG_BIN/pg_ctl" -D "$d" -l "$work/node$i.log" -w start >/dev/null || { cat "$work/node$i.log"; return 1; }
+		# under bash test/run --sanitize fct.so is built with AddressSanitizer: its runtime is preloaded
+		# into every node, as pg_private_start does (without it no node starts)
+		env ${FCT_ASAN_PRELOAD:+LD_PRELOAD="$FCT_ASAN_PRELOAD" ASAN_OPTIONS="$FCT_ASAN_OPTIONS"} \
+			"$PG_BIN/pg_ctl" -D "$d" -l "$work/node$i.log" -w start >/dev/null || { cat "$work/node$i.log"; return 1; }
 		psql -X -q -h "$work/sock" -p "$port" -d postgres -c 'CREATE EXTENSION citus' || return 1
 		CITUS_BENCH_PORTS+="${CITUS_BENCH_PORTS:+ }$port"
 	done
@@ -70,5 +73,12 @@ citus_bench_stop() {
 	for d in "$work"/node*; do
 		[ -f "$d/postmaster.pid" ] && "$PG_BIN/pg_ctl" -D "$d" -m fast -w stop >/dev/null 2>&1
 	done
+	# test/run --sanitize reads the server logs it is given (FCT_SANITIZER_LOG_DIR) for reports:
+	# the nodes' logs go there before this work directory is removed
+	if [ -n "${FCT_SANITIZER_LOG_DIR:-}" ]; then
+		for d in "$work"/node*.log; do
+			[ -f "$d" ] && cp "$d" "$FCT_SANITIZER_LOG_DIR/citus-$(basename "$work")-$(basename "$d")"
+		done
+	fi
 	return 0
 }
