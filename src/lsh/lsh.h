@@ -253,8 +253,11 @@ extern int	lsh_probes;
 extern int	lsh_max_candidates;
 extern double lsh_margin;
 
-/* lshutils.c */
+/* lshhandler.c */
 extern void lsh_init(void);
+
+/* lshutils.c */
+extern void lsh_options_init(void);
 extern bytea *lsh_options(Datum reloptions, bool validate);
 extern LshFamily lsh_options_family(Relation index);
 extern const char *lsh_family_name(LshFamily family);

@@ -1,8 +1,10 @@
 /*
  * lshutils.c
- *	  The lsh access method's handler, options, GUCs, and the per-backend
- *	  image of an index (metapage and parameters); the checks of a value
- *	  against the index's dimension and model.
+ *	  The lsh access method's options and GUCs, and the per-backend image
+ *	  of an index (metapage and parameters); the checks of a value against
+ *	  the index's dimension and model.  The bottom of src/lsh: it calls no
+ *	  other lsh file (the handler, which names every callback, is
+ *	  lshhandler.c, at the top).
  */
 #include "postgres.h"
 
@@ -10,7 +12,6 @@
 
 #include "access/amapi.h"
 #include "access/reloptions.h"
-#include "commands/vacuum.h"
 #include "kernels/distance.h"
 #include "lsh.h"
 #include "miscadmin.h"
@@ -83,9 +84,8 @@ lsh_metric_name(LshMetric metric)
 }
 
 void
-lsh_init(void)
+lsh_options_init(void)
 {
-	lsh_pending_init();
 	lsh_relopt_kind = add_reloption_kind();
 	/*
 	 * The default 0 (below each minimum) means "not given": the build then
@@ -223,85 +223,6 @@ lsh_index_metric(Relation index)
 	if (metric < LSH_METRIC_IP || metric > LSH_METRIC_L2)
 		elog(ERROR, "lsh opclass support function returned unknown metric %d", metric);
 	return (LshMetric) metric;
-}
-
-/* ----------------------------------------------------------------
- * The access method handler
- * ----------------------------------------------------------------
- */
-
-PG_FUNCTION_INFO_V1(fct_lsh_handler);
-Datum
-fct_lsh_handler(PG_FUNCTION_ARGS)
-{
-	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
-
-	amroutine->amstrategies = 0;
-	amroutine->amsupport = LSH_NPROCS;
-	amroutine->amoptsprocnum = 0;
-	amroutine->amcanorder = false;
-	amroutine->amcanorderbyop = true;
-	amroutine->amcanbackward = false;
-	amroutine->amcanunique = false;
-	amroutine->amcanmulticol = false;
-	amroutine->amoptionalkey = true;
-	amroutine->amsearcharray = false;
-	amroutine->amsearchnulls = false;
-	amroutine->amstorage = false;
-	amroutine->amclusterable = false;
-	amroutine->ampredlocks = false;
-	amroutine->amcanparallel = false;
-	amroutine->amcaninclude = false;
-	amroutine->amusemaintenanceworkmem = true;
-	amroutine->amparallelvacuumoptions = VACUUM_OPTION_PARALLEL_BULKDEL;
-	amroutine->amkeytype = InvalidOid;
-
-	amroutine->ambuild = lsh_build;
-	amroutine->ambuildempty = lsh_buildempty;
-	amroutine->aminsert = lsh_insert;
-	amroutine->ambulkdelete = lsh_bulkdelete;
-	amroutine->amvacuumcleanup = lsh_vacuumcleanup;
-	amroutine->amcanreturn = NULL;
-	amroutine->amcostestimate = lsh_costestimate;
-	amroutine->amoptions = lsh_options;
-	amroutine->amproperty = NULL;
-	amroutine->ambuildphasename = lsh_buildphasename;
-	amroutine->amvalidate = lsh_validate;
-	amroutine->amadjustmembers = NULL;
-	amroutine->ambeginscan = lsh_beginscan;
-	amroutine->amrescan = lsh_rescan;
-	amroutine->amgettuple = lsh_gettuple;
-	amroutine->amgetbitmap = NULL;
-	amroutine->amendscan = lsh_endscan;
-	amroutine->ammarkpos = NULL;
-	amroutine->amrestrpos = NULL;
-	amroutine->amestimateparallelscan = NULL;
-	amroutine->aminitparallelscan = NULL;
-	amroutine->amparallelrescan = NULL;
-
-	PG_RETURN_POINTER(amroutine);
-}
-
-/* Support function 1 of each opclass: which metric it orders by. */
-PG_FUNCTION_INFO_V1(fct_lsh_metric_ip);
-Datum
-fct_lsh_metric_ip(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(LSH_METRIC_IP);
-}
-
-PG_FUNCTION_INFO_V1(fct_lsh_metric_cosine);
-Datum
-fct_lsh_metric_cosine(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(LSH_METRIC_COSINE);
-}
-
-PG_FUNCTION_INFO_V1(fct_lsh_metric_l2);
-Datum
-fct_lsh_metric_l2(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(LSH_METRIC_L2);
 }
 
 /* ----------------------------------------------------------------
