@@ -187,6 +187,10 @@ class Bench:
             "hnsw": ("v_hnsw_" + metric, "v", "v_q"), "ivfflat": ("v_ivf_" + metric, "v", "v_q"),
             "exact-pgvector": ("v_plain", "v", "v_q")}[method]
         nq = nq or self.nq
+        if method == "lsh":
+            # LSH_BENCH_LSH_OPTIONS (e.g. "-c fct.lsh_margin=1000") is appended to every lsh run's options, so
+            # it overrides the sweep's setting: the way to see the smoke's checks fail
+            opts = (opts + " " + os.environ.get("LSH_BENCH_LSH_OPTIONS", "")).strip()
         truth = TRUTH_COL[lim]
         call = "SELECT * FROM bench_eval('%s', '%s', '%s', '%s', '%s', 'truth_%s', '%s', %s, %%d)" % (
             tag, table, col, OPS[metric], qtab, metric, truth, "NULL" if lim is None else lim)
@@ -247,11 +251,11 @@ class Bench:
         return chosen
 
     def check(self, metric, res):
-        """The smoke's checks: lsh at its defaults finds recall@10 >= 0.9 for less than half the exact
-        scan's CPU (the ordered scan with per-list bounds, fct.lsh_margin = 3, measured 1.000 at 0.29 of it
-        on 20,000 mixture rows under load with the bounds' fixed unit 1 / sqrt(D), 0.999 at 0.17 with the
-        unit measured at build; the unordered scan before it took 0.04: a fifth was the bound then; 0.824
-        recall on 10,000 rows, where it fails), and pgvector's HNSW at
+        """The smoke's checks: lsh at its defaults finds recall@10 >= 0.9 for less than a third of the exact
+        scan's CPU (the ordered scan with per-list bounds, fct.lsh_margin = 3, measured 0.999 at 0.17 of it
+        on 20,000 mixture rows with the unit measured at build; reading every list, fct.lsh_margin = 1000,
+        costs about 0.48 of it and fails, as did the bounds' fixed unit 1 / sqrt(D) at 0.29; 0.824 recall
+        on 10,000 rows, where it fails), and pgvector's HNSW at
         ef_search 40 (1.0) shows that the harness reads pgvector's answers right."""
         exact = self.measure("exact-fct", metric, "seqscan", None, "-c enable_indexscan=off", nq=20)[0]
         # Under bash test/run --sanitize fct's code is built with AddressSanitizer and runs 2-3x slower
@@ -263,9 +267,9 @@ class Bench:
         failed = []
         for (method, label, _), v in res.items():
             cpu, recall = v[0]
-            if method == "lsh" and label == "margin=3" and (recall < 0.9 or (speed and cpu > exact / 2)):
+            if method == "lsh" and label == "margin=3" and (recall < 0.9 or (speed and cpu > exact / 3)):
                 failed.append("lsh at its defaults: recall@10 %.3f (want >= 0.9), %.3f ms CPU per query "
-                              "(want < %.3f, half the exact scan)" % (recall, cpu, exact / 2))
+                              "(want < %.3f, a third of the exact scan)" % (recall, cpu, exact / 3))
             if method == "hnsw" and label == "ef_search=40" and recall < 0.9:
                 failed.append("pgvector HNSW at ef_search 40: recall@10 %.3f (want >= 0.9)" % recall)
         if failed:
