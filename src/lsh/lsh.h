@@ -84,6 +84,7 @@
 #include "access/generic_xlog.h"
 #include "access/itup.h"
 #include "access/reloptions.h"
+#include "common/pg_prng.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
 #include "storage/bufmgr.h"
@@ -258,6 +259,7 @@ extern void lsh_init(void);
 
 /* lshutils.c */
 extern void lsh_options_init(void);
+extern double lsh_gaussian(pg_prng_state *rng);
 extern bytea *lsh_options(Datum reloptions, bool validate);
 extern LshFamily lsh_options_family(Relation index);
 extern const char *lsh_family_name(LshFamily family);

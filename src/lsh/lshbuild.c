@@ -393,15 +393,6 @@ range_first_list_of(const LshMetaPageData *meta, int r)
 	return (int) (((int64) meta->nlists * r) / meta->nranges);
 }
 
-static double
-gaussian(pg_prng_state *rng)
-{
-	double		u = pg_prng_double(rng);
-	double		v = pg_prng_double(rng);
-
-	return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
-}
-
 static void
 learn(LshBuildState *bs)
 {
@@ -577,7 +568,7 @@ learn(LshBuildState *bs)
 				meta->nparams = meta->bits * (dim + 1);
 				bs->state.params = palloc(sizeof(float) * meta->nparams);
 				for (int i = 0; i < meta->nparams; i++)
-					bs->state.params[i] = (float) gaussian(&rng);
+					bs->state.params[i] = (float) lsh_gaussian(&rng);
 				if (meta->nranges > 1 || bs->metric == LSH_METRIC_IP)
 					learn_norm_ranges(bs, meta, norms);
 			}

@@ -67,15 +67,6 @@ struct LshCalibration
 	bool	   *drawn;			/* per pair: its query is a draw, not a row */
 };
 
-static double
-gaussian(pg_prng_state *rng)
-{
-	double		u = pg_prng_double(rng);
-	double		v = pg_prng_double(rng);
-
-	return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
-}
-
 /* Scan distance from q to each of n rows (squared L2, cosine, -inner product). */
 static void
 distances(LshMetric metric, const float *q, const float *rows, const float *norm2,
@@ -178,7 +169,7 @@ lsh_calibrate_begin(const LshState *state, const float *sample, int n, double nt
 		if (is_drawn)
 		{
 			for (int d = 0; d < dim; d++)
-				qdraw[d] = (float) (mean[d] + sd[d] * gaussian(&rng));
+				qdraw[d] = (float) (mean[d] + sd[d] * lsh_gaussian(&rng));
 			q = qdraw;
 		}
 		distances(metric, q, sample, norm2, n, dim, dist, dots);

@@ -385,3 +385,17 @@ lsh_fix_model(Relation index, const Embedding *e)
 	GenericXLogFinish(xlog);
 	UnlockReleaseBuffer(buf);
 }
+
+/*
+ * A standard normal draw (Box-Muller) from the build's seeded generator: the
+ * simple family's projections and the calibration's synthetic queries.  Two
+ * draws of rng per call, in this order, so a build is reproducible.
+ */
+double
+lsh_gaussian(pg_prng_state *rng)
+{
+	double		u = pg_prng_double(rng);
+	double		v = pg_prng_double(rng);
+
+	return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+}
