@@ -24,14 +24,24 @@ def pca(x, k):
     return lambda z: (z - mean) @ comp
 
 
-def adam_step(params, grads, m, v, step, lr=1e-3):
-    """One Adam update of params in place (m, v: the moment estimates, step counts from 1)."""
-    for i, g in enumerate(grads):
-        m[i] = 0.9 * m[i] + 0.1 * g
-        v[i] = 0.999 * v[i] + 0.001 * g * g
-        mhat = m[i] / (1 - 0.9 ** step)
-        vhat = v[i] / (1 - 0.999 ** step)
-        params[i] -= lr * mhat / (np.sqrt(vhat) + 1e-8)
+def train_adam(params, x, y, grads, epochs, rng, lr=1e-3):
+    """Minibatches of 128 in a fresh random order each epoch (rng), one Adam update of params (in place)
+    per batch from grads(params, xb, yb)."""
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    step = 0
+    for _ in range(epochs):
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), 128):
+            idx = order[start:start + 128]
+            step += 1
+            for i, g in enumerate(grads(params, x[idx], y[idx])):
+                m[i] = 0.9 * m[i] + 0.1 * g
+                v[i] = 0.999 * v[i] + 0.001 * g * g
+                mhat = m[i] / (1 - 0.9 ** step)
+                vhat = v[i] / (1 - 0.999 ** step)
+                params[i] -= lr * mhat / (np.sqrt(vhat) + 1e-8)
+    return params
 
 
 def softmax_grad(logits, y):
@@ -44,19 +54,11 @@ def softmax_grad(logits, y):
 
 def train_softmax(x, y, nclass, epochs, seed):
     """A softmax classifier on fixed embeddings x: returns (W, b), scores x W + b (Adam on cross-entropy)."""
-    rng = np.random.default_rng(seed)
+    def grads(params, xb, yb):
+        g = softmax_grad(xb @ params[0] + params[1], yb)
+        return [xb.T @ g, g.sum(0)]
     params = [np.zeros((x.shape[1], nclass), np.float32), np.zeros(nclass, np.float32)]
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    step = 0
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), 128):
-            idx = order[start:start + 128]
-            g = softmax_grad(x[idx] @ params[0] + params[1], y[idx])
-            step += 1
-            adam_step(params, [x[idx].T @ g, g.sum(0)], m, v, step, lr=1e-2)
-    return params
+    return train_adam(params, x, y, grads, epochs, np.random.default_rng(seed), lr=1e-2)
 
 
 def train_mlp(x, y, nclass, hidden, dim, epochs, seed):
@@ -68,23 +70,16 @@ def train_mlp(x, y, nclass, hidden, dim, epochs, seed):
         return [rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32),
                 np.zeros(fan_out, np.float32)]
     params = init(x.shape[1], hidden) + init(hidden, dim) + init(dim, nclass)
-    m = [np.zeros_like(p) for p in params]
-    v = [np.zeros_like(p) for p in params]
-    step = 0
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        for start in range(0, len(x), 128):
-            idx = order[start:start + 128]
-            xb, yb = x[idx], y[idx]
-            w1, b1, w2, b2, w3, b3 = params
-            h = np.maximum(xb @ w1 + b1, 0)
-            e = h @ w2 + b2
-            g3 = softmax_grad(e @ w3 + b3, yb)
-            ge = g3 @ w3.T
-            gh = (ge @ w2.T) * (h > 0)
-            grads = [xb.T @ gh, gh.sum(0), h.T @ ge, ge.sum(0), e.T @ g3, g3.sum(0)]
-            step += 1
-            adam_step(params, grads, m, v, step)
+
+    def grads(params, xb, yb):
+        w1, b1, w2, b2, w3, b3 = params
+        h = np.maximum(xb @ w1 + b1, 0)
+        e = h @ w2 + b2
+        g3 = softmax_grad(e @ w3 + b3, yb)
+        ge = g3 @ w3.T
+        gh = (ge @ w2.T) * (h > 0)
+        return [xb.T @ gh, gh.sum(0), h.T @ ge, ge.sum(0), e.T @ g3, g3.sum(0)]
+    train_adam(params, x, y, grads, epochs, rng)
     w1, b1, w2, b2 = params[:4]
 
     def embed(z, normalize=True):
