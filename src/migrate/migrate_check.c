@@ -117,16 +117,25 @@ sample_row(Relation rel, const MigrateTarget *t, const FctModel *from,
 											 SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 
+	/*
+	 * The version of the row the SELECT saw (its snapshot, the active one):
+	 * with the latest snapshot a row updated meanwhile by a concurrent
+	 * writer was not found, and its model went unchecked (TAP 044 saw
+	 * fct_migrate_start queue a job it should have refused).
+	 */
 	s->from = from;
 	s->old = table_slot_create(rel, NULL);
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	snap = RegisterSnapshot(GetActiveSnapshot());
 	found = table_tuple_fetch_row_version(rel, &tid, snap, s->old);
 	UnregisterSnapshot(snap);
-	if (!found)
+	if (found)
+		slot_getallattrs(s->old);
+	if (!found || s->old->tts_isnull[t->attnum - 1])
+	{
+		ExecDropSingleTupleTableSlot(s->old);	/* it holds the table's TupleDesc */
+		s->old = NULL;
 		return false;
-	slot_getallattrs(s->old);
-	if (s->old->tts_isnull[t->attnum - 1])
-		return false;
+	}
 
 	s->new = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	ExecClearTuple(s->new);
