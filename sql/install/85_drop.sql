@@ -40,7 +40,7 @@
 
 -- Internal: the columns holding values of any of the models, with the model,
 -- and the columns the check could not read (checked false, the reason in error).
-CREATE FUNCTION fct_stored_models(model_ids integer[])
+CREATE FUNCTION _fct_stored_models(model_ids integer[])
 RETURNS TABLE (relid regclass, attname name, model_id integer, checked boolean, error text)
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -93,15 +93,15 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION fct_stored_models(integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _fct_stored_models(integer[]) FROM PUBLIC;
 
-COMMENT ON FUNCTION fct_stored_models(integer[]) IS
+COMMENT ON FUNCTION _fct_stored_models(integer[]) IS
 	'internal to fct_drop_model and fct_drop_transformation: the columns holding values of the models (reads and locks every embedding column)';
 
 -- Internal: indexes and stored generated columns whose expression upgrades
 -- into one of the models (fct_upgrade(e, 'name') or fct_upgrade(e, id)),
 -- as lines of a detail, with the table they are on.
-CREATE FUNCTION fct_upgrade_expressions(model_ids integer[])
+CREATE FUNCTION _fct_upgrade_expressions(model_ids integer[])
 RETURNS TABLE (relid regclass, what text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -131,9 +131,9 @@ AS $$
 	 ORDER BY 2
 $$;
 
-REVOKE ALL ON FUNCTION fct_upgrade_expressions(integer[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION _fct_upgrade_expressions(integer[]) FROM PUBLIC;
 
-COMMENT ON FUNCTION fct_upgrade_expressions(integer[]) IS
+COMMENT ON FUNCTION _fct_upgrade_expressions(integer[]) IS
 	'internal to fct_drop_model and fct_drop_transformation: indexes and generated columns that upgrade into the models';
 
 CREATE FUNCTION fct_drop_model(name text)
@@ -182,10 +182,10 @@ BEGIN
 		v_deps := v_deps || format('migration %s of %s.%I into the model', r.id, r.relid::regclass, r.attname);
 		v_hints := v_hints || format('SELECT fct_migrate_cancel(%s);', r.id);
 	END LOOP;
-	FOR r IN SELECT * FROM @extschema@.fct_upgrade_expressions(ARRAY[v_id]) LOOP
+	FOR r IN SELECT * FROM @extschema@._fct_upgrade_expressions(ARRAY[v_id]) LOOP
 		v_deps := v_deps || r.what;
 	END LOOP;
-	FOR r IN SELECT * FROM @extschema@.fct_stored_models(ARRAY[v_id]) LOOP
+	FOR r IN SELECT * FROM @extschema@._fct_stored_models(ARRAY[v_id]) LOOP
 		IF r.checked THEN
 			v_deps := v_deps || format('column %I of table %s holds values of the model', r.attname, r.relid);
 		ELSE
@@ -268,11 +268,11 @@ BEGIN
 		v_hints := v_hints || format('SELECT fct_migrate_cancel(%s);', r.id);
 	END LOOP;
 	-- expressions into a downstream model, on tables that hold upstream values
-	SELECT array_agg(DISTINCT e.relid) INTO v_tables FROM @extschema@.fct_upgrade_expressions(v_down) e;
+	SELECT array_agg(DISTINCT e.relid) INTO v_tables FROM @extschema@._fct_upgrade_expressions(v_down) e;
 	IF v_tables IS NOT NULL THEN
 		SELECT array_agg(DISTINCT s.relid) INTO v_tables
-		  FROM @extschema@.fct_stored_models(v_up) s WHERE s.relid OPERATOR(pg_catalog.=) ANY (v_tables);
-		FOR r IN SELECT * FROM @extschema@.fct_upgrade_expressions(v_down) e
+		  FROM @extschema@._fct_stored_models(v_up) s WHERE s.relid OPERATOR(pg_catalog.=) ANY (v_tables);
+		FOR r IN SELECT * FROM @extschema@._fct_upgrade_expressions(v_down) e
 				  WHERE e.relid OPERATOR(pg_catalog.=) ANY (v_tables) LOOP
 			v_deps := v_deps || format('%s (its table holds values upgraded through the transformation)', r.what);
 		END LOOP;
