@@ -68,9 +68,7 @@ SELECT test_error_detail($$SELECT inner_product('[1]', '[1,2]')$$);
 
 -- Models: the same model, or a literal naming none, compare; two different
 -- models are an error (22000) whose hint names both.
-SELECT fct_register_model('distance_ops_a', 3, 1) > 0 AS registered,
-       fct_register_model('distance_ops_b', 3) > 0 AS registered,
-       fct_register_model('distance_ops_c', 2) > 0 AS registered;
+SELECT test_models('distance_ops', 'a 3 1', 'b 3', 'c 2');
 SELECT 'distance_ops_a:[1,2,3]|[9]'::embedding <-> 'distance_ops_a:[4,5,6]|[0]' = sqrt(27::float8) AS same_model,
        'distance_ops_a:[1,2,3]|[9]'::embedding <#> '[4,5,6]' AS model_vs_none,
        '[1,2,3]'::embedding <#> 'distance_ops_b:[4,5,6]' AS none_vs_model;

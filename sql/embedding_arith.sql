@@ -1,5 +1,5 @@
 -- Sums of embeddings (src/type/arith.c) and pgvector's accessor names (sql/install/95_pgvector.sql).
-SELECT fct_register_model('embedding_arith_a', 3, 2), fct_register_model('embedding_arith_b', 3);
+SELECT test_models('embedding_arith', 'a 3 2', 'b 3');
 
 -- + and -: elementwise in double, rounded once to float4; the model stays, side-information goes
 SELECT '[1,2,3]'::embedding + '[0.5,-2,1e-3]', '[1,2,3]'::embedding - '[1,2,3]';

@@ -1,18 +1,12 @@
 -- A value may name a model with side-information yet carry none (a query embedding usually has none).
 -- A transformation that reads the side-information must refuse it (22000) rather than read past the
 -- value's end; one that does not read it upgrades it, and the result carries no side-information.
-SELECT fct_register_model('side_info_a', 3, 2) > 0 AS a,
-       fct_register_model('side_info_b', 3, 2) > 0 AS b,
-       fct_register_model('side_info_c', 3, 2) > 0 AS c,
-       fct_register_model('side_info_d', 3, 0) > 0 AS d;
+SELECT test_models('side_info', 'a 3 2', 'b 3 2', 'c 3 2', 'd 3 0');
 -- a -> b reads the side-information: [v1 + s1, v2 + s2, v3]
-SELECT fct_register_transformation('side_info_a', 'side_info_b',
-	'{"mixer": [{"weight": [[1,0,0,1,0],[0,1,0,0,1],[0,0,1,0,0]]}]}') > 0 AS ab;
+SELECT test_linear('side_info', 'a', 'b', '[[1,0,0,1,0],[0,1,0,0,1],[0,0,1,0,0]]');
 -- b -> c and a -> d do not: 2 v
-SELECT fct_register_transformation('side_info_b', 'side_info_c',
-	'{"side": null, "mixer": [{"weight": [[2,0,0],[0,2,0],[0,0,2]]}]}') > 0 AS bc;
-SELECT fct_register_transformation('side_info_a', 'side_info_d',
-	'{"side": null, "mixer": [{"weight": [[2,0,0],[0,2,0],[0,0,2]]}]}') > 0 AS ad;
+SELECT test_linear('side_info', 'b', 'c', '[[2,0,0],[0,2,0],[0,0,2]]', side => false),
+       test_linear('side_info', 'a', 'd', '[[2,0,0],[0,2,0],[0,0,2]]', side => false);
 -- with side-information: every path works
 SELECT fct_upgrade('side_info_a:[1,2,3]|[10,20]', 'side_info_b') AS ab,
        fct_upgrade('side_info_a:[1,2,3]|[10,20]', 'side_info_c') AS ac,

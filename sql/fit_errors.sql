@@ -1,7 +1,5 @@
 -- fit_errors: every error of fct_fit_transformation, with its SQLSTATE.
-SELECT fct_register_model('fit_errors_old', 2, 1) > 0 AS registered;
-SELECT fct_register_model('fit_errors_new', 2) > 0 AS registered;
-SELECT fct_register_model('fit_errors_wide', 1000) > 0 AS registered;
+SELECT test_models('fit_errors', 'old 2 1', 'new 2', 'wide 1000');
 
 CREATE TABLE fit_errors_pairs (id int, e_old embedding, e_new embedding);
 INSERT INTO fit_errors_pairs
@@ -36,7 +34,7 @@ SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_
 
 -- a target whose side-information dimension is neither the source's nor 0:
 -- refused before the query runs (it would divide by zero)
-SELECT fct_register_model('fit_errors_side3', 2, 3) > 0 AS registered;
+SELECT test_models('fit_errors', 'side3 2 3');
 SELECT test_error($$SELECT fct_fit_transformation('fit_errors_old', 'fit_errors_side3',
 	'SELECT 1 / 0', 'linear')$$);
 

@@ -1,10 +1,6 @@
 -- fit_learned: a fit that learned nothing is not registered silently, and the
 -- default mlp learns the issue's map (new = [old, 2 old], 300 pairs).
-SELECT fct_register_model('fit_learned_old', 128, 16) > 0 AS old,
-       fct_register_model('fit_learned_new', 256) > 0 AS new,
-       fct_register_model('fit_learned_new30', 256) > 0 AS new30,
-       fct_register_model('fit_learned_noise', 4) > 0 AS noise,
-       fct_register_model('fit_learned_small', 4) > 0 AS small;
+SELECT test_models('fit_learned', 'old 128 16', 'new 256', 'new30 256', 'noise 4', 'small 4');
 
 -- 300 items, 128 dimensions and 16 of side-information, pseudo-random in
 -- [-0.5, 0.5]; the new embedding is [old, 2 x old] (linear, side unused).

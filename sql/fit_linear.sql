@@ -10,8 +10,7 @@
 -- without the side-information the best fit on [old1, old2, 1] is W's first
 -- two columns and b, leaving the side's term as the error: squared errors
 -- 3^2 and 2^2 on every row, a mean of (9 + 4) / 2 = 6.5 over the 8 values.
-SELECT fct_register_model('fit_linear_old', 2, 1) > 0 AS registered;
-SELECT fct_register_model('fit_linear_new', 2) > 0 AS registered;
+SELECT test_models('fit_linear', 'old 2 1', 'new 2');
 
 CREATE TABLE fit_linear_pairs (id int, e_old embedding, e_new embedding);
 INSERT INTO fit_linear_pairs VALUES

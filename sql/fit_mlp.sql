@@ -1,7 +1,6 @@
 -- fit_mlp: the MLP fit learns, is reproducible bit for bit with one seed,
 -- uses the side-information when asked, and records its metrics.
-SELECT fct_register_model('fit_mlp_old', 4, 2) > 0 AS registered;
-SELECT fct_register_model('fit_mlp_new', 3) > 0 AS registered;
+SELECT test_models('fit_mlp', 'old 4 2', 'new 3');
 
 -- 400 items: the new embedding is a smooth, partly nonlinear function of the
 -- old one and of the side-information (its second coordinate needs the side).
@@ -76,7 +75,7 @@ FROM fit_mlp_runs s, fit_mlp_runs n WHERE s.name = 'a' AND n.name = 'no side';
 -- registered: fct_upgrade, applying the stored layers to raw embeddings
 -- (the input standardisation folded into the first layers), reproduces the
 -- loss that the fit reported, over all 400 pairs
-SELECT fct_register_model('fit_mlp_new2', 3) > 0 AS registered;
+SELECT test_models('fit_mlp', 'new2 3');
 CREATE TABLE fit_mlp_registered AS
 SELECT fct_fit_transformation('fit_mlp_old', 'fit_mlp_new2',
 	'SELECT e_old, fct_embedding(fct_vector(e_new), NULL, ''fit_mlp_new2'') FROM fit_mlp_pairs ORDER BY i',
@@ -102,7 +101,7 @@ FROM fct_transformations t, fit_mlp_registered
 WHERE t.id = (r->>'transformation_id')::int;
 
 -- a source model without side-information: no side branch, side null
-SELECT fct_register_model('fit_mlp_plain', 4) > 0 AS registered;
+SELECT test_models('fit_mlp', 'plain 4');
 SELECT r->'use_side' AS use_side, r->'spec'->'side' AS side,
 	   jsonb_array_length(r->'spec'->'old') AS old_layers,
 	   (r->>'val_loss')::float8 < (r->>'baseline_val_loss')::float8 AS learned

@@ -1,9 +1,7 @@
 -- The prior adapter: round history, fitting (reproducible), prediction,
 -- installing the prediction; errors (empty history, bad rounds, size limit).
 
-CREATE TABLE labels_adapter_t (id int, e embedding);
-INSERT INTO labels_adapter_t VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]');
-SELECT fct_create_label_set('labels_adapter_s', 'labels_adapter_t', 'id', 'e');
+SELECT test_label_set('labels_adapter');
 
 -- No history, or a single round: nothing to learn from.
 SELECT test_error($$SELECT fct_fit_prior_adapter('labels_adapter_s')$$);

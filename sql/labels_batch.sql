@@ -2,9 +2,7 @@
 -- across several blocks of queries; errors.
 
 -- The hand-computed example of labels_top: scores 1, 2, 3 for q = [1,2].
-CREATE TABLE labels_batch_t (id int PRIMARY KEY, e embedding, b real);
-INSERT INTO labels_batch_t VALUES (1, '[1,0]', 0), (2, '[0,1]', 0), (3, '[1,1]', 0);
-SELECT fct_create_label_set('labels_batch_s', 'labels_batch_t', 'id', 'e', 'b');
+SELECT test_label_set('labels_batch', with_bias => true);
 CREATE TABLE labels_batch_q (qid int, q embedding);
 INSERT INTO labels_batch_q VALUES (1, '[1,2]'), (2, '[2,1]'), (3, '[0,0]');
 SELECT query_id, label, score, round(prob::numeric, 4) AS prob

@@ -13,7 +13,7 @@ SELECT idx, label FROM fct_label_index WHERE label_set = 'labels_catalog_a' ORDE
 SELECT tgname FROM pg_trigger WHERE tgrelid = 'labels_catalog_t'::regclass;
 
 -- Text ids, no bias, embeddings that name a model; a given training prior.
-SELECT fct_register_model('labels_catalog_m', 2) > 0 AS registered;
+SELECT test_models('labels_catalog', 'm 2');
 CREATE TABLE labels_catalog_txt (name text, vec embedding);
 INSERT INTO labels_catalog_txt VALUES
 	('shirt', 'labels_catalog_m:[1,0]'), ('coat', 'labels_catalog_m:[0,1]'), ('bag', 'labels_catalog_m:[1,1]');

@@ -2,9 +2,7 @@
 -- computed by hand; the exact and index paths; the cache; errors.
 
 -- Three labels; for q = [1,2] the scores <label, q> + bias are 1, 2 and 3.
-CREATE TABLE labels_top_t (id int PRIMARY KEY, e embedding, b real);
-INSERT INTO labels_top_t VALUES (1, '[1,0]', 0), (2, '[0,1]', 0), (3, '[1,1]', 0);
-SELECT fct_create_label_set('labels_top_s', 'labels_top_t', 'id', 'e', 'b');
+SELECT test_label_set('labels_top', with_bias => true);
 
 -- Softmax of (1, 2, 3): e^s / (e^1 + e^2 + e^3) = 0.0900, 0.2447, 0.6652.
 SELECT label, score, round(prob::numeric, 4) AS prob FROM fct_top_labels('labels_top_s', '[1,2]');
@@ -83,7 +81,7 @@ RESET fct.label_cache;
 -- Errors: unknown set, dimension mismatch, model mismatch.
 SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_nope', '[1,2]')$$);
 SELECT test_error($$SELECT * FROM fct_top_labels('labels_top_s', '[1,2,3]')$$);
-SELECT fct_register_model('labels_top_m1', 2) > 0 AS registered, fct_register_model('labels_top_m2', 2) > 0 AS registered;
+SELECT test_models('labels_top', 'm1 2', 'm2 2');
 CREATE TABLE labels_top_m (id int, e embedding);
 INSERT INTO labels_top_m VALUES (1, 'labels_top_m1:[1,0]'), (2, 'labels_top_m1:[0,1]');
 SELECT fct_create_label_set('labels_top_ms', 'labels_top_m', 'id', 'e');

@@ -1,11 +1,9 @@
 -- An lsh index on fct_upgrade(col, model): the new model's space is indexed
 -- while the rows keep their old values; a query of another model is refused.
 
-SELECT fct_register_model('lsh_upgrade_v1', 3, 1) > 0 AS v1,
-       fct_register_model('lsh_upgrade_v2', 2) > 0 AS v2;
+SELECT test_models('lsh_upgrade', 'v1 3 1', 'v2 2');
 -- h(x, s) = [x1 + x2 + s, x3 - x1]
-SELECT fct_register_transformation('lsh_upgrade_v1', 'lsh_upgrade_v2',
-	'{"mixer": [{"weight": [[1,1,0,1],[-1,0,1,0]]}]}') > 0 AS v1_v2;
+SELECT test_linear('lsh_upgrade', 'v1', 'v2', '[[1,1,0,1],[-1,0,1,0]]');
 
 CREATE TABLE lsh_upgrade_t (id int, e embedding);
 INSERT INTO lsh_upgrade_t

@@ -2,12 +2,9 @@
 -- typmod, the CHECK constraints and the indexes that read the column, evaluated on a row upgraded in
 -- memory.  Each refusal names the object and says in its hint what to run; nothing is written.
 SET client_min_messages = warning;
-SELECT fct_register_model('mc_v1', 3, 1) > 0 AS v1, fct_register_model('mc_v2', 4, 1) > 0 AS v2,
-       fct_register_model('mc_v3', 4, 1) > 0 AS v3;
-SELECT fct_register_transformation('mc_v1', 'mc_v2',
-	'{"mixer": [{"weight": [[1,0,0,0], [0,1,0,0], [0,0,1,0], [0,0,0,1]]}]}') > 0 AS v1_v2;
-SELECT fct_register_transformation('mc_v2', 'mc_v3',
-	'{"mixer": [{"weight": [[0,1,0,0,0], [1,0,0,0,0], [0,0,1,0,0], [0,0,0,1,0]]}]}') > 0 AS v2_v3;
+SELECT test_models('mc', 'v1 3 1', 'v2 4 1', 'v3 4 1');
+SELECT test_linear('mc', 'v1', 'v2', '[[1,0,0,0], [0,1,0,0], [0,0,1,0], [0,0,0,1]]');
+SELECT test_linear('mc', 'v2', 'v3', '[[0,1,0,0,0], [1,0,0,0,0], [0,0,1,0,0], [0,0,0,1,0]]');
 CREATE TABLE mc_items (id int PRIMARY KEY, e embedding(3) CHECK (fct_norm(e) < 1000));
 INSERT INTO mc_items SELECT g, fct_embedding(ARRAY[g, 1, g % 5]::real[], ARRAY[0.5]::real[], 'mc_v1')
 FROM generate_series(1, 300) g;

@@ -2,16 +2,11 @@
 -- Progress NOTICEs are shown without their DETAIL (which carries timings).
 \set VERBOSITY terse
 
-SELECT fct_register_model('migrate_procedure_v1', 3, 2) > 0 AS v1,
-       fct_register_model('migrate_procedure_v2', 2, 2) > 0 AS v2,
-       fct_register_model('migrate_procedure_v3', 2, 0) > 0 AS v3,
-       fct_register_model('migrate_procedure_lone', 2, 0) > 0 AS lone;
+SELECT test_models('migrate_procedure', 'v1 3 2', 'v2 2 2', 'v3 2 0', 'lone 2 0');
 -- v1 -> v2: new = [x0, x1 + x2 + s1], side kept; v2 -> v3: new = [x0 + x1, x1 + s1], side dropped.
 -- Small integers, so that batched (sgemm) and single (sgemv) upgrades agree exactly.
-SELECT fct_register_transformation('migrate_procedure_v1', 'migrate_procedure_v2',
-	'{"mixer": [{"weight": [[1,0,0,0,0], [0,1,1,0,1]]}]}') > 0 AS v1_v2;
-SELECT fct_register_transformation('migrate_procedure_v2', 'migrate_procedure_v3',
-	'{"mixer": [{"weight": [[1,1,0,0], [0,1,0,1]]}]}') > 0 AS v2_v3;
+SELECT test_linear('migrate_procedure', 'v1', 'v2', '[[1,0,0,0,0], [0,1,1,0,1]]'),
+       test_linear('migrate_procedure', 'v2', 'v3', '[[1,1,0,0], [0,1,0,1]]');
 
 -- orig keeps each row's original embedding, to check the migrated value against.
 CREATE TABLE migrate_procedure_t (id int PRIMARY KEY, e embedding, orig embedding, note text);

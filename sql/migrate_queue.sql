@@ -1,9 +1,7 @@
 -- The queue: fct_migrate_start (a background worker, once the transaction commits), the view
 -- fct_migrations, fct_migrate_cancel, fct_migrate_resume, and their errors.
-SELECT fct_register_model('migrate_queue_v1', 3, 1) > 0 AS v1,
-       fct_register_model('migrate_queue_v2', 3, 1) > 0 AS v2;
-SELECT fct_register_transformation('migrate_queue_v1', 'migrate_queue_v2',
-	'{"mixer": [{"weight": [[0,1,0,0], [1,0,0,0], [0,0,1,1]]}]}') > 0 AS v1_v2;
+SELECT test_models('migrate_queue', 'v1 3 1', 'v2 3 1');
+SELECT test_linear('migrate_queue', 'v1', 'v2', '[[0,1,0,0], [1,0,0,0], [0,0,1,1]]');
 
 CREATE TABLE migrate_queue_t (id int PRIMARY KEY, e embedding, orig embedding, who text);
 INSERT INTO migrate_queue_t (id, e)
@@ -109,7 +107,7 @@ RESET ROLE;
 SELECT fct_migrate_start('migrate_queue_t', 'e', 'migrate_queue_v2', batch_size => 0);
 -- a target that no path leads to is refused when the job is queued (the checks a run makes
 -- before writing), not accepted to fail later
-SELECT fct_register_model('migrate_queue_v3', 3, 1) > 0 AS v3;
+SELECT test_models('migrate_queue', 'v3 3 1');
 -- terse: the DETAIL counts the v1 rows left, which depends on how far the cancelled jobs above got
 \set VERBOSITY terse
 SELECT fct_migrate_start('migrate_queue_t', 'e', 'migrate_queue_v3');

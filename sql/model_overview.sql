@@ -1,10 +1,8 @@
 -- What is going on, from psql (sql/install/87_overview.sql): transformations
 -- by model name, the columns holding embeddings with their models and the
 -- indexes upgrading them, and the progress view (its TAP test runs a fit).
-SELECT fct_register_model('model_overview_a', 3) > 0 AS a,
-       fct_register_model('model_overview_b', 4) > 0 AS b;
-SELECT fct_register_transformation('model_overview_a', 'model_overview_b',
-	'{"mixer": [{"weight": [[1,0,0],[0,1,0],[0,0,1],[1,1,1]]}]}') > 0 AS a_to_b;
+SELECT test_models('model_overview', 'a 3', 'b 4');
+SELECT test_linear('model_overview', 'a', 'b', '[[1,0,0],[0,1,0],[0,0,1],[1,1,1]]');
 
 -- fct_transformation_list: names, not ids.
 SELECT from_model, to_model, origin, architecture, method, val_loss

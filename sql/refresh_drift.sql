@@ -16,6 +16,6 @@ SELECT fct_drift(NULL, '[1]') IS NULL AS null_in_null_out;
 
 -- different dimensions or models: 22000
 SELECT test_error($$SELECT fct_drift('[1,2]', '[1,2,3]')$$);
-SELECT fct_register_model('refresh_drift_m', 2) > 0 AS registered;
+SELECT test_models('refresh_drift', 'm 2');
 SELECT test_error($$SELECT fct_drift('refresh_drift_m:[1,2]', '[1,2]')$$);
 SELECT fct_drift('refresh_drift_m:[1,2]', 'refresh_drift_m:[1,2.5]') AS same_model;

@@ -1,7 +1,6 @@
 -- fct_refresh: mismatches, bad arguments, bad sources, privileges.
 
-SELECT fct_register_model('refresh_errors_m', 2) > 0 AS registered;
-SELECT fct_register_model('refresh_errors_m2', 2) > 0 AS registered;
+SELECT test_models('refresh_errors', 'm 2', 'm2 2');
 CREATE TABLE refresh_errors_items (id int PRIMARY KEY, emb embedding, note text);
 INSERT INTO refresh_errors_items VALUES (1, 'refresh_errors_m:[1,0]', 'a'), (2, 'refresh_errors_m:[0,1]', 'b'),
 	(3, NULL, 'c');

@@ -33,7 +33,7 @@ SELECT refresh_trigger_rows($$UPDATE refresh_trigger_items SET emb2 = '[1,0]' WH
 SELECT refresh_trigger_rows($$UPDATE refresh_trigger_items SET emb2 = NULL WHERE id = 2$$);
 -- another dimension, another model or other side-information: changes
 SELECT refresh_trigger_rows($$UPDATE refresh_trigger_items SET emb = '[1,0.101,0]' WHERE id = 1$$);
-SELECT fct_register_model('refresh_trigger_m', 3) > 0 AS registered;
+SELECT test_models('refresh_trigger', 'm 3');
 SELECT refresh_trigger_rows($$UPDATE refresh_trigger_items SET emb = 'refresh_trigger_m:[1,0.101,0]' WHERE id = 1$$);
 SELECT refresh_trigger_rows($$UPDATE refresh_trigger_items SET emb = '[1,0]|[5]' WHERE id = 2$$);
 SELECT refresh_trigger_rows($$UPDATE refresh_trigger_items SET emb = '[1,0]|[6]' WHERE id = 2$$);

@@ -184,10 +184,9 @@ SELECT count(*) > 100 AS many_functions FROM pg_proc
  WHERE pronamespace = 'security_hostile'::regnamespace;
 
 -- The data the functions work on, made with the normal search_path.
-SELECT fct_register_model('security_v1', 4, 2) > 0 AS v1, fct_register_model('security_v2', 4, 2) > 0 AS v2;
-SELECT fct_register_transformation('security_v1', 'security_v2',
-	'{"mixer": [{"weight": [[1,0,0,0,0,0],[0,1,0,0,0,0],[0,0,1,0,0,0],[0,0,0,1,0,1]], "bias": [0,0,0,0.5]}]}') > 0
-	AS v1_v2;
+SELECT test_models('security', 'v1 4 2', 'v2 4 2');
+SELECT test_linear('security', 'v1', 'v2', '[[1,0,0,0,0,0],[0,1,0,0,0,0],[0,0,1,0,0,0],[0,0,0,1,0,1]]',
+				   bias => '[0,0,0,0.5]');
 SELECT setseed(0.25);
 CREATE TABLE security_items (id integer PRIMARY KEY, e embedding);
 INSERT INTO security_items
@@ -230,7 +229,7 @@ SET fct.label_search = index;
 -- the cached plans of a label set, prepared under the normal search_path,
 -- are planned again under the hostile one
 SELECT count(*) FROM fct_top_labels('security_warm', (SELECT q FROM security_queries WHERE qid = 1), 5);
-SELECT fct_register_model('security_fit_old', 2, 1) > 0 AS fo, fct_register_model('security_fit_new', 2) > 0 AS fn;
+SELECT test_models('security', 'fit_old 2 1', 'fit_new 2');
 CREATE TABLE security_pairs (id integer, e_old embedding, e_new embedding);
 INSERT INTO security_pairs
 SELECT i, fct_embedding(ARRAY[i, -i]::real[], ARRAY[1]::real[], 'security_fit_old'),

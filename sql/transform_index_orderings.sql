@@ -3,10 +3,8 @@
 -- by <op>; the two orderings are equal by definition.  An older-model query against such an index is
 -- upgraded to the index's model.
 SET client_min_messages = warning;
-SELECT fct_register_model('ord_v1', 3, 1) > 0 AS v1, fct_register_model('ord_v2', 4, 1) > 0 AS v2,
-       fct_register_model('ord_other', 4, 1) > 0 AS other;
-SELECT fct_register_transformation('ord_v1', 'ord_v2',
-	'{"mixer": [{"weight": [[0,1,0,0], [1,0,0,0], [0,0,1,0.5], [0,0,0,1]]}]}') > 0 AS v1_v2;
+SELECT test_models('ord', 'v1 3 1', 'v2 4 1', 'other 4 1');
+SELECT test_linear('ord', 'v1', 'v2', '[[0,1,0,0], [1,0,0,0], [0,0,1,0.5], [0,0,0,1]]');
 -- half the rows migrated, half still in ord_v1, some NULL
 CREATE TABLE ord_items (id int PRIMARY KEY, e embedding);
 INSERT INTO ord_items

@@ -4,10 +4,7 @@
 -- exactly fct_upgrade's followed by the distance.
 \set VERBOSITY sqlstate
 
-SELECT fct_register_model('transform_operators_old', 8, 4) > 0 AS old,
-       fct_register_model('transform_operators_old2', 5, 4) > 0 AS old2,
-       fct_register_model('transform_operators_new', 6, 4) > 0 AS new,
-       fct_register_model('transform_operators_other', 6, 4) > 0 AS other;
+SELECT test_models('transform_operators', 'old 8 4', 'old2 5 4', 'new 6 4', 'other 6 4');
 
 -- A deterministic rows x cols matrix as a json array of rows.
 CREATE FUNCTION transform_operators_matrix(nrows int, ncols int, seed float8) RETURNS jsonb

@@ -18,13 +18,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 
-SELECT fct_register_model('transform_register_v1', 2, 1) > 0 AS v1,
-       fct_register_model('transform_register_v2', 3, 1) > 0 AS v2,
-       fct_register_model('transform_register_v3', 2, 1) > 0 AS v3,
-       fct_register_model('transform_register_v4', 2) > 0 AS v4,
-       fct_register_model('transform_register_v5', 2, 4) > 0 AS v5,
-       fct_register_model('transform_register_w', 2, 1) > 0 AS w,
-       fct_register_model('transform_register_z', 2) > 0 AS z;
+SELECT test_models('transform_register', 'v1 2 1', 'v2 3 1', 'v3 2 1', 'v4 2', 'v5 2 4', 'w 2 1', 'z 2');
 
 -- The smallest spec: one linear map over [old, side] (3 x (2 + 1)).
 SELECT transform_register_try('transform_register_v1', 'transform_register_v2',
@@ -173,8 +167,7 @@ SELECT fct_upgrade_path('transform_register_v2', 'transform_register_v1') IS NUL
 -- PUBLIC does not have; a granted role registers through the function, and
 -- still cannot write the table directly.
 CREATE ROLE transform_register_role;
-SELECT fct_register_model('transform_register_p1', 2) > 0 AS p1,
-       fct_register_model('transform_register_p2', 2) > 0 AS p2;
+SELECT test_models('transform_register', 'p1 2', 'p2 2');
 SET ROLE transform_register_role;
 SELECT fct_register_transformation('transform_register_p1', 'transform_register_p2',
 	'{"mixer": [{"weight": [[1,0],[0,1]]}]}');
@@ -191,8 +184,7 @@ REVOKE EXECUTE ON FUNCTION fct_register_transformation(text, text, jsonb) FROM t
 DROP ROLE transform_register_role;
 
 -- Rolled back registrations leave no trace, and the cache forgets them.
-SELECT fct_register_model('transform_register_q1', 2) > 0 AS q1,
-       fct_register_model('transform_register_q2', 2) > 0 AS q2;
+SELECT test_models('transform_register', 'q1 2', 'q2 2');
 BEGIN;
 SELECT fct_register_transformation('transform_register_q1', 'transform_register_q2',
 	'{"mixer": [{"weight": [[1,0],[0,1]]}]}') > 0 AS registered;

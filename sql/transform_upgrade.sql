@@ -3,11 +3,7 @@
 -- information, errors, the batched form, and an index on an upgrade.
 \set VERBOSITY sqlstate
 
-SELECT fct_register_model('transform_upgrade_v1', 2, 1) > 0 AS v1,
-       fct_register_model('transform_upgrade_v2', 2, 1) > 0 AS v2,
-       fct_register_model('transform_upgrade_v3', 3, 1) > 0 AS v3,
-       fct_register_model('transform_upgrade_v4', 3) > 0 AS v4,
-       fct_register_model('transform_upgrade_x', 2, 1) > 0 AS x;
+SELECT test_models('transform_upgrade', 'v1 2 1', 'v2 2 1', 'v3 3 1', 'v4 3', 'x 2 1');
 
 -- v1 -> v2, one linear map over [old, side]:
 --   h(x, s) = [x1 + s + 0.5, 2 x2 - 1]
@@ -76,8 +72,7 @@ SELECT fct_upgrade_batch(ARRAY['transform_upgrade_v1:[1,2]|[3]', '[1,2]|[3]']::e
 -- corrupted data is XX001, not a crash.  Only a restore writes rows without
 -- registration (check_function_bodies off, as pg_dump sets it), e.g. from a
 -- damaged dump; a direct insert is refused (0A000).
-SELECT fct_register_model('transform_upgrade_y', 2) > 0 AS y,
-       fct_register_model('transform_upgrade_z', 2) > 0 AS z;
+SELECT test_models('transform_upgrade', 'y 2', 'z 2');
 INSERT INTO fct_transformations (from_model, to_model, architecture, weights, origin)
 SELECT (SELECT id FROM fct_models WHERE name = 'transform_upgrade_y'),
        (SELECT id FROM fct_models WHERE name = 'transform_upgrade_z'),
