@@ -12,8 +12,7 @@ use fct_fixtures;
 my $node = fct_node('transform_cache');
 $node->safe_psql('postgres', q{
 	SELECT fct_register_model(m, 2) FROM unnest(ARRAY['a', 'b', 'c', 'd']) m;
-	SELECT fct_register_transformation('a', 'b', '{"side": null, "mixer": [{"weight": [[2,0],[0,2]]}]}');
-});
+} . fct_linear_sql('a', 'b', [ [ 2, 0 ], [ 0, 2 ] ], side => 0));
 
 # A long-lived session warms its cache with the path a -> b.
 my $s = $node->background_psql('postgres', on_error_stop => 0);

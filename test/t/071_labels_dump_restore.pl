@@ -6,17 +6,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
 my $node = PostgreSQL::Test::Cluster->new('labels_dump');
 $node->init;
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE d1');
 $node->safe_psql('postgres', 'CREATE DATABASE d2');
-$node->safe_psql('d1', q{
-	CREATE EXTENSION fct;
-	CREATE TABLE lt (id int PRIMARY KEY, e embedding, b real);
-	INSERT INTO lt VALUES (1, '[1,0]', 0), (2, '[0,1]', 0), (3, '[1,1]', 0);
-	SELECT fct_create_label_set('s', 'lt', 'id', 'e', 'b', '{0.5,0.25,0.25}');
+$node->safe_psql('d1', 'CREATE EXTENSION fct;'
+	  . fct_tiny_label_set_sql('s', 'lt', bias => 1, train_prior => '{0.5,0.25,0.25}') . q{
 	SELECT fct_set_prior('s', '{0.2,0.3,0.5}');
 	INSERT INTO fct_label_rounds VALUES
 		('s', 1, '{0.5,0.5,0.5}', '{0.2,0.3,0.5}'), ('s', 2, '{0.6,0.5,0.4}', '{0.3,0.3,0.4}');

@@ -10,10 +10,7 @@ use fct_fixtures;
 use Time::HiRes qw(time);
 
 my $node = fct_node('main');
-$node->safe_psql('postgres', q{
-	SELECT fct_register_model('w-v1', 2);
-	SELECT fct_register_model('w-v2', 2);
-	SELECT fct_register_model('w-v3', 2);
+$node->safe_psql('postgres', fct_models_sql([ 'w-v1', 2 ], [ 'w-v2', 2 ], [ 'w-v3', 2 ]) . q{
 	CREATE TABLE t (id int, e embedding);
 	INSERT INTO t SELECT g, ('w-v1:[' || g || ',1]')::embedding FROM generate_series(1, 100) g;
 });

@@ -9,6 +9,7 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use citus_cluster;
+use fct_fixtures;
 
 citus_skip_unless_available();
 
@@ -26,7 +27,7 @@ is(on_all("SELECT count(*) FROM pg_extension WHERE extname = 'fct'"), '1|1|1',
 	'CREATE EXTENSION fct on the coordinator reaches the workers');
 
 # A model registered on the coordinator is on every node.
-$co->safe_psql('postgres', "SELECT fct_register_model('m1', 4, side_dim => 2)");
+$co->safe_psql('postgres', fct_models_sql([ 'm1', 4, 2 ]));
 is(on_all("SELECT id || ':' || name || ':' || dim || ':' || side_dim || ':' || created_at FROM fct_models"),
 	join('|', ($co->safe_psql('postgres',
 		"SELECT id || ':' || name || ':' || dim || ':' || side_dim || ':' || created_at FROM fct_models")) x 3),
@@ -61,10 +62,7 @@ is($co->safe_psql('postgres', "SELECT array_agg(id) FROM (SELECT id FROM items O
 
 # An imported transformation reaches every node, byte for byte: on-the-fly new-model queries and
 # an index on fct_upgrade(e, 'm2') work on the distributed table.
-$co->safe_psql('postgres', q{
-SELECT fct_register_model('m2', 3, side_dim => 2);
-SELECT fct_register_transformation('m1', 'm2', '{"mixer": [{"weight": [[1,0,0,0,0.5,0],[0,1,0,0,0,0.5],[0,0,1,1,0,0]], "bias": [0.1,0.2,0.3]}]}');
-});
+$co->safe_psql('postgres', fct_side_mix_sql('m1', 'm2', 4));
 my $tr = "SELECT from_model || ':' || to_model || ':' || md5(weights) || ':' || origin FROM fct_transformations ORDER BY id";
 my $tr_co = $co->safe_psql('postgres', $tr);
 is(on_all($tr), join('|', ($tr_co) x 3), 'fct_register_transformation: the same weights on every node');
@@ -117,8 +115,8 @@ is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm4'"), '1|1|1',
 # (Citus cannot prepare worker2's part) and no node keeps any of it.
 my $s = $co->background_psql('postgres', on_error_stop => 0);
 $s->query_safe('BEGIN');
-$s->query_safe("SELECT fct_register_model('m5', 2)");
-$s->query_safe(q{SELECT fct_register_transformation('m4', 'm5', '{"mixer": [{"weight": [[1,0],[0,1]]}]}')});
+$s->query_safe(fct_models_sql([ 'm5', 2 ]));
+$s->query_safe(fct_linear_sql('m4', 'm5', [ [ 1, 0 ], [ 0, 1 ] ]));
 is($w[0]->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%fct_catalog_apply%' AND state = 'idle in transaction'"),
 	'1', 'the registration is open on worker1 (applied, not committed)');
@@ -139,10 +137,7 @@ is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm5'"), '1|1|1', 'regist
 
 # Undoing a registration propagates like the registration: fct_drop_transformation and
 # fct_drop_model remove the rows from every node in the same transaction.
-$co->safe_psql('postgres', q{
-SELECT fct_register_model('m9', 2);
-SELECT fct_register_transformation('m5', 'm9', '{"mixer": [{"weight": [[1,0],[0,1]]}]}');
-});
+$co->safe_psql('postgres', fct_models_sql([ 'm9', 2 ]) . fct_linear_sql('m5', 'm9', [ [ 1, 0 ], [ 0, 1 ] ]));
 is(on_all("SELECT count(*) FROM fct_models WHERE name = 'm9'") . '/'
 	  . on_all("SELECT count(*) FROM fct_transformations t JOIN fct_models m ON m.id = t.to_model WHERE m.name = 'm9'"),
 	'1|1|1/1|1|1', 'm9 and m5 -> m9 are on every node');

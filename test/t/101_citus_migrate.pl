@@ -11,6 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 use citus_cluster;
+use fct_fixtures;
 
 citus_skip_unless_available();
 
@@ -19,14 +20,10 @@ my $co = $c->{coordinator};
 my @w = @{ $c->{workers} };
 my $n = 24000;
 
-$co->safe_psql('postgres', qq{
-SELECT fct_register_model('m1', 8, side_dim => 2);
-SELECT fct_register_model('m2', 4, side_dim => 2);
-SELECT fct_register_transformation('m1', 'm2', '{"mixer": [{"weight": [[1,0,0,0,0,0,0,0,0.5,0],[0,1,0,0,0,0,0,0,0,0.5],[0,0,1,1,0,0,0,0,0,0],[0,0,0,0,1,1,1,1,0,0]], "bias": [0.1,0.2,0.3,0.4]}]}');
+$co->safe_psql('postgres', fct_models_sql([ 'm1', 8, 2 ]) . fct_side_mix_sql('m1', 'm2', 8) . qq{
 CREATE TABLE items (id int PRIMARY KEY, e embedding);
 SELECT create_distributed_table('items', 'id', shard_count => 8);
-INSERT INTO items SELECT i, fct_embedding(ARRAY[i % 7, 1, i % 3, -1, 0.5, i % 5, 2, 1]::real[],
-	ARRAY[1, i % 11]::real[], 'm1') FROM generate_series(1, $n) i;
+INSERT INTO items @{[ fct_side_mix_rows_sql('m1', 1, $n) ]};
 CREATE TABLE expected AS SELECT id, fct_upgrade(e, 'm2') AS e FROM items;
 CREATE TABLE items_local AS SELECT * FROM items;
 CREATE TABLE expected_coordinator AS SELECT id, fct_upgrade(e, 'm2') AS e FROM items_local;

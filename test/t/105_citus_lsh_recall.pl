@@ -16,24 +16,16 @@ use lib $FindBin::RealBin;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use citus_cluster;
+use fct_fixtures;
+use lsh_common;
 
 citus_skip_unless_available();
 
 my $c = citus_cluster(workers => 2);
 my $co = $c->{coordinator};
 
-$co->safe_psql('postgres', q{
-SET client_min_messages = warning;
-SELECT fct_register_model('cr', 32);
-SELECT setseed(0.42);
-CREATE TABLE centers AS SELECT j, ARRAY(SELECT (random() - 0.5)::real FROM generate_series(1, 32) WHERE j >= 0) AS v
-	FROM generate_series(0, 59) j;
-CREATE TABLE loc (id int PRIMARY KEY, e embedding);
-INSERT INTO loc SELECT i, fct_embedding((SELECT array_agg(((c.v[x] + 0.15 * (random() - 0.5)) * s.scale)::real ORDER BY x)
-		   FROM generate_series(1, 32) x), NULL, 'cr')
-	FROM generate_series(1, 40000) i
-	CROSS JOIN LATERAL (SELECT v FROM centers WHERE j = (i * 7919) % 60) c
-	CROSS JOIN LATERAL (SELECT exp(0.3 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS scale WHERE i > 0) s;
+$co->safe_psql('postgres', "SET client_min_messages = warning;\n" . fct_models_sql([ 'cr', 32 ])
+	  . lsh_mixture_sql('loc', 40000, 32, 60, 0.42, 1, 'cr') . q{
 CREATE TABLE d4 (id int PRIMARY KEY, e embedding);
 SELECT create_distributed_table('d4', 'id', shard_count => 4);
 INSERT INTO d4 SELECT * FROM loc;

@@ -11,6 +11,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use fct_fixtures;
 
 my $main = PostgreSQL::Test::Cluster->new('main');
 my @remote = map { PostgreSQL::Test::Cluster->new("remote$_") } 1 .. 2;
@@ -18,12 +19,8 @@ for my $node ($main, @remote)
 {
 	$node->init;
 	$node->start;
-	$node->safe_psql('postgres', q{
-CREATE EXTENSION fct;
-SELECT fct_register_model('m1', 4, side_dim => 2);
-SELECT fct_register_model('m2', 3, side_dim => 2);
-SELECT fct_register_transformation('m1', 'm2', '{"mixer": [{"weight": [[1,0,0,0,0.5,0],[0,1,0,0,0,0.5],[0,0,1,1,0,0]], "bias": [0.1,0.2,0.3]}]}');
-});
+	$node->safe_psql('postgres',
+		"CREATE EXTENSION fct;\n" . fct_models_sql([ 'm1', 4, 2 ]) . fct_side_mix_sql('m1', 'm2', 4));
 }
 
 # The rows: ids 1..2000 on remote1, 2001..4000 on remote2, the same rows in a local table.

@@ -7,8 +7,8 @@ use Exporter 'import';
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use Test::More;
-our @EXPORT = qw(fct_node fct_tiny_label_set_sql fct_integer_upgrade_sql fct_pgbench_writers
-	fct_skip_unless_pgvector);
+our @EXPORT = qw(fct_node fct_models_sql fct_linear_sql fct_side_mix_sql fct_side_mix_rows_sql
+	fct_tiny_label_set_sql fct_integer_upgrade_sql fct_pgbench_writers fct_skip_unless_pgvector);
 
 # A new started node, with CREATE EXTENSION fct in database postgres unless extension => 0.
 #   conf      => lines for postgresql.conf (a string), added before the first start
@@ -24,14 +24,79 @@ sub fct_node
 	return $node;
 }
 
-# Three labels [1,0], [0,1], [1,1] in TABLE $table (id, e), as label set $set.
+# SQL registering each model, given as [NAME, DIM] or [NAME, DIM, SIDE_DIM]:
+#   fct_models_sql(['m1', 4, 2], ['m2', 3, 2])
+sub fct_models_sql
+{
+	return join '', map {
+		my ($name, $dim, $side) = @$_;
+		"SELECT fct_register_model('$name', $dim, side_dim => " . ($side // 0) . ");\n"
+	} @_;
+}
+
+# SQL registering $from -> $to as one linear map: weight (rows, each over [vector,
+# side-information]) and, when given, bias => [...]; side => 0 maps the vector alone
+# ("side": null).  fct_linear_sql('v1', 'v2', [[1,0,1], [0,2,0]], bias => [0.5, -1])
+sub fct_linear_sql
+{
+	my ($from, $to, $weight, %opt) = @_;
+	my $list = sub { '[' . join(',', @{ $_[0] }) . ']' };
+	my $layer = '"weight": [' . join(',', map { $list->($_) } @$weight) . ']';
+	$layer .= ', "bias": ' . $list->($opt{bias}) if $opt{bias};
+	my $side = defined $opt{side} && !$opt{side} ? '"side": null, ' : '';
+	return "SELECT fct_register_transformation('$from', '$to', '{$side\"mixer\": [{$layer}]}');\n";
+}
+
+# The upgrade the Citus and postgres_fdw tests migrate and query with: $from ($dim dimensions,
+# 2 of side-information, $dim a power of two from 4) -> $to (log2($dim) + 1 dimensions, 2 of
+# side-information), one linear map with a bias that reads both side values:
+#   new[0] = x[0] + s[0] / 2 + 0.1, new[1] = x[1] + s[1] / 2 + 0.2,
+#   new[k] = the sum of the next 2^(k-1) coordinates + 0.1 (k + 1), k >= 2
+# (dim 4: x[2] + x[3]; dim 8: also x[4] + ... + x[7]).  Registers $to and the
+# transformation; $from must be registered ([$from, $dim, 2]).
+sub fct_side_mix_sql
+{
+	my ($from, $to, $dim) = @_;
+	my @rows = ([0], [1]);
+	for (my $start = 2; $start < $dim; $start *= 2)
+	{
+		push @rows, [ $start .. 2 * $start - 1 ];
+	}
+	die "fct_side_mix_sql: $dim is not a power of two from 4" unless $rows[-1][-1] == $dim - 1;
+	my @weight;
+	for my $k (0 .. $#rows)
+	{
+		my @w = (0) x ($dim + 2);
+		$w[$_] = 1 for @{ $rows[$k] };
+		$w[$dim + $k] = 0.5 if $k < 2;
+		push @weight, \@w;
+	}
+	return fct_models_sql([ $to, scalar @rows, 2 ])
+	  . fct_linear_sql($from, $to, \@weight, bias => [ map { sprintf '%.1f', 0.1 * $_ } 1 .. @rows ]);
+}
+
+# SELECT i, e: rows $first .. $last of a model of 8 dimensions and 2 of side-information
+# (small integers, a few values per coordinate), for fct_side_mix_sql's upgrade.
+sub fct_side_mix_rows_sql
+{
+	my ($model, $first, $last) = @_;
+	return "SELECT i, fct_embedding(ARRAY[i % 7, 1, i % 3, -1, 0.5, i % 5, 2, 1]::real[], "
+	  . "ARRAY[1, i % 11]::real[], '$model') FROM generate_series($first, $last) i";
+}
+
+# Three labels 1 = [1,0], 2 = [0,1], 3 = [1,1] in TABLE $table (id, e), as label set $set.
+#   bias => 1         a column b real of zeros, the set's bias
+#   train_prior => A  the set's training prior (a real[] literal)
 sub fct_tiny_label_set_sql
 {
-	my ($set, $table) = @_;
+	my ($set, $table, %opt) = @_;
+	my ($col, $val, $args) = $opt{bias} ? (', b real', ', 0', ", 'b'") : ('', '', ", NULL");
+	$args .= ", '$opt{train_prior}'" if defined $opt{train_prior};
+	$args = '' if $args eq ', NULL';
 	return qq{
-	CREATE TABLE $table (id int PRIMARY KEY, e embedding);
-	INSERT INTO $table VALUES (1, '[1,0]'), (2, '[0,1]'), (3, '[1,1]');
-	SELECT fct_create_label_set('$set', '$table', 'id', 'e');
+	CREATE TABLE $table (id int PRIMARY KEY, e embedding$col);
+	INSERT INTO $table VALUES (1, '[1,0]'$val), (2, '[0,1]'$val), (3, '[1,1]'$val);
+	SELECT fct_create_label_set('$set', '$table', 'id', 'e'$args);
 };
 }
 
@@ -40,11 +105,8 @@ sub fct_tiny_label_set_sql
 # compare a migrated row with the value it expects.
 sub fct_integer_upgrade_sql
 {
-	return q{
-	SELECT fct_register_model('v1', 4, 2), fct_register_model('v2', 3, 2);
-	SELECT fct_register_transformation('v1', 'v2',
-		'{"mixer": [{"weight": [[1,0,0,0,0,0], [0,1,1,0,0,0], [0,0,0,1,1,1]]}]}');
-};
+	return fct_models_sql([ 'v1', 4, 2 ], [ 'v2', 3, 2 ])
+	  . fct_linear_sql('v1', 'v2', [ [ 1, 0, 0, 0, 0, 0 ], [ 0, 1, 1, 0, 0, 0 ], [ 0, 0, 0, 1, 1, 1 ] ]);
 }
 
 # Concurrent writers for a test that must not lose their rows: writes each pgbench script of

@@ -7,12 +7,14 @@ use Test::More ();
 our @EXPORT = qw(lsh_mixture_sql lsh_uniform_sql lsh_recall);
 
 # SQL that creates TABLE $t (id int, e embedding) with $n rows of dimension $d
-# drawn from $k Gaussian-ish clusters with log-normal norms, ids from $first.
+# drawn from $k Gaussian-ish clusters with log-normal norms, ids from $first, in
+# model $model when given (registered before; otherwise no model).
 sub lsh_mixture_sql
 {
-	my ($t, $n, $d, $k, $seed, $first) = @_;
+	my ($t, $n, $d, $k, $seed, $first, $model) = @_;
 	$first //= 1;
 	my $last = $first + $n - 1;
+	my ($open, $close) = defined $model ? ('fct_embedding(', ", NULL, '$model')") : ('', '::embedding');
 	return qq{
 SELECT setseed($seed);
 CREATE TABLE IF NOT EXISTS ${t}_centers AS
@@ -20,8 +22,8 @@ CREATE TABLE IF NOT EXISTS ${t}_centers AS
 	FROM generate_series(0, $k - 1) j;
 CREATE TABLE IF NOT EXISTS $t (id int PRIMARY KEY, e embedding);
 INSERT INTO $t
-SELECT i, (SELECT array_agg(((c.v[x] + 0.15 * (random() - 0.5)) * s.scale)::real ORDER BY x)
-		   FROM generate_series(1, $d) x)::embedding
+SELECT i, ${open}(SELECT array_agg(((c.v[x] + 0.15 * (random() - 0.5)) * s.scale)::real ORDER BY x)
+		   FROM generate_series(1, $d) x)$close
 FROM generate_series($first, $last) i
 CROSS JOIN LATERAL (SELECT v FROM ${t}_centers WHERE j = (i * 7919) % $k) c
 CROSS JOIN LATERAL (SELECT exp(0.3 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())) AS scale
