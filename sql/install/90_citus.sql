@@ -32,6 +32,19 @@ COMMENT ON FUNCTION _fct_catalog_send(regclass, text, text) IS
 	'internal: sends a catalog change to the Citus workers';
 REVOKE ALL ON FUNCTION _fct_catalog_send(regclass, text, text) FROM PUBLIC;
 
+-- CALL fct_migrate on a Citus table runs this on each shard placement's node
+-- (src/citus/distributed_migrate.c): the same migration of the placement,
+-- returning as a row what its closing count left, so that the coordinator
+-- need not read the table again to say so.  Executable by PUBLIC: the
+-- coordinator connects to the node as the caller, whose rights on the
+-- placement are what the migration needs.
+CREATE PROCEDURE _fct_migrate_placement(tbl regclass, col name, to_model text, batch_size integer,
+										OUT rows_left bigint)
+	AS 'MODULE_PATHNAME', 'fct_migrate_placement'
+	LANGUAGE C;
+COMMENT ON PROCEDURE _fct_migrate_placement(regclass, name, text, integer, bigint) IS
+	'internal to fct_migrate on a Citus table: migrates one shard placement, returning the rows left (executable: the coordinator runs it on the node as the caller)';
+
 DO $$
 DECLARE
 	t text;

@@ -48,9 +48,9 @@ extern float8 citus_table_rows(Oid relid);
  * CALL fct_migrate on every shard placement of Citus table relid (rel: its
  * qualified, quoted name), one placement per node at a time, committing
  * between rounds (distributed_migrate.c).  Caller: fct_migrate, with SPI
- * connected in nonatomic mode.
+ * connected in nonatomic mode.  Returns the rows still not in to_model.
  */
-extern void citus_migrate_placements(Oid relid, const char *rel, const char *col,
+extern int64 citus_migrate_placements(Oid relid, const char *rel, const char *col,
 									 const char *to_model, int batch_size);
 
 /*
@@ -60,7 +60,7 @@ extern void citus_migrate_placements(Oid relid, const char *rel, const char *col
  * which must outlive the transactions); each round runs the next placement
  * of every node at once (false when none is left); end errors naming the
  * placements that failed, otherwise returns the rows still not in the target
- * model (a closing census).  job_id: the queue's job, for the progress
+ * model (what the placements' own closing counts found).  job_id: the queue's job, for the progress
  * each step publishes (fct_progress).  Each needs an open transaction and an SPI
  * connection; the caller commits between them.
  */

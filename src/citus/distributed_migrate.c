@@ -12,24 +12,33 @@
  * overwritten), through Citus's master_run_on_worker (new connections, no
  * transaction block, so the procedure can commit its batches).  Bounded
  * parallelism: one placement per node at a time, every node at once; the
- * coordinator commits between rounds, so it holds no snapshot for long.  One
- * census before (every model found must have a path to the target) and one
- * after, for the whole table.  A placement that fails (its node crashed,
- * say) does not stop the others; the call ends with an error that names
- * them, and calling again resumes: rows already in the target model are
- * never touched again.
+ * coordinator commits between rounds, so it holds no snapshot for long.
+ *
+ * The coordinator reads no shard itself beyond one census before the run:
+ * one pass over each placement, on every node at once, that groups its rows
+ * by model (every model found must have a path to the target: checked
+ * before anything is written), which gives both the table's census and each
+ * placement's count for the progress.  What is left at the end comes from
+ * the placements' own runs (_fct_migrate_placement returns what its closing
+ * count found), not from another read of the table.  A placement that fails
+ * (its node crashed, say) does not stop the others; the call ends with an
+ * error that names them, and calling again resumes: rows already in the
+ * target model are never touched again.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "citus/citus.h"
+#include "migrate/migrate.h"
 #include "model/model.h"
 #include "progress/progress.h"
 
@@ -38,7 +47,9 @@ typedef struct Placement
 	char	   *node;
 	int32		port;
 	char	   *shard;			/* schema-qualified shard name */
+	int64		shardid;
 	int64		rows;			/* rows not in the target model when the run began (-1: unknown) */
+	int64		left;			/* rows its run left (its closing count; -1: not run) */
 } Placement;
 
 struct CitusMigrateRun
@@ -63,44 +74,6 @@ struct CitusMigrateRun
 	int64		job_id;			/* the queue's job (0: CALL fct_migrate) */
 };
 
-/* Rows of rel.col not in to_model (one census through Citus); checks every path. */
-static int64
-distributed_rows_left(const char *ext, const char *rel, const char *col,
-					  const char *to_model, bool check_paths)
-{
-	char	   *sql;
-	int64		left = 0;
-	List	   *models = NIL;
-	ListCell   *lc;
-
-	sql = psprintf("SELECT c.model, c.rows FROM %s.fct_model_census(%s::pg_catalog.regclass, %s) c"
-				   " WHERE c.model IS NOT NULL AND c.model OPERATOR(pg_catalog.<>) %s",
-				   ext, quote_literal_cstr(rel), quote_literal_cstr(col),
-				   quote_literal_cstr(to_model));
-	if (SPI_execute(sql, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "census of %s failed", rel);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-
-		models = lappend(models, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-		left += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-	}
-	/* fct_upgrade_path raises the usual error when a model has no path */
-	foreach(lc, check_paths ? models : NIL)
-	{
-		const char *model = lfirst(lc);
-
-		if (strcmp(model, "(no model)") == 0)
-			continue;
-		if (SPI_execute(psprintf("SELECT %s.fct_upgrade_path(%s, %s)", ext,
-								 quote_literal_cstr(model), quote_literal_cstr(to_model)),
-						true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "checking the upgrade path from %s failed", model);
-	}
-	return left;
-}
-
 /* "1 row", "2 rows": a count and its noun in the form the count needs */
 static char *
 count_text(int64 n, const char *one, const char *many)
@@ -109,40 +82,164 @@ count_text(int64 n, const char *one, const char *many)
 }
 
 /*
- * Rows of each placement not in to_model, counted on the placements at once
- * (Citus's run_command_on_placements), for the progress of the run; a
- * placement that cannot be counted now (its node is down) is left at -1.
+ * The caller's rights on the table, checked on the coordinator as a query of
+ * the table would check them: reading the column (the census) and updating
+ * it (the placements' runs).  The shards, which Citus gives the table's
+ * grants, are read and written with the caller's rights too.
  */
 static void
-count_placements(CitusMigrateRun *r, Oid relid)
+check_rights(Oid relid, const char *col)
 {
-	const FctModel *m = model_by_name(r->to_model);
+	AttrNumber	attnum = get_attnum(relid, col);
+	AclMode		modes[2] = {ACL_SELECT, ACL_UPDATE};
+
+	for (int i = 0; i < 2; i++)
+		if (pg_class_aclcheck(relid, GetUserId(), modes[i]) != ACLCHECK_OK &&
+			pg_attribute_aclcheck(relid, attnum, GetUserId(), modes[i]) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+}
+
+/*
+ * The census of the table, made of its placements': on every placement at
+ * once (Citus's run_command_on_placements, new connections as the caller,
+ * so the shards are read with the caller's rights), one pass that groups its
+ * rows by model id, sent back as text ({{id,rows},...}).  The table's census
+ * is the sum over one placement of each shard (a shard replicated on several
+ * nodes holds its rows once); each model in it must have a path to the
+ * target (migrate_census_check: the messages of a local table's census).
+ * Each placement's rows not in the target go to the progress; a placement
+ * that cannot be read now (its node is down) is left at -1, and a shard none
+ * of whose placements can be read fails the run, as a query of the table
+ * would.  Returns the rows of the table not in the target model.
+ */
+static int64
+census_placements(CitusMigrateRun *r, Oid relid, const char *col)
+{
+	MigrateTarget t;
 	char	   *cmd;
 	Oid			argtypes[2] = {REGCLASSOID, TEXTOID};
 	Datum		args[2];
+	int64		left = 0;
+	int32	   *ids = NULL;
+	int64	   *rows = NULL;
+	int			nids = 0;
+	int			unread = 0;
+	StringInfoData errors;
+
+	migrate_resolve(relid, col, r->to_model, &t);
+	initStringInfo(&errors);
 
 	/* %s: the shard's name, filled in by run_command_on_placements */
-	cmd = psprintf("SELECT pg_catalog.count(*) FROM %%s WHERE %s._fct_migrate_model_id(%s) OPERATOR(pg_catalog.<>) %d",
-				   r->ext, quote_identifier(r->col), m->id);
+	cmd = psprintf("SELECT pg_catalog.array_agg(ARRAY[c.id, c.n])::text FROM"
+				   " (SELECT %s._fct_migrate_model_id(%s)::pg_catalog.int8 AS id, pg_catalog.count(*) AS n"
+				   " FROM %%s WHERE %s IS NOT NULL GROUP BY 1) c",
+				   r->ext, t.colname, t.colname);
 	args[0] = ObjectIdGetDatum(relid);
 	args[1] = CStringGetTextDatum(cmd);
-	if (SPI_execute_with_args("SELECT pg_catalog.shard_name($1, shardid), success, result"
-							  " FROM pg_catalog.run_command_on_placements($1, $2)",
+	if (SPI_execute_with_args("SELECT shardid, pg_catalog.shard_name($1, shardid), success, result"
+							  " FROM pg_catalog.run_command_on_placements($1, $2)"
+							  " ORDER BY success DESC, shardid",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "counting the rows of the placements of %s failed", r->rel);
+		elog(ERROR, "the census of the placements of %s failed", r->rel);
+	ids = palloc(sizeof(int32) * 16);
+	rows = palloc(sizeof(int64) * 16);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *shard = SPI_getvalue(tup, desc, 1);
 		bool		isnull;
-		bool		ok = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		int64		shardid = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *shard = SPI_getvalue(tup, desc, 2);
+		bool		ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		char	   *result = SPI_getvalue(tup, desc, 4);
+		bool		first = true;
+		int64		shard_left = 0;
+		char	   *p = result;
 
+		if (!ok)
+		{
+			/* counted below if no placement of its shard could be read */
+			appendStringInfo(&errors, "%s%s (%s)", errors.len > 0 ? "; " : "", shard,
+							 result ? result : "no result");
+			continue;
+		}
+		/* successful placements come first: one census per shard */
+		for (uint64 k = 0; k < i; k++)
+			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], desc, 1, &isnull)) == shardid)
+				first = false;
+		/* {{id,rows},{id,rows},...}, or empty for an empty placement */
+		while (p != NULL && *p != '\0')
+		{
+			char	   *end;
+			int64		id;
+			int64		n;
+
+			while (*p != '\0' && !(*p >= '0' && *p <= '9') && *p != '-')
+				p++;
+			if (*p == '\0')
+				break;
+			id = strtoll(p, &end, 10);
+			p = end;
+			while (*p != '\0' && !(*p >= '0' && *p <= '9') && *p != '-')
+				p++;
+			n = strtoll(p, &end, 10);
+			if (end == p)
+				elog(ERROR, "unexpected census of %s: %s", shard, result);
+			p = end;
+			if (id == t.to_model)
+				continue;
+			shard_left += n;
+			if (!first)
+				continue;
+			for (int j = 0; j <= nids; j++)
+			{
+				if (j == nids)
+				{
+					if (nids % 16 == 0 && nids > 0)
+					{
+						ids = repalloc(ids, sizeof(int32) * (nids + 16));
+						rows = repalloc(rows, sizeof(int64) * (nids + 16));
+					}
+					ids[nids] = (int32) id;
+					rows[nids++] = 0;
+				}
+				if (ids[j] == (int32) id)
+				{
+					rows[j] += n;
+					break;
+				}
+			}
+		}
 		for (int j = 0; j < r->npl; j++)
-			if (strcmp(r->pl[j].shard, shard) == 0 && ok)
-				r->pl[j].rows = pg_strtoint64(SPI_getvalue(tup, desc, 3));
+			if (r->pl[j].shardid == shardid)
+				r->pl[j].rows = shard_left;
+		if (first)
+			left += shard_left;
+	}
+
+	/* a shard with no placement read: its rows are unknown, the census cannot be made */
+	for (int j = 0; j < r->npl; j++)
+	{
+		bool		read = false;
+
+		for (int k = 0; k < r->npl; k++)
+			if (r->pl[k].shardid == r->pl[j].shardid && r->pl[k].rows >= 0)
+				read = true;
+		if (!read)
+			unread++;
 	}
 	SPI_freetuptable(SPI_tuptable);
+	if (unread > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg_plural("fct_migrate: %d shard placement of %s could not be read",
+							   "fct_migrate: %d shard placements of %s could not be read", unread,
+							   unread, r->rel),
+				 errdetail("%s", errors.data),
+				 errhint("Nothing was written: migrate again once the nodes are back.")));
+	for (int j = 0; j < nids; j++)
+		migrate_census_check(&t, ids[j], rows[j]);
+	return left;
 }
 
 /*
@@ -194,7 +291,7 @@ citus_migrate_begin(Oid relid, const char *rel, const char *col,
 
 	/* every placement of every shard, by node */
 	if (SPI_execute_with_args("SELECT n.nodename, n.nodeport, pg_catalog.shard_name(s.logicalrelid, s.shardid),"
-							  " pg_catalog.dense_rank() OVER (ORDER BY n.nodeid)"
+							  " pg_catalog.dense_rank() OVER (ORDER BY n.nodeid), s.shardid"
 							  " FROM pg_catalog.pg_dist_shard s"
 							  " JOIN pg_catalog.pg_dist_placement p ON p.shardid OPERATOR(pg_catalog.=) s.shardid"
 							  " JOIN pg_catalog.pg_dist_node n ON n.groupid OPERATOR(pg_catalog.=) p.groupid"
@@ -213,14 +310,17 @@ citus_migrate_begin(Oid relid, const char *rel, const char *col,
 		r->pl[i].node = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 1));
 		r->pl[i].port = pg_strtoint32(SPI_getvalue(tup, desc, 2));
 		r->pl[i].shard = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 3));
+		r->pl[i].shardid = pg_strtoint64(SPI_getvalue(tup, desc, 5));
 		r->pl[i].rows = -1;
+		r->pl[i].left = -1;
 		r->nnodes = Max(r->nnodes, pg_strtoint32(SPI_getvalue(tup, desc, 4)));
 	}
 	SPI_freetuptable(SPI_tuptable);
 
+	/* the caller's rights on the table, as a query of it would check them, before any node is asked */
+	check_rights(relid, col);
 	report_progress(r, "census and checks");
-	r->rows_left = distributed_rows_left(r->ext, rel, col, to_model, true);
-	count_placements(r, relid);
+	r->rows_left = census_placements(r, relid, col);
 	report_progress(r, "upgrading the shard placements");
 	ereport(NOTICE,
 			(errmsg("fct_migrate: %s of %s.%s to upgrade into model \"%s\", in %s on %s",
@@ -269,7 +369,7 @@ citus_migrate_round(CitusMigrateRun *r)
 		accumArrayResult(names, CStringGetTextDatum(r->pl[i].node), false, TEXTOID, cxt);
 		accumArrayResult(ports, Int32GetDatum(r->pl[i].port), false, INT4OID, cxt);
 		accumArrayResult(cmds,
-						 CStringGetTextDatum(psprintf("CALL %s.fct_migrate(%s::pg_catalog.regclass, %s, %s, %d)",
+						 CStringGetTextDatum(psprintf("CALL %s._fct_migrate_placement(%s::pg_catalog.regclass, %s, %s, %d, NULL)",
 													  r->ext, quote_literal_cstr(r->pl[i].shard),
 													  quote_literal_cstr(r->col),
 													  quote_literal_cstr(r->to_model), r->batch_size)),
@@ -297,8 +397,13 @@ citus_migrate_round(CitusMigrateRun *r)
 							 SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2));
 			r->nfailed++;
 		}
-		else if (p->rows > 0)
-			r->round_rows += p->rows;
+		else
+		{
+			/* its result: the rows its closing count found */
+			p->left = pg_strtoint64(SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2));
+			if (p->rows > 0)
+				r->round_rows += p->rows;
+		}
 	}
 	SPI_freetuptable(SPI_tuptable);
 	r->rows_done += r->round_rows;
@@ -331,10 +436,41 @@ citus_migrate_rate(const CitusMigrateRun *r)
 	return progress_rate(r->started, r->rows_done);
 }
 
+/*
+ * What the run left, from the placements' own closing counts (each ran to
+ * the end of its last pass): per shard the most any of its placements left.
+ * Rows that concurrent writers add to a placement after its run has ended
+ * are not counted, as a local run does not count those written after its
+ * closing count.
+ */
+static int64
+rows_left_by_placements(const CitusMigrateRun *r)
+{
+	int64		left = 0;
+
+	for (int i = 0; i < r->npl; i++)
+	{
+		int64		most = r->pl[i].left;
+		bool		first = true;
+
+		for (int k = 0; k < r->npl; k++)
+		{
+			if (r->pl[k].shardid != r->pl[i].shardid)
+				continue;
+			if (k < i)
+				first = false;
+			most = Max(most, r->pl[k].left);
+		}
+		if (first)
+			left += Max(most, 0);
+	}
+	return left;
+}
+
 int64
 citus_migrate_end(CitusMigrateRun *r)
 {
-	/* no closing census then: it would fail on the same nodes */
+	/* no closing count then: the failed placements have none */
 	if (r->nfailed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -343,7 +479,7 @@ citus_migrate_end(CitusMigrateRun *r)
 						r->nfailed, r->npl, r->rel),
 				 errdetail("%s", r->failed.data),
 				 errhint("Every batch that committed stays upgraded: migrate again once the nodes are back (CALL fct_migrate or fct_migrate_start), it resumes where each placement stopped.")));
-	r->rows_left = distributed_rows_left(r->ext, r->rel, r->col, r->to_model, false);
+	r->rows_left = rows_left_by_placements(r);
 	if (r->rows_left > 0)
 		ereport(WARNING,
 				(errmsg("fct_migrate: %s of %s.%s %s still not in model \"%s\"",
@@ -360,15 +496,17 @@ citus_migrate_end(CitusMigrateRun *r)
  * Caller: fct_migrate, SPI connected in nonatomic mode, outside any
  * transaction block: a round per transaction.
  */
-void
+int64
 citus_migrate_placements(Oid relid, const char *rel, const char *col,
 						 const char *to_model, int batch_size)
 {
 	CitusMigrateRun *r = citus_migrate_begin(relid, rel, col, to_model, batch_size, 0);
+	int64		left;
 
 	SPI_commit();
 	while (citus_migrate_round(r))
 		SPI_commit();
-	(void) citus_migrate_end(r);
+	left = citus_migrate_end(r);
 	progress_end();
+	return left;
 }

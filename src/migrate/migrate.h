@@ -138,6 +138,12 @@ extern int64 migrate_census(const MigrateTarget *target, int64 *total,
 							List **models);
 
 /*
+ * The census's check of its rows in model id (not the target): errors when
+ * id names no model or the model has no path to the target.
+ */
+extern void migrate_census_check(const MigrateTarget *target, int32 id, int64 rows);
+
+/*
  * migrate_check.c: will the table take the rows upgraded into the target
  * model?  The column's typmod, and, on one row of each of models (upgraded
  * in memory), every CHECK constraint and index that reads the column (an lsh

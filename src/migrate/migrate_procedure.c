@@ -2,10 +2,13 @@
  * migrate_procedure.c
  *	  CALL fct_migrate: a migration run in the caller's session, committing
  *	  after every batch (the engine of migrate.c); a Citus table's migration
- *	  runs on each of its shard placements (citus/).
+ *	  runs on each of its shard placements (citus/), where the coordinator
+ *	  calls _fct_migrate_placement: the same run, returning what it left.
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "funcapi.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 
@@ -17,24 +20,23 @@ PG_FUNCTION_INFO_V1(fct_migrate);
 
 /*
  * The procedure's run, committing after every batch (the caller is connected
- * to SPI in nonatomic mode).
+ * to SPI in nonatomic mode).  Returns the rows still not in the target model
+ * when it ended (its closing count).
  */
-static void
+static int64
 migrate_procedure(Oid relid, const char *attname, const char *to_model,
 				  int batch_size)
 {
 	MigrateTarget target;
 	MigrateRun *run;
+	int64		left;
 
 	migrate_resolve(relid, attname, to_model, &target);
 
 	/* A Citus table: the same migration on each of its shard placements. */
 	if (citus_table_has_placements(target.relid))
-	{
-		citus_migrate_placements(target.relid, target.relname, attname,
-								 target.to_model_name, batch_size);
-		return;
-	}
+		return citus_migrate_placements(target.relid, target.relname, attname,
+										target.to_model_name, batch_size);
 	/* progress in fct_progress, for other sessions (the NOTICEs reach only the caller) */
 	migrate_progress(&target, NULL, 0);
 	run = migrate_run_begin(&target, batch_size);
@@ -86,8 +88,57 @@ migrate_procedure(Oid relid, const char *attname, const char *to_model,
 							   (long long) run->rows_done),
 				 errdetail_plural("%.0f rows/s; %d pass.", "%.0f rows/s; %d passes.",
 								  run->pass, migrate_run_rate(run), run->pass)));
+	left = run->rows_left;
 	migrate_run_end(run);
 	progress_end();
+	return left;
+}
+
+/*
+ * The checks and the run shared by the two procedures below; returns the
+ * rows still not in the target model.
+ */
+static int64
+migrate_call(FunctionCallInfo fcinfo, const char *name)
+{
+	bool		atomic = true;
+	int			batch_size;
+	int			i;
+	volatile int64 left = 0;
+
+	if (fcinfo->context && IsA(fcinfo->context, CallContext))
+		atomic = ((CallContext *) fcinfo->context)->atomic;
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run inside a transaction block", name),
+				 errdetail("It commits after every batch, which is not possible inside a transaction block or a function."),
+				 errhint("CALL it outside a transaction block, or queue the migration with fct_migrate_start(...), which a background worker runs once the transaction has committed.")));
+	for (i = 0; i < 4; i++)
+		if (PG_ARGISNULL(i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s: argument %d must not be NULL", name, i + 1)));
+	batch_size = PG_GETARG_INT32(3);
+	migrate_check_batch_size(batch_size);
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+
+	PG_TRY();
+	{
+		left = migrate_procedure(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)),
+								 text_to_cstring(PG_GETARG_TEXT_PP(2)), batch_size);
+	}
+	PG_CATCH();
+	{
+		/* cancelled or failed: the session's query text loses the progress */
+		progress_end();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	SPI_finish();
+	return left;
 }
 
 /*
@@ -98,41 +149,32 @@ migrate_procedure(Oid relid, const char *attname, const char *to_model,
 Datum
 fct_migrate(PG_FUNCTION_ARGS)
 {
-	bool		atomic = true;
-	int			batch_size;
-	int			i;
-
-	if (fcinfo->context && IsA(fcinfo->context, CallContext))
-		atomic = ((CallContext *) fcinfo->context)->atomic;
-	if (atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("fct_migrate cannot run inside a transaction block"),
-				 errdetail("It commits after every batch, which is not possible inside a transaction block or a function."),
-				 errhint("CALL it outside a transaction block, or queue the migration with fct_migrate_start(...), which a background worker runs once the transaction has committed.")));
-	for (i = 0; i < 4; i++)
-		if (PG_ARGISNULL(i))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("fct_migrate: argument %d must not be NULL", i + 1)));
-	batch_size = PG_GETARG_INT32(3);
-	migrate_check_batch_size(batch_size);
-
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
-
-	PG_TRY();
-	{
-		migrate_procedure(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)),
-						  text_to_cstring(PG_GETARG_TEXT_PP(2)), batch_size);
-	}
-	PG_CATCH();
-	{
-		/* cancelled or failed: the session's query text loses the progress */
-		progress_end();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	SPI_finish();
+	(void) migrate_call(fcinfo, "fct_migrate");
 	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(fct_migrate_placement);
+
+/*
+ * CALL _fct_migrate_placement(tbl, col, to_model, batch_size, NULL)
+ *	  -> (rows_left bigint)
+ *
+ * fct_migrate on one shard placement of a Citus table, as the coordinator
+ * runs it on the placement's node (citus/distributed_migrate.c): the same
+ * run, which also returns what its closing count found, so that the
+ * coordinator need not read the table again to know what is left.  The
+ * result is a row (a procedure's OUT parameter), which the client of CALL
+ * receives after the run's commits.
+ */
+Datum
+fct_migrate_placement(PG_FUNCTION_ARGS)
+{
+	int64		left = migrate_call(fcinfo, "fct_migrate");
+	TupleDesc	desc;
+	Datum		value = Int64GetDatum(left);
+	bool		isnull = false;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "_fct_migrate_placement: its result must be a row");
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), &value, &isnull)));
 }

@@ -89,6 +89,40 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
 }
 
 /*
+ * The check of one line of a census: rows of target's column in model id
+ * (not the target) must have a path to the target.  Errors before anything
+ * is written otherwise; shared with a Citus table's census, made of its
+ * shards' (citus/distributed_migrate.c).
+ */
+void
+migrate_census_check(const MigrateTarget *t, int32 id, int64 rows)
+{
+	const FctModel *from;
+
+	if (id == FCT_NO_MODEL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg_plural("%lld row of %s holds an embedding that names no model",
+							   "%lld rows of %s hold embeddings that name no model",
+							   (unsigned long) rows,
+							   (long long) rows, t->display),
+				 errdetail("An embedding without a model has no path to model \"%s\".",
+						   t->to_model_name),
+				 errhint("Give those rows a model (or set them to NULL) before migrating.")));
+	from = model_by_id(id);
+	if (transform_path(from->id, t->to_model) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no upgrade path from model \"%s\" to model \"%s\"",
+						from->name, t->to_model_name),
+				 errdetail_plural("%lld row of %s is in model \"%s\".",
+								  "%lld rows of %s are in model \"%s\".",
+								  (unsigned long) rows,
+								  (long long) rows, t->display, from->name),
+				 errhint("Register a transformation with fct_register_transformation, or fit one with fct_fit_transformation.")));
+}
+
+/*
  * Census of the rows that are not in the target model: their number, and
  * (checked here, before anything is written) a path from each of their
  * models to the target.  Grouped by model id (an integer read from the
@@ -118,32 +152,11 @@ migrate_census(const MigrateTarget *t, int64 *total, List **models)
 		bool		isnull;
 		int32		id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 		int64		rows = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		const FctModel *from;
 
 		all += rows;
 		if (id == t->to_model)
 			continue;
-		if (id == FCT_NO_MODEL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg_plural("%lld row of %s holds an embedding that names no model",
-								   "%lld rows of %s hold embeddings that name no model",
-								   (unsigned long) rows,
-								   (long long) rows, t->display),
-					 errdetail("An embedding without a model has no path to model \"%s\".",
-							   t->to_model_name),
-					 errhint("Give those rows a model (or set them to NULL) before migrating.")));
-		from = model_by_id(id);
-		if (transform_path(from->id, t->to_model) == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("no upgrade path from model \"%s\" to model \"%s\"",
-							from->name, t->to_model_name),
-					 errdetail_plural("%lld row of %s is in model \"%s\".",
-									  "%lld rows of %s are in model \"%s\".",
-									  (unsigned long) rows,
-									  (long long) rows, t->display, from->name),
-					 errhint("Register a transformation with fct_register_transformation, or fit one with fct_fit_transformation.")));
+		migrate_census_check(t, id, rows);
 		left += rows;
 		if (models)
 			*models = lappend_int(*models, id);

@@ -39,8 +39,26 @@ is($co->safe_psql('postgres', "SELECT count(*) FILTER (WHERE w.e::text = c.e::te
 my $check = "SELECT count(*) FILTER (WHERE fct_model(i.e) = 'm2') || ':' || count(*) FILTER (WHERE i.e = x.e)"
   . " FROM items i JOIN expected x USING (id)";
 
+# Refused before anything is written, as on a local table (the census of the placements is checked on
+# the coordinator): a model with no path to the target (42704), a caller who may read but not update (42501).
+$co->safe_psql('postgres', q{
+SELECT fct_register_model('m3', 8);
+INSERT INTO items VALUES (0, fct_embedding(ARRAY[1, 2, 3, 4, 5, 6, 7, 8]::real[], NULL, 'm3'));
+CREATE ROLE reader;
+GRANT SELECT ON items TO reader;
+});
+my ($rc, $out, $err) = $co->psql('postgres', "CALL fct_migrate('items', 'e', 'm2', 2000)",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:\s+42704: no upgrade path from model "m3" to model "m2"/, 'a model without a path: the local error');
+like($err, qr/1 row of public\.items\.e is in model "m3"/, '... naming its rows');
+($rc, $out, $err) = $co->psql('postgres', "SET ROLE reader;\nCALL fct_migrate('items', 'e', 'm2', 2000)",
+	extra_params => [ '-v', 'VERBOSITY=verbose' ]);
+like($err, qr/ERROR:\s+42501: permission denied for table items/, 'a caller who may not update the table is refused');
+is($co->safe_psql('postgres', "SELECT count(*) FROM items WHERE fct_model(e) <> 'm1'"), '1', 'nothing written');
+$co->safe_psql('postgres', 'DELETE FROM items WHERE id = 0');
+
 # A clean run over the eight placements of two workers.
-my ($rc, $out, $err) = $co->psql('postgres', "CALL fct_migrate('items', 'e', 'm2', 2000)");
+($rc, $out, $err) = $co->psql('postgres', "CALL fct_migrate('items', 'e', 'm2', 2000)");
 is($rc, 0, 'CALL fct_migrate on a distributed table succeeds');
 like($err, qr/$n rows of public\.items\.e to upgrade into model "m2", in 8 shard placements on 2 nodes/,
 	'one census for the distributed table');
