@@ -21,6 +21,11 @@
  *
  * Weights are stored flat in fct_prior_adapters.weights:
  *	 W1 (C x H), b1 (H), W2 (H x H), b2 (H), W3 (H x C), b3 (C), row-major.
+ *
+ * The row steps (bias, ReLU, the ReLU's gradient mask, a bias's gradient) are
+ * upgrade/nn.c's.  Its dense layers are not used (they store W as out x in,
+ * this format in x out), nor its Adam: this one takes its bias corrections in
+ * double, nn_adam_step in float, and stored adapters keep the bits they had.
  */
 #include "postgres.h"
 
@@ -34,6 +39,7 @@
 #include "miscadmin.h"
 #include "model/model.h"
 #include "query/query.h"
+#include "upgrade/nn.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -86,20 +92,34 @@ typedef struct MlpActs
 	float4	   *Z;				/* N x C, logits */
 } MlpActs;
 
+/* Each of the N rows of A (N x H) plus b, through a ReLU when relu. */
 static void
 add_bias_relu(float4 *A, const float4 *b, int N, int H, bool relu)
 {
 	for (int i = 0; i < N; i++)
 	{
-		float4	   *a = A + (Size) i * H;
-
-		for (int j = 0; j < H; j++)
-		{
-			float4		v = a[j] + b[j];
-
-			a[j] = (relu && v < 0) ? 0.0f : v;
-		}
+		if (relu)
+			nn_add_bias_relu(A + (Size) i * H, b, H);
+		else
+			nn_add_bias(A + (Size) i * H, b, H);
 	}
+}
+
+/* gb = the column sums of the N x H gradient D: the gradient of a bias */
+static void
+bias_gradient(float4 *gb, const float4 *D, int N, int H)
+{
+	memset(gb, 0, sizeof(float4) * H);
+	for (int i = 0; i < N; i++)
+		nn_add_bias(gb, D + (Size) i * H, H);
+}
+
+/* D = 0 where the ReLU output A (N x H) was off */
+static void
+mask_relu(float4 *D, const float4 *A, int N, int H)
+{
+	for (int i = 0; i < N; i++)
+		nn_mask_relu(D + (Size) i * H, A + (Size) i * H, H);
 }
 
 static void
@@ -382,37 +402,24 @@ fct_fit_prior_adapter(PG_FUNCTION_ARGS)
 		/* output layer */
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, C, N,
 					1.0f, a.H2, H, G, C, 0.0f, g.W3, C);
-		memset(g.b3, 0, sizeof(float4) * C);
-		for (int i = 0; i < N; i++)
-			for (int c = 0; c < C; c++)
-				g.b3[c] += G[(Size) i * C + c];
+		bias_gradient(g.b3, G, N, C);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, H, C,
 					1.0f, G, C, m.W3, C, 0.0f, dH, H);
-		for (Size i = 0; i < (Size) N * H; i++)
-			if (a.H2[i] <= 0)
-				dH[i] = 0;
+		mask_relu(dH, a.H2, N, H);
 		/* second hidden layer */
 		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, N,
 					1.0f, a.H1, H, dH, H, 0.0f, g.W2, H);
-		memset(g.b2, 0, sizeof(float4) * H);
-		for (int i = 0; i < N; i++)
-			for (int j = 0; j < H; j++)
-				g.b2[j] += dH[(Size) i * H + j];
+		bias_gradient(g.b2, dH, N, H);
 		{
 			float4	   *dH1 = a.H2;	/* H2 is no longer needed: reuse it */
 
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, H, H,
 						1.0f, dH, H, m.W2, H, 0.0f, dH1, H);
-			for (Size i = 0; i < (Size) N * H; i++)
-				if (a.H1[i] <= 0)
-					dH1[i] = 0;
+			mask_relu(dH1, a.H1, N, H);
 			/* first hidden layer */
 			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, H, N,
 						1.0f, X, C, dH1, H, 0.0f, g.W1, H);
-			memset(g.b1, 0, sizeof(float4) * H);
-			for (int i = 0; i < N; i++)
-				for (int j = 0; j < H; j++)
-					g.b1[j] += dH1[(Size) i * H + j];
+			bias_gradient(g.b1, dH1, N, H);
 		}
 
 		/* Adam */

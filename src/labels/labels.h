@@ -113,15 +113,30 @@ extern void labelset_check_query(LabelSet *ls, const struct Embedding *q,
 /* score.c */
 
 /*
- * Softmax over n candidate labels with scores scores[] (label index
- * idx[j], or j when idx is NULL), each shifted by log_adjust[label] when
- * log_adjust is not NULL.  Writes the min(k, n) most probable candidates
- * (positions j, most probable first, ties by label index) to top[] and their
- * probabilities to prob[]; returns how many.  work has room for n float8.
+ * The answer of score_softmax_topk and its working room, allocated once by
+ * score_topk_init for up to n candidates keeping the k most probable, and
+ * reused for every query scored with it.
+ */
+typedef struct ScoreTopk
+{
+	int			n;				/* most candidates per call */
+	int			k;				/* most kept */
+	float8	   *work;			/* n: the adjusted scores */
+	int32	   *top;			/* min(k, n): positions of the kept candidates */
+	float8	   *prob;			/* min(k, n): their probabilities */
+} ScoreTopk;
+
+extern void score_topk_init(ScoreTopk *t, int n, int k);
+
+/*
+ * Softmax over n (at most t->n) candidate labels with scores scores[] (label
+ * index idx[j], or j when idx is NULL), each shifted by log_adjust[label]
+ * when log_adjust is not NULL.  Writes the min(t->k, n) most probable
+ * candidates (positions j, most probable first, ties by label index) to
+ * t->top and their probabilities to t->prob; returns how many.
  */
 extern int	score_softmax_topk(const float4 *scores, const int32 *idx, int n,
-								const float8 *log_adjust, int k, float8 *work,
-								int32 *top, float8 *prob);
+								const float8 *log_adjust, ScoreTopk *t);
 
 /*
  * Positions of the k largest values of v[0..n-1], largest first, into top[]

@@ -85,9 +85,7 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 	Datum		args[3];
 	float4	   *scores;
 	int32	   *idx;
-	int32	   *top;
-	float8	   *prob;
-	float8	   *work;
+	ScoreTopk	t;
 	char	  **labels;
 	int			n;
 
@@ -134,9 +132,7 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 	scores = palloc(sizeof(float4) * Max(n, 1));
 	idx = palloc(sizeof(int32) * Max(n, 1));
 	labels = palloc(sizeof(char *) * Max(n, 1));
-	work = palloc(sizeof(float8) * Max(n, 1));
-	top = palloc(sizeof(int32) * Max(n, 1));
-	prob = palloc(sizeof(float8) * Max(n, 1));
+	score_topk_init(&t, n, k);
 	for (int j = 0; j < n; j++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[j];
@@ -174,10 +170,9 @@ top_labels_index(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, Datum qd,
 					 errhint("Use a bias of 0 for no bias.")));
 		scores[j] = (float4) kernel_inner_product(EMBEDDING_VEC(e), EMBEDDING_VEC(q), q->dim) + b;
 	}
-	n = score_softmax_topk(scores, idx, n, corrected ? ls->log_adjust : NULL, k,
-							work, top, prob);
+	n = score_softmax_topk(scores, idx, n, corrected ? ls->log_adjust : NULL, &t);
 	for (int i = 0; i < n; i++)
-		emit_row(rsinfo, false, 0, labels[top[i]], scores[top[i]], prob[i]);
+		emit_row(rsinfo, false, 0, labels[t.top[i]], scores[t.top[i]], t.prob[i]);
 	SPI_finish();
 }
 
@@ -187,19 +182,17 @@ top_labels_exact(ReturnSetInfo *rsinfo, LabelSet *ls, Embedding *q, int k, bool 
 {
 	int			C = ls->n_labels;
 	float4	   *scores = palloc(sizeof(float4) * C);
-	float8	   *work = palloc(sizeof(float8) * C);
-	int32	   *top = palloc(sizeof(int32) * Min(k, C));
-	float8	   *prob = palloc(sizeof(float8) * Min(k, C));
+	ScoreTopk	t;
 	int			n;
 
 	kernel_inner_product_batch(EMBEDDING_VEC(q), ls->matrix, C, ls->dim, scores);
 	if (ls->bias)
 		for (int i = 0; i < C; i++)
 			scores[i] += ls->bias[i];
-	n = score_softmax_topk(scores, NULL, C, corrected ? ls->log_adjust : NULL, k,
-							work, top, prob);
+	score_topk_init(&t, C, k);
+	n = score_softmax_topk(scores, NULL, C, corrected ? ls->log_adjust : NULL, &t);
 	for (int i = 0; i < n; i++)
-		emit_row(rsinfo, false, 0, ls->labels[top[i]], scores[top[i]], prob[i]);
+		emit_row(rsinfo, false, 0, ls->labels[t.top[i]], scores[t.top[i]], t.prob[i]);
 }
 
 /* Runs of each path when auto measures them (the best run counts). */
@@ -368,11 +361,8 @@ typedef struct BatchState
 {
 	ReturnSetInfo *rsinfo;
 	LabelSet   *ls;
-	int			k;
 	const float8 *adjust;
-	float8	   *work;
-	int32	   *top;
-	float8	   *prob;
+	ScoreTopk	t;
 } BatchState;
 
 static void
@@ -384,12 +374,11 @@ batch_block(void *arg, int b, const int64 *ids, const float4 *S)
 	for (int r = 0; r < b; r++)
 	{
 		const float4 *s = S + (Size) r * C;
-		int			n = score_softmax_topk(s, NULL, C, st->adjust, st->k,
-											st->work, st->top, st->prob);
+		int			n = score_softmax_topk(s, NULL, C, st->adjust, &st->t);
 
 		for (int i = 0; i < n; i++)
-			emit_row(st->rsinfo, true, ids[r], st->ls->labels[st->top[i]],
-					 s[st->top[i]], st->prob[i]);
+			emit_row(st->rsinfo, true, ids[r], st->ls->labels[st->t.top[i]],
+					 s[st->t.top[i]], st->t.prob[i]);
 	}
 }
 
@@ -415,11 +404,8 @@ fct_top_labels_batch(PG_FUNCTION_ARGS)
 	ls = labelset_get(name, true);
 	st.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	st.ls = ls;
-	st.k = k;
 	st.adjust = corrected ? ls->log_adjust : NULL;
-	st.work = palloc(sizeof(float8) * ls->n_labels);
-	st.top = palloc(sizeof(int32) * Min(k, ls->n_labels));
-	st.prob = palloc(sizeof(float8) * Min(k, ls->n_labels));
+	score_topk_init(&st.t, ls->n_labels, k);
 
 	labelset_pin(ls);
 	PG_TRY();

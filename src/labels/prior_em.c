@@ -32,9 +32,7 @@ typedef struct EmState
 	int64		cap;			/* room for queries */
 	int32	   *idx;			/* n x m label indices */
 	float4	   *post;			/* n x m posteriors under p_train */
-	float8	   *work;
-	int32	   *top;
-	float8	   *prob;
+	ScoreTopk	t;				/* the m most probable labels of a query */
 } EmState;
 
 static void
@@ -59,12 +57,11 @@ em_block(void *arg, int b, const int64 *ids, const float4 *S)
 		float4	   *post = st->post + (Size) st->n * st->m;
 		int			got;
 
-		got = score_softmax_topk(S + (Size) r * st->C, NULL, st->C, NULL, st->m,
-								  st->work, st->top, st->prob);
+		got = score_softmax_topk(S + (Size) r * st->C, NULL, st->C, NULL, &st->t);
 		for (int j = 0; j < got; j++)
 		{
-			idx[j] = st->top[j];
-			post[j] = (float4) st->prob[j];
+			idx[j] = st->t.top[j];
+			post[j] = (float4) st->t.prob[j];
 		}
 		/* renormalise over the kept candidates (a no-op when m = C) */
 		{
@@ -121,9 +118,7 @@ fct_estimate_prior_em(PG_FUNCTION_ARGS)
 	st.cap = 1024;
 	st.idx = palloc_extended(sizeof(int32) * (Size) st.cap * st.m, MCXT_ALLOC_HUGE);
 	st.post = palloc_extended(sizeof(float4) * (Size) st.cap * st.m, MCXT_ALLOC_HUGE);
-	st.work = palloc(sizeof(float8) * st.C);
-	st.top = palloc(sizeof(int32) * st.m);
-	st.prob = palloc(sizeof(float8) * st.m);
+	score_topk_init(&st.t, st.C, st.m);
 
 	train = palloc(sizeof(float8) * st.C);
 	for (int y = 0; y < st.C; y++)

@@ -112,14 +112,26 @@ score_topk(const float8 *v, const int32 *idx, int n, int k, int32 *top)
 	return m;
 }
 
+void
+score_topk_init(ScoreTopk *t, int n, int k)
+{
+	t->n = n;
+	t->k = k;
+	t->work = palloc(sizeof(float8) * Max(n, 1));
+	t->top = palloc(sizeof(int32) * Max(Min(k, n), 1));
+	t->prob = palloc(sizeof(float8) * Max(Min(k, n), 1));
+}
+
 int
 score_softmax_topk(const float4 *scores, const int32 *idx, int n,
-					const float8 *log_adjust, int k, float8 *work,
-					int32 *top, float8 *prob)
+					const float8 *log_adjust, ScoreTopk *t)
 {
+	float8	   *work = t->work;
 	float8		mx = -INFINITY;
 	float8		sum = 0.0;
 	int			m;
+
+	Assert(n <= t->n);
 
 	for (int j = 0; j < n; j++)
 	{
@@ -133,9 +145,9 @@ score_softmax_topk(const float4 *scores, const int32 *idx, int n,
 	}
 	for (int j = 0; j < n; j++)
 		sum += exp(work[j] - mx);
-	m = score_topk(work, idx, n, k, top);
+	m = score_topk(work, idx, n, t->k, t->top);
 	for (int i = 0; i < m; i++)
-		prob[i] = exp(work[top[i]] - mx) / sum;
+		t->prob[i] = exp(work[t->top[i]] - mx) / sum;
 	return m;
 }
 

@@ -10,8 +10,9 @@
  * that the compiler vectorises them (the Makefile gives nn.c the flags), and
  * nothing here draws random numbers: with the same inputs, the same bits.
  *
- * Used by the transformation fit (fit_mlp.c); the forward step
- * (nn_add_bias_relu, nn_add_bias) is what any network over float rows needs.
+ * Used by the transformation fit (fit_mlp.c); the row steps (nn_add_bias_relu,
+ * nn_add_bias, nn_mask_relu) are what any network over float rows needs, and
+ * the labels' prior adapter (labels/adapter.c) trains with them.
  */
 #ifndef FCT_NN_H
 #define FCT_NN_H

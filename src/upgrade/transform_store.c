@@ -206,10 +206,23 @@ transform_read_edges(int32 **from_out, int32 **to_out, int32 **id_out)
 	return n;
 }
 
+/* A hash table of entries keyed by their first keysize bytes, in cxt. */
+static HTAB *
+blob_hash_create(const char *name, long nelem, Size keysize, Size entrysize,
+				 MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, nelem, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 static void
 transform_cache_load(void)
 {
-	HASHCTL		ctl;
 	int32	   *f;
 	int32	   *t;
 	int32	   *ids;
@@ -228,18 +241,9 @@ transform_cache_load(void)
 	/* Build in a fresh context, install only once complete. */
 	cxt = AllocSetContextCreate(CacheMemoryContext, "fct transformation cache",
 								ALLOCSET_DEFAULT_SIZES);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(EdgeKey);
-	ctl.entrysize = sizeof(EdgeEntry);
-	ctl.hcxt = cxt;
-	e = hash_create("fct transformations", Max(n, 16), &ctl,
-					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(EdgeKey);
-	ctl.entrysize = sizeof(PathEntry);
-	ctl.hcxt = cxt;
-	p = hash_create("fct upgrade paths", 16, &ctl,
-					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	e = blob_hash_create("fct transformations", Max(n, 16), sizeof(EdgeKey),
+						 sizeof(EdgeEntry), cxt);
+	p = blob_hash_create("fct upgrade paths", 16, sizeof(EdgeKey), sizeof(PathEntry), cxt);
 	for (i = 0; i < n; i++)
 	{
 		EdgeKey		key;
@@ -329,16 +333,9 @@ find_path(int32 from, int32 to)
 {
 	List	   *frontier = list_make1_int(from);
 	List	   *seen = list_make1_int(from);
-	HTAB	   *parent;
-	HASHCTL		ctl;
+	HTAB	   *parent = blob_hash_create("fct path search", 16, sizeof(int32),
+											  sizeof(ParentEntry), CurrentMemoryContext);
 	List	   *result = NIL;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(int32);
-	ctl.entrysize = sizeof(ParentEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	parent = hash_create("fct path search", 16, &ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 
 	while (frontier != NIL && !list_member_int(seen, to))
 	{
