@@ -14,11 +14,8 @@ my $rows = 20000;
 my $node = fct_node('migrate_concurrent', conf => "max_worker_processes = 16\nmax_connections = 40\n");
 
 # Integer data and weights, so that batched and single upgrades agree exactly.
-$node->safe_psql('postgres', fct_integer_upgrade_sql() . qq{
-CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding, version int NOT NULL DEFAULT 0);
-INSERT INTO t (id, e) SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
-	FROM generate_series(1, $rows) g;
-UPDATE t SET orig = e;
+$node->safe_psql('postgres', fct_integer_upgrade_sql()
+	  . fct_integer_rows_sql($rows, columns => ', version int NOT NULL DEFAULT 0') . q{
 CREATE SEQUENCE t_new_id START 1000001;
 CREATE TABLE inserted (id int PRIMARY KEY);
 });

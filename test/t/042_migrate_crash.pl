@@ -16,18 +16,7 @@ my $node = fct_node('migrate_crash', conf => "max_worker_processes = 16\n");
 # A table whose every row keeps its original embedding in orig, and a BEFORE UPDATE trigger that
 # sleeps a little per row, so that a migration of a few thousand rows lasts long enough to be
 # stopped in the middle.  Integer data and weights: batched and single upgrades agree exactly.
-$node->safe_psql('postgres', fct_integer_upgrade_sql() . qq{
-CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding);
-INSERT INTO t SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
-	FROM generate_series(1, $rows) g;
-UPDATE t SET orig = e;
-CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \$\$
-BEGIN
-	PERFORM pg_sleep(0.001);
-	RETURN NEW;
-END \$\$;
-CREATE TRIGGER slow BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION slow();
-});
+$node->safe_psql('postgres', fct_integer_upgrade_sql() . fct_integer_rows_sql($rows, slow => 0.001));
 
 my $migrated = "SELECT count(*) FROM t WHERE fct_model(e) = 'v2'";
 

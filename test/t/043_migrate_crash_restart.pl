@@ -19,19 +19,8 @@ my $node = fct_node('migrate_crash_restart',
 
 # orig keeps each row's original value; a trigger slows every row down, so that the migration is
 # still running when a backend is killed.  Integer data and weights: every upgrade path agrees.
-$node->safe_psql('postgres', fct_integer_upgrade_sql() . qq{
-SELECT fct_register_model('v3', 3, 2);
-CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding);
-INSERT INTO t SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
-	FROM generate_series(1, $rows) g;
-UPDATE t SET orig = e;
-CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \$\$
-BEGIN
-	PERFORM pg_sleep(0.002);
-	RETURN NEW;
-END \$\$;
-CREATE TRIGGER slow BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION slow();
-});
+$node->safe_psql('postgres', fct_integer_upgrade_sql() . fct_models_sql([ 'v3', 3, 2 ])
+	  . fct_integer_rows_sql($rows, slow => 0.002));
 
 my $migrated = "SELECT count(*) FROM t WHERE fct_model(e) = 'v2'";
 

@@ -8,7 +8,8 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use Test::More;
 our @EXPORT = qw(fct_node fct_models_sql fct_linear_sql fct_side_mix_sql fct_side_mix_rows_sql
-	fct_tiny_label_set_sql fct_integer_upgrade_sql fct_pgbench_writers fct_skip_unless_pgvector);
+	fct_tiny_label_set_sql fct_integer_upgrade_sql fct_integer_rows_sql fct_pgbench_writers
+	fct_skip_unless_pgvector);
 
 # A new started node, with CREATE EXTENSION fct in database postgres unless extension => 0.
 #   conf      => lines for postgresql.conf (a string), added before the first start
@@ -107,6 +108,32 @@ sub fct_integer_upgrade_sql
 {
 	return fct_models_sql([ 'v1', 4, 2 ], [ 'v2', 3, 2 ])
 	  . fct_linear_sql('v1', 'v2', [ [ 1, 0, 0, 0, 0, 0 ], [ 0, 1, 1, 0, 0, 0 ], [ 0, 0, 0, 1, 1, 1 ] ]);
+}
+
+# TABLE t (id int PRIMARY KEY, e embedding, orig embedding) with ids 1 .. $rows of integer data in
+# model v1 (fct_integer_upgrade_sql's), orig a copy of e: a migrated row must equal
+# fct_upgrade(orig, 'v2') exactly.
+#   columns => SQL   more column definitions (", version int NOT NULL DEFAULT 0")
+#   slow => S        a BEFORE UPDATE trigger that sleeps S seconds a row, so that a migration of
+#                    a few thousand rows lasts long enough to be stopped in the middle
+sub fct_integer_rows_sql
+{
+	my ($rows, %opt) = @_;
+	my $columns = $opt{columns} // '';
+	my $sql = qq{
+CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding$columns);
+INSERT INTO t (id, e) SELECT g, fct_embedding(ARRAY[g, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'v1')
+	FROM generate_series(1, $rows) g;
+UPDATE t SET orig = e;
+};
+	$sql .= qq{CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS \$\$
+BEGIN
+	PERFORM pg_sleep($opt{slow});
+	RETURN NEW;
+END \$\$;
+CREATE TRIGGER slow BEFORE UPDATE ON t FOR EACH ROW EXECUTE FUNCTION slow();
+} if $opt{slow};
+	return $sql;
 }
 
 # Concurrent writers for a test that must not lose their rows: writes each pgbench script of
