@@ -15,10 +15,7 @@ my $node = fct_node('migrate_concurrent', conf => "max_worker_processes = 16\nma
 
 # Integer data and weights, so that batched and single upgrades agree exactly.
 $node->safe_psql('postgres', fct_integer_upgrade_sql()
-	  . fct_integer_rows_sql($rows, columns => ', version int NOT NULL DEFAULT 0') . q{
-CREATE SEQUENCE t_new_id START 1000001;
-CREATE TABLE inserted (id int PRIMARY KEY);
-});
+	  . fct_integer_rows_sql($rows, columns => ', version int NOT NULL DEFAULT 0') . fct_inserts_sql());
 
 # The writers' scripts.  orig always holds the old-model value of the row's last write.
 my %scripts = (
@@ -38,31 +35,15 @@ UPDATE t SET version = version + 1,
 	e = fct_upgrade(fct_embedding(ARRAY[:id, version + 1, 7, 2]::real[], ARRAY[2, version]::real[], 'v1'), 'v2')
 	WHERE id = :id;
 },
-	'insert' => q{
-WITH n AS (SELECT nextval('t_new_id')::int AS id),
-     i AS (INSERT INTO inserted SELECT id FROM n RETURNING id)
-INSERT INTO t (id, e, orig)
-	SELECT id, fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'v1'),
-	           fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'v1')
-	FROM i;
-});
+	'insert' => fct_insert_script('v1'));
 my $start_writers = fct_pgbench_writers($node, \%scripts, 4);
 
 # the writers' changes are all there: every row is the upgrade of its last write, or that write itself
 sub check_rows
 {
 	my ($what) = @_;
-	my $res = $node->safe_psql('postgres', q{
-		SELECT count(*) FILTER (WHERE e = fct_upgrade(orig, 'v2') AND fct_model(e) = 'v2'),
-		       count(*),
-		       (SELECT count(*) FROM inserted),
-		       (SELECT count(*) FROM inserted i WHERE NOT EXISTS (SELECT FROM t WHERE t.id = i.id)),
-		       (SELECT sum(version) FROM t)
-		FROM t});
-	my ($right, $n, $ins, $missing, $versions) = split /\|/, $res;
-	is($right, $n, "$what: every row holds the upgrade of its last write ($n rows)");
-	is($n, $rows + $ins, "$what: every inserted row is there ($ins inserted)");
-	is($missing, '0', "$what: no inserted row lost");
+	my $ins = fct_check_written_rows($node, $what, 'v2', $rows);
+	my $versions = $node->safe_psql('postgres', 'SELECT sum(version) FROM t');
 	ok($versions > 0 && $ins > 0, "$what: the writers did write ($versions updates, $ins inserts)");
 }
 

@@ -41,8 +41,7 @@ CREATE TABLE t (id int PRIMARY KEY, e embedding, orig embedding, version int NOT
 INSERT INTO t (id, e) SELECT g, fct_embedding(ARRAY[g % 97, g % 13, g % 7, 1]::real[], ARRAY[g % 3, 2]::real[], 'c1')
 	FROM generate_series(1, $rows) g;
 UPDATE t SET orig = e;
-CREATE SEQUENCE t_new_id START 1000001;
-CREATE TABLE inserted (id int PRIMARY KEY);
+} . fct_inserts_sql() . q{
 -- the index of the first model's space
 CREATE INDEX t_c1 ON t USING lsh (e embedding_cosine_ops);
 });
@@ -56,30 +55,8 @@ UPDATE t SET version = version + 1,
 	e = fct_embedding(ARRAY[:id % 89, version + 1, 5, 1]::real[], ARRAY[1, version % 5]::real[], 'c1')
 	WHERE id = :id;
 },
-	'insert' => q{
-WITH n AS (SELECT nextval('t_new_id')::int AS id),
-     i AS (INSERT INTO inserted SELECT id FROM n RETURNING id)
-INSERT INTO t (id, e, orig)
-	SELECT id, fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'c1'),
-	           fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], 'c1')
-	FROM i;
-});
+	'insert' => fct_insert_script('c1'));
 my $start_writers = fct_pgbench_writers($node, \%scripts, 3);
-
-sub check_rows
-{
-	my ($what, $model) = @_;
-	my $res = $node->safe_psql('postgres', qq{
-		SELECT count(*) FILTER (WHERE e = fct_upgrade(orig, '$model') AND fct_model(e) = '$model'),
-		       count(*),
-		       (SELECT count(*) FROM inserted),
-		       (SELECT count(*) FROM inserted i WHERE NOT EXISTS (SELECT FROM t WHERE t.id = i.id))
-		FROM t});
-	my ($right, $n, $ins, $missing) = split /\|/, $res;
-	is($right, $n, "$what: every row holds the upgrade of its last write, in $model ($n rows)");
-	is($n, $rows + $ins, "$what: every inserted row is there ($ins inserted)");
-	is($missing, '0', "$what: no inserted row lost");
-}
 
 my @models = qw(c1 c2 c3 c4);
 for my $k (1 .. 3)
@@ -135,7 +112,7 @@ for my $k (1 .. 3)
 	like($wout, qr/number of failed transactions: 0/, "$what: no writer transaction failed");
 	# the writers kept writing c1 rows after the last pass: a last run takes them (a chain c1 -> ... -> $to)
 	$node->safe_psql('postgres', "CALL fct_migrate('t', 'e', '$to')");
-	check_rows($what, $to);
+	fct_check_written_rows($node, $what, $to, $rows);
 
 	# the plain new-model query uses the new index, with the explicit form's answer
 	my $q = "'$to:[" . join(', ', map { $_ % 3 } 1 .. $dim{$to}) . "]'";

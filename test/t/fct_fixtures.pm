@@ -9,7 +9,7 @@ use PostgreSQL::Test::Cluster;
 use Test::More;
 our @EXPORT = qw(fct_node fct_models_sql fct_linear_sql fct_side_mix_sql fct_side_mix_rows_sql
 	fct_tiny_label_set_sql fct_integer_upgrade_sql fct_integer_rows_sql fct_pgbench_writers
-	fct_skip_unless_pgvector);
+	fct_inserts_sql fct_insert_script fct_check_written_rows fct_skip_unless_pgvector);
 
 # A new started node, with CREATE EXTENSION fct in database postgres unless extension => 0.
 #   conf      => lines for postgresql.conf (a string), added before the first start
@@ -159,6 +159,51 @@ sub fct_pgbench_writers
 			  $node->connstr('postgres') ],
 			'>', $out, '2>', $err);
 	};
+}
+
+# The rows a migration test's writers insert into t while it migrates: fct_inserts_sql creates the
+# sequence of their ids (from 1000001, above the table's) and TABLE inserted, which records each id;
+# fct_insert_script($model) is the pgbench script of such a writer (one row of $model a
+# transaction, orig = e).
+sub fct_inserts_sql
+{
+	return qq{
+CREATE SEQUENCE t_new_id START 1000001;
+CREATE TABLE inserted (id int PRIMARY KEY);
+};
+}
+
+sub fct_insert_script
+{
+	my ($model) = @_;
+	return qq{
+WITH n AS (SELECT nextval('t_new_id')::int AS id),
+     i AS (INSERT INTO inserted SELECT id FROM n RETURNING id)
+INSERT INTO t (id, e, orig)
+	SELECT id, fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], '$model'),
+	           fct_embedding(ARRAY[id % 1000, 3, 3, 1]::real[], ARRAY[0, 1]::real[], '$model')
+	FROM i;
+};
+}
+
+# After a migration of t (the $rows rows of fct_integer_rows_sql or the like, orig holding each
+# row's last written value) to $model while writers wrote and inserted (fct_insert_script): every
+# row holds the upgrade of its last write, every inserted row is there.  Three assertions; returns
+# how many rows were inserted.
+sub fct_check_written_rows
+{
+	my ($node, $what, $model, $rows) = @_;
+	my $res = $node->safe_psql('postgres', qq{
+		SELECT count(*) FILTER (WHERE e = fct_upgrade(orig, '$model') AND fct_model(e) = '$model'),
+		       count(*),
+		       (SELECT count(*) FROM inserted),
+		       (SELECT count(*) FROM inserted i WHERE NOT EXISTS (SELECT FROM t WHERE t.id = i.id))
+		FROM t});
+	my ($right, $n, $ins, $missing) = split /\|/, $res;
+	is($right, $n, "$what: every row holds the upgrade of its last write, in $model ($n rows)");
+	is($n, $rows + $ins, "$what: every inserted row is there ($ins inserted)");
+	is($missing, '0', "$what: no inserted row lost");
+	return $ins;
 }
 
 # skip_all unless test/run installed pgvector into the PostgreSQL on PATH (TAP band 130-139: it
