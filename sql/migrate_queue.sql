@@ -20,19 +20,6 @@ END $$;
 CREATE TRIGGER migrate_queue_who BEFORE UPDATE ON migrate_queue_t
 	FOR EACH ROW EXECUTE FUNCTION migrate_queue_who();
 
--- Wait (up to 60 s) until a migration has finished, and show how it ended.
-CREATE FUNCTION migrate_queue_wait(job bigint) RETURNS TABLE (state text, rows_done bigint, rows_left bigint,
-	last_error text, role name)
-LANGUAGE plpgsql AS $$
-BEGIN
-	FOR i IN 1..600 LOOP
-		EXIT WHEN (SELECT m.state NOT IN ('queued', 'running') FROM fct_migrations m WHERE m.id = job);
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-	RETURN QUERY SELECT m.state, m.rows_done, m.rows_left, m.last_error, m.role
-		FROM fct_migrations m WHERE m.id = job;
-END $$;
-
 -- Queued inside a transaction (as a migration tool does): nothing starts before the commit.
 SET ROLE migrate_queue_r;
 BEGIN;
@@ -56,7 +43,7 @@ SELECT fct_migrate_start('migrate_queue_t', 'e', 'migrate_queue_v2', batch_size 
 \gset
 COMMIT;
 RESET ROLE;
-SELECT * FROM migrate_queue_wait(:job);
+SELECT * FROM test_migration_wait(:job);
 SELECT * FROM fct_model_census('migrate_queue_t', 'e');
 SELECT count(*) FILTER (WHERE e = fct_upgrade(orig, 'migrate_queue_v2')) AS upgraded_right,
        count(*) FILTER (WHERE who = 'migrate_queue_r') AS by_the_queuing_role
@@ -68,7 +55,7 @@ UPDATE migrate_queue_t SET e = orig;
 SELECT fct_migrate_start('migrate_queue_t', 'e', 'migrate_queue_v2', batch_size => 1, pause_ms => 60000) AS job
 \gset
 SELECT fct_migrate_cancel('migrate_queue_t', 'e') AS cancelled;
-SELECT state, last_error FROM migrate_queue_wait(:job);
+SELECT state, last_error FROM test_migration_wait(:job);
 SELECT fct_migrate_cancel(:job) AS cancelled_again;
 SELECT fct_migrate_cancel('migrate_queue_t', 'e') AS nothing_to_cancel;
 
@@ -118,5 +105,5 @@ SELECT state, count(*) FROM fct_migrations WHERE "table" = 'migrate_queue_t'::re
 
 DELETE FROM fct_migration_queue WHERE relid = 'migrate_queue_t'::regclass;
 DROP TABLE migrate_queue_t;
-DROP FUNCTION migrate_queue_who(), migrate_queue_wait(bigint);
+DROP FUNCTION migrate_queue_who();
 DROP ROLE migrate_queue_r, migrate_queue_other, migrate_queue_nologin;

@@ -237,14 +237,9 @@ SELECT i, fct_embedding(ARRAY[i, -i]::real[], ARRAY[1]::real[], 'security_fit_ol
   FROM generate_series(1, 40) i;
 GRANT SELECT ON security_src TO regress_security_mallory;
 CREATE FUNCTION security_wait(job bigint) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
-BEGIN
-	FOR i IN 1..600 LOOP
-		EXIT WHEN (SELECT m.state NOT IN ('queued', 'running') FROM fct_migrations m WHERE m.id = job);
-		PERFORM pg_sleep(0.1);
-	END LOOP;
-	RETURN (SELECT m.state || coalesce(': ' || m.last_error, '') FROM fct_migrations m WHERE m.id = job);
-END $$;
+LANGUAGE sql SET search_path = pg_catalog, public AS $$
+	SELECT w.state || coalesce(': ' || w.last_error, '') FROM public.test_migration_wait(job) w
+$$;
 
 -- The trap works: an unqualified = on embedding, with the hostile schema first, is hijacked.
 SET search_path = security_hostile, pg_catalog, public;

@@ -97,3 +97,19 @@ BEGIN
 								CASE WHEN with_bias THEN 'b'::name END);
 END
 $$;
+
+-- test_migration_wait(job): waits (up to 60 s) until the queued migration job
+-- has left the states queued and running, and returns how it ended.  Its own
+-- search_path, so that a test may call it under a hostile one.
+CREATE FUNCTION test_migration_wait(job bigint) RETURNS TABLE (state text, rows_done bigint,
+	rows_left bigint, last_error text, role name)
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+	FOR i IN 1..600 LOOP
+		EXIT WHEN (SELECT m.state NOT IN ('queued', 'running') FROM fct_migrations m WHERE m.id = job);
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+	RETURN QUERY SELECT m.state, m.rows_done, m.rows_left, m.last_error, m.role
+		FROM fct_migrations m WHERE m.id = job;
+END
+$$;

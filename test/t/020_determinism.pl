@@ -159,10 +159,7 @@ is($refused, 6, 're-inserting an old value whose upgrade equals a migrated row i
 
 my $job = $node->safe_psql('postgres',
 	"SELECT fct_migrate_start('w', 'e', 'dv2', batch_size => 777, pause_ms => 0)");
-$node->poll_query_until('postgres', "SELECT state NOT IN ('running', 'queued') FROM fct_migrations WHERE id = $job")
-  or die 'the queued migration did not finish';
-is($node->safe_psql('postgres', "SELECT state FROM fct_migrations WHERE id = $job"), 'done',
-	'the queued migration finished');
+like(fct_wait_migration($node, $job, 'determinism'), qr/^done:/, 'the queued migration finished');
 is($node->safe_psql('postgres', q{
 	SELECT count(*) FROM w JOIN one USING (id) WHERE embedding_send(w.e) = embedding_send(one.u)}),
 	$rows, 'the queue\'s worker: every migrated value = fct_upgrade of the original, byte for byte');

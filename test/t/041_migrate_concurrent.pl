@@ -76,10 +76,8 @@ my $job = $node->safe_psql('postgres',
 	"SELECT fct_migrate_start('t', 'e', 'v2', batch_size => 500, pause_ms => 5)");
 $writers->finish;
 is($writers->result(0), 0, 'worker: the writers never failed') or diag($werr);
-$node->poll_query_until('postgres', "SELECT state <> 'running' AND state <> 'queued' FROM fct_migrations WHERE id = $job")
-  or die 'worker: the migration did not finish';
 # Done, or (when the writers kept writing old-model rows through all its passes) stopped saying so.
-like($node->safe_psql('postgres', "SELECT state || ':' || coalesce(last_error, '') FROM fct_migrations WHERE id = $job"),
+like(fct_wait_migration($node, $job, 'worker'),
 	qr/^(done:|failed:.*concurrent transactions kept writing rows of older models)/,
 	'worker: the migration finished');
 $node->safe_psql('postgres', "CALL fct_migrate('t', 'e', 'v2')");

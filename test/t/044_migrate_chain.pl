@@ -95,10 +95,7 @@ for my $k (1 .. 3)
 	{
 		my $job = $node->safe_psql('postgres',
 			"SELECT fct_migrate_start('t', 'e', '$to', batch_size => 500, pause_ms => 5)");
-		$node->poll_query_until('postgres',
-			"SELECT state NOT IN ('queued', 'running') FROM fct_migrations WHERE id = $job")
-		  or die "$what: the queued migration did not finish";
-		like($node->safe_psql('postgres', "SELECT state || ':' || coalesce(last_error, '') FROM fct_migrations WHERE id = $job"),
+		like(fct_wait_migration($node, $job, $what),
 			qr/^(done:|failed:.*concurrent transactions kept writing rows of older models)/,
 			"$what: the queued migration finished");
 	}

@@ -9,7 +9,7 @@ use PostgreSQL::Test::Cluster;
 use Test::More;
 our @EXPORT = qw(fct_node fct_models_sql fct_linear_sql fct_side_mix_sql fct_side_mix_rows_sql
 	fct_tiny_label_set_sql fct_integer_upgrade_sql fct_integer_rows_sql fct_pgbench_writers
-	fct_inserts_sql fct_insert_script fct_check_written_rows fct_skip_unless_pgvector);
+	fct_inserts_sql fct_insert_script fct_check_written_rows fct_wait_migration fct_skip_unless_pgvector);
 
 # A new started node, with CREATE EXTENSION fct in database postgres unless extension => 0.
 #   conf      => lines for postgresql.conf (a string), added before the first start
@@ -204,6 +204,19 @@ sub fct_check_written_rows
 	is($n, $rows + $ins, "$what: every inserted row is there ($ins inserted)");
 	is($missing, '0', "$what: no inserted row lost");
 	return $ins;
+}
+
+# Waits until the queued migration $job has left the states queued and running (dies saying
+# "$what: the queued migration did not finish" when the harness's poll gives up) and returns
+# "state:last_error" (last_error empty when there is none).
+sub fct_wait_migration
+{
+	my ($node, $job, $what) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT state NOT IN ('queued', 'running') FROM fct_migrations WHERE id = $job")
+	  or die "$what: the queued migration did not finish";
+	return $node->safe_psql('postgres',
+		"SELECT state || ':' || coalesce(last_error, '') FROM fct_migrations WHERE id = $job");
 }
 
 # skip_all unless test/run installed pgvector into the PostgreSQL on PATH (TAP band 130-139: it
