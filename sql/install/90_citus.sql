@@ -32,18 +32,19 @@ COMMENT ON FUNCTION _fct_catalog_send(regclass, text, text) IS
 	'internal: sends a catalog change to the Citus workers';
 REVOKE ALL ON FUNCTION _fct_catalog_send(regclass, text, text) FROM PUBLIC;
 
--- CALL fct_migrate on a Citus table runs this on each shard placement's node
--- (src/citus/distributed_migrate.c): the same migration of the placement,
--- returning as a row what its closing count left, so that the coordinator
--- need not read the table again to say so.  Executable by PUBLIC: the
--- coordinator connects to the node as the caller, whose rights on the
--- placement are what the migration needs.
-CREATE PROCEDURE _fct_migrate_placement(tbl regclass, col name, to_model text, batch_size integer,
-										OUT rows_left bigint)
-	AS 'MODULE_PATHNAME', 'fct_migrate_placement'
+-- CALL fct_migrate on a Citus table runs this on the nodes
+-- (src/citus/distributed_migrate.c): the same migration of each of a node's
+-- placements in a round, in turn, in one session (one connection and one
+-- warm-up for several placements), returning as a row what each run's
+-- closing count left, so that the coordinator need not read the table again
+-- to say so.  Executable by PUBLIC: the coordinator connects to the node as
+-- the caller, whose rights on the placements are what the migration needs.
+CREATE PROCEDURE _fct_migrate_placements(shards regclass[], col name, to_model text, batch_size integer,
+										 OUT rows_left bigint[])
+	AS 'MODULE_PATHNAME', 'fct_migrate_placements'
 	LANGUAGE C;
-COMMENT ON PROCEDURE _fct_migrate_placement(regclass, name, text, integer, bigint) IS
-	'internal to fct_migrate on a Citus table: migrates one shard placement, returning the rows left (executable: the coordinator runs it on the node as the caller)';
+COMMENT ON PROCEDURE _fct_migrate_placements(regclass[], name, text, integer, bigint[]) IS
+	'internal to fct_migrate on a Citus table: migrates shard placements in turn, returning the rows each left (executable: the coordinator runs it on the node as the caller)';
 
 DO $$
 DECLARE

@@ -6,24 +6,30 @@
  * A Citus table's rows are in shard placements, ordinary tables on the
  * workers; the shell on the coordinator is empty, and the migration's own
  * statements (TID range scans, UPDATE ... FROM unnest($1...)) are not plans
- * Citus can distribute.  So the coordinator runs CALL fct_migrate(shard, ...)
- * on each placement's node, where it is a local migration with all its
- * guarantees (committed batches, resumable, concurrent writes never
- * overwritten), through Citus's master_run_on_worker (new connections, no
- * transaction block, so the procedure can commit its batches).  Bounded
- * parallelism: one placement per node at a time, every node at once; the
- * coordinator commits between rounds, so it holds no snapshot for long.
+ * Citus can distribute.  So the coordinator runs the migration on each
+ * placement's node (CALL _fct_migrate_placements(shards, ...), the procedure
+ * fct_migrate runs, on each of the shards in turn), where it is a local
+ * migration with all its guarantees (committed batches, resumable,
+ * concurrent writes never overwritten), through Citus's master_run_on_worker
+ * (new connections, no transaction block, so the procedure can commit its
+ * batches).  Bounded parallelism: one session per node at a time, every
+ * node at once, in rounds; a round gives a node's session one placement, or
+ * several small ones (MIGRATE_ROUND_BATCHES), so that a table of many small
+ * shards (Citus's default is 32) does not pay a connection and a warm-up
+ * per shard.  The coordinator commits between rounds, so it holds no
+ * snapshot for long.
  *
- * The coordinator reads no shard itself beyond one census before the run:
- * one pass over each placement, on every node at once, that groups its rows
- * by model (every model found must have a path to the target: checked
- * before anything is written), which gives both the table's census and each
- * placement's count for the progress.  What is left at the end comes from
- * the placements' own runs (_fct_migrate_placement returns what its closing
- * count found), not from another read of the table.  A placement that fails
- * (its node crashed, say) does not stop the others; the call ends with an
- * error that names them, and calling again resumes: rows already in the
- * target model are never touched again.
+ * The coordinator reads the table once, before the run: one statement per
+ * node, every node at once, that reads each of its placements once and
+ * groups the rows by placement and model (every model found must have a
+ * path to the target: checked before anything is written), which gives both
+ * the table's census and each placement's count for the progress and the
+ * rounds.  What is left at the end comes from the placements' own runs
+ * (_fct_migrate_placements returns what each closing count found), not from
+ * another read of the table.  A placement that fails (its node crashed,
+ * say) does not stop the other nodes; the call ends with an error that names
+ * the placements of the failed sessions, and calling again resumes: rows
+ * already in the target model are never touched again.
  */
 #include "postgres.h"
 
@@ -41,6 +47,15 @@
 #include "migrate/migrate.h"
 #include "model/model.h"
 #include "progress/progress.h"
+
+/*
+ * A round gives each node enough of its placements to hold this many
+ * batches of rows to upgrade: a placement's run costs a connection and a
+ * warm-up of the node's caches (about a batch's time), which several small
+ * placements then share; large placements still go one per round, which
+ * keeps the progress and the queue's cancel between rounds.
+ */
+#define MIGRATE_ROUND_BATCHES 4
 
 typedef struct Placement
 {
@@ -99,136 +114,195 @@ check_rights(Oid relid, const char *col)
 			aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
 }
 
+/* Is placement a on the node of placement b? */
+static bool
+same_node(const Placement *a, const Placement *b)
+{
+	return a->port == b->port && strcmp(a->node, b->node) == 0;
+}
+
+/* The next number in *p ({{1,2},{3,4}}, {5,6}), false at the end */
+static bool
+next_number(char **p, int64 *value)
+{
+	char	   *end;
+
+	while (**p != '\0' && !(**p >= '0' && **p <= '9') && **p != '-')
+		(*p)++;
+	if (**p == '\0')
+		return false;
+	*value = strtoll(*p, &end, 10);
+	if (end == *p)
+		return false;
+	*p = end;
+	return true;
+}
+
 /*
- * The census of the table, made of its placements': on every placement at
- * once (Citus's run_command_on_placements, new connections as the caller,
- * so the shards are read with the caller's rights), one pass that groups its
- * rows by model id, sent back as text ({{id,rows},...}).  The table's census
- * is the sum over one placement of each shard (a shard replicated on several
- * nodes holds its rows once); each model in it must have a path to the
- * target (migrate_census_check: the messages of a local table's census).
- * Each placement's rows not in the target go to the progress; a placement
- * that cannot be read now (its node is down) is left at -1, and a shard none
- * of whose placements can be read fails the run, as a query of the table
- * would.  Returns the rows of the table not in the target model.
+ * Runs cmds[i] on node names[i]:ports[i], every node at once, through
+ * Citus's master_run_on_worker (a new connection per command, as the
+ * caller, outside any transaction block).  The results (success, result
+ * text) stay in SPI_tuptable, in the order of the commands.
+ */
+static void
+run_on_nodes(const CitusMigrateRun *r, ArrayBuildState *names, ArrayBuildState *ports,
+			 ArrayBuildState *cmds, int ncmd, MemoryContext cxt)
+{
+	Oid			rtypes[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
+	Datum		rargs[3];
+
+	rargs[0] = makeArrayResult(names, cxt);
+	rargs[1] = makeArrayResult(ports, cxt);
+	rargs[2] = makeArrayResult(cmds, cxt);
+	if (SPI_execute_with_args("SELECT success, result FROM pg_catalog.master_run_on_worker($1, $2, $3, true)",
+							  3, rtypes, rargs, NULL, false, 0) != SPI_OK_SELECT ||
+		SPI_processed != (uint64) ncmd)
+		elog(ERROR, "running a command on the nodes of %s failed", r->rel);
+}
+
+/*
+ * The census of the table, made of its placements': on every node at once,
+ * one statement that reads each of the node's placements once (a UNION ALL
+ * of them, which the node's planner may scan in parallel) and groups its
+ * rows by placement and model id, sent back as text ({{shard,id,rows},...}).
+ * It runs as the caller (master_run_on_worker connects as the current
+ * user), so the shards are read with the caller's rights.  The table's
+ * census is the sum over one placement of each shard (a shard replicated on
+ * several nodes holds its rows once); each model in it must have a path to
+ * the target (migrate_census_check: the messages of a local table's census).
+ * Each placement's rows not in the target go to the progress and size the
+ * rounds; a node that cannot be read now leaves its placements at -1, and a
+ * shard none of whose placements can be read fails the run, as a query of
+ * the table would.  Returns the rows of the table not in the target model.
  */
 static int64
 census_placements(CitusMigrateRun *r, Oid relid, const char *col)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	MigrateTarget t;
-	char	   *cmd;
-	Oid			argtypes[2] = {REGCLASSOID, TEXTOID};
-	Datum		args[2];
-	int64		left = 0;
-	int32	   *ids = NULL;
-	int64	   *rows = NULL;
+	ArrayBuildState *names = initArrayResult(TEXTOID, cxt, false);
+	ArrayBuildState *ports = initArrayResult(INT4OID, cxt, false);
+	ArrayBuildState *cmds = initArrayResult(TEXTOID, cxt, false);
+	int		   *cmd_first = palloc(sizeof(int) * (r->npl + 1));
+	int		   *cmd_end = palloc(sizeof(int) * (r->npl + 1));
+	int			ncmd = 0;
+	int64	   *census = palloc0(sizeof(int64) * 3 * Max(r->npl, 1));	/* placement, id, rows */
+	int			ncensus = 0;
+	int			cap = Max(r->npl, 1);
+	int32	   *ids;			/* the table's census: model ids and their rows */
+	int64	   *rows;
 	int			nids = 0;
+	int64		left = 0;
 	int			unread = 0;
 	StringInfoData errors;
 
 	migrate_resolve(relid, col, r->to_model, &t);
 	initStringInfo(&errors);
 
-	/* %s: the shard's name, filled in by run_command_on_placements */
-	cmd = psprintf("SELECT pg_catalog.array_agg(ARRAY[c.id, c.n])::text FROM"
-				   " (SELECT %s._fct_migrate_model_id(%s)::pg_catalog.int8 AS id, pg_catalog.count(*) AS n"
-				   " FROM %%s WHERE %s IS NOT NULL GROUP BY 1) c",
-				   r->ext, t.colname, t.colname);
-	args[0] = ObjectIdGetDatum(relid);
-	args[1] = CStringGetTextDatum(cmd);
-	if (SPI_execute_with_args("SELECT shardid, pg_catalog.shard_name($1, shardid), success, result"
-							  " FROM pg_catalog.run_command_on_placements($1, $2)"
-							  " ORDER BY success DESC, shardid",
-							  2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "the census of the placements of %s failed", r->rel);
-	ids = palloc(sizeof(int32) * 16);
-	rows = palloc(sizeof(int64) * 16);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	/* the placements are listed by node: one statement per node */
+	for (int i = 0, j; i < r->npl; i = j)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
+		StringInfoData q;
+
+		initStringInfo(&q);
+		appendStringInfo(&q, "SELECT pg_catalog.array_agg(ARRAY[c.s, c.id, c.n])::text FROM"
+						 " (SELECT u.s, %s._fct_migrate_model_id(u.e)::pg_catalog.int8 AS id,"
+						 " pg_catalog.count(*) AS n FROM (", r->ext);
+		for (j = i; j < r->npl && same_node(&r->pl[j], &r->pl[i]); j++)
+			appendStringInfo(&q, "%sSELECT " INT64_FORMAT "::pg_catalog.int8 AS s, %s AS e FROM %s",
+							 j > i ? " UNION ALL " : "", r->pl[j].shardid, t.colname, r->pl[j].shard);
+		appendStringInfoString(&q, ") u WHERE u.e IS NOT NULL GROUP BY 1, 2) c");
+		cmd_first[ncmd] = i;
+		cmd_end[ncmd++] = j;
+		accumArrayResult(names, CStringGetTextDatum(r->pl[i].node), false, TEXTOID, cxt);
+		accumArrayResult(ports, Int32GetDatum(r->pl[i].port), false, INT4OID, cxt);
+		accumArrayResult(cmds, CStringGetTextDatum(q.data), false, TEXTOID, cxt);
+	}
+	if (ncmd > 0)
+		run_on_nodes(r, names, ports, cmds, ncmd, cxt);
+	for (int k = 0; k < ncmd; k++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[k];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int64		shardid = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *shard = SPI_getvalue(tup, desc, 2);
-		bool		ok = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		char	   *result = SPI_getvalue(tup, desc, 4);
-		bool		first = true;
-		int64		shard_left = 0;
+		bool		ok = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
+		char	   *result = SPI_getvalue(tup, desc, 2);
 		char	   *p = result;
+		int64		shardid;
+		int64		id;
+		int64		n;
 
 		if (!ok)
 		{
-			/* counted below if no placement of its shard could be read */
-			appendStringInfo(&errors, "%s%s (%s)", errors.len > 0 ? "; " : "", shard,
+			appendStringInfo(&errors, "%s%s:%d (%s)", errors.len > 0 ? "; " : "",
+							 r->pl[cmd_first[k]].node, r->pl[cmd_first[k]].port,
 							 result ? result : "no result");
 			continue;
 		}
-		/* successful placements come first: one census per shard */
-		for (uint64 k = 0; k < i; k++)
-			if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k], desc, 1, &isnull)) == shardid)
-				first = false;
-		/* {{id,rows},{id,rows},...}, or empty for an empty placement */
-		while (p != NULL && *p != '\0')
+		for (int i = cmd_first[k]; i < cmd_end[k]; i++)
+			r->pl[i].rows = 0;
+		while (p != NULL && next_number(&p, &shardid))
 		{
-			char	   *end;
-			int64		id;
-			int64		n;
+			int			pl = -1;
 
-			while (*p != '\0' && !(*p >= '0' && *p <= '9') && *p != '-')
-				p++;
-			if (*p == '\0')
-				break;
-			id = strtoll(p, &end, 10);
-			p = end;
-			while (*p != '\0' && !(*p >= '0' && *p <= '9') && *p != '-')
-				p++;
-			n = strtoll(p, &end, 10);
-			if (end == p)
-				elog(ERROR, "unexpected census of %s: %s", shard, result);
-			p = end;
-			if (id == t.to_model)
+			if (!next_number(&p, &id) || !next_number(&p, &n))
+				elog(ERROR, "unexpected census of %s on %s:%d: %s", r->rel,
+					 r->pl[cmd_first[k]].node, r->pl[cmd_first[k]].port, result);
+			for (int i = cmd_first[k]; i < cmd_end[k]; i++)
+				if (r->pl[i].shardid == shardid)
+					pl = i;
+			if (pl < 0 || id == t.to_model)
 				continue;
-			shard_left += n;
-			if (!first)
-				continue;
-			for (int j = 0; j <= nids; j++)
+			r->pl[pl].rows += n;
+			if (ncensus == cap)
 			{
-				if (j == nids)
-				{
-					if (nids % 16 == 0 && nids > 0)
-					{
-						ids = repalloc(ids, sizeof(int32) * (nids + 16));
-						rows = repalloc(rows, sizeof(int64) * (nids + 16));
-					}
-					ids[nids] = (int32) id;
-					rows[nids++] = 0;
-				}
-				if (ids[j] == (int32) id)
-				{
-					rows[j] += n;
-					break;
-				}
+				cap *= 2;
+				census = repalloc(census, sizeof(int64) * 3 * cap);
 			}
+			census[3 * ncensus] = pl;
+			census[3 * ncensus + 1] = id;
+			census[3 * ncensus + 2] = n;
+			ncensus++;
 		}
-		for (int j = 0; j < r->npl; j++)
-			if (r->pl[j].shardid == shardid)
-				r->pl[j].rows = shard_left;
-		if (first)
-			left += shard_left;
-	}
-
-	/* a shard with no placement read: its rows are unknown, the census cannot be made */
-	for (int j = 0; j < r->npl; j++)
-	{
-		bool		read = false;
-
-		for (int k = 0; k < r->npl; k++)
-			if (r->pl[k].shardid == r->pl[j].shardid && r->pl[k].rows >= 0)
-				read = true;
-		if (!read)
-			unread++;
 	}
 	SPI_freetuptable(SPI_tuptable);
+	ids = palloc(sizeof(int32) * Max(ncensus, 1));
+	rows = palloc(sizeof(int64) * Max(ncensus, 1));
+
+	/* one placement read of each shard counts; a shard with none cannot be counted */
+	for (int j = 0; j < r->npl; j++)
+	{
+		bool		first_read = r->pl[j].rows >= 0;
+		bool		any_read = r->pl[j].rows >= 0;
+
+		for (int k = 0; k < r->npl; k++)
+			if (k != j && r->pl[k].shardid == r->pl[j].shardid && r->pl[k].rows >= 0)
+			{
+				any_read = true;
+				if (k < j)
+					first_read = false;
+			}
+		if (!any_read)
+			unread++;
+		if (!first_read)
+			continue;
+		left += r->pl[j].rows;
+		for (int c = 0; c < ncensus; c++)
+		{
+			int			m;
+
+			if (census[3 * c] != j)
+				continue;
+			for (m = 0; m < nids && ids[m] != (int32) census[3 * c + 1]; m++)
+				;
+			if (m == nids)
+			{
+				ids[nids] = (int32) census[3 * c + 1];
+				rows[nids++] = 0;
+			}
+			rows[m] += census[3 * c + 2];
+		}
+	}
 	if (unread > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -237,8 +311,8 @@ census_placements(CitusMigrateRun *r, Oid relid, const char *col)
 							   unread, r->rel),
 				 errdetail("%s", errors.data),
 				 errhint("Nothing was written: migrate again once the nodes are back.")));
-	for (int j = 0; j < nids; j++)
-		migrate_census_check(&t, ids[j], rows[j]);
+	for (int m = 0; m < nids; m++)
+		migrate_census_check(&t, ids[m], rows[m]);
 	return left;
 }
 
@@ -338,11 +412,11 @@ citus_migrate_round(CitusMigrateRun *r)
 	ArrayBuildState *names;
 	ArrayBuildState *ports;
 	ArrayBuildState *cmds;
-	int		   *round;
-	int			nround = 0;
+	int		   *group_first;	/* a node's placements in this round: [first, end) */
+	int		   *group_end;
+	int			ngroups = 0;
 	int			nfailed_before = r->nfailed;
-	Oid			rtypes[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
-	Datum		rargs[3];
+	int64		enough = (int64) MIGRATE_ROUND_BATCHES * r->batch_size;
 
 	r->round_rows = 0;
 	if (r->done >= r->npl)
@@ -350,59 +424,78 @@ citus_migrate_round(CitusMigrateRun *r)
 	names = initArrayResult(TEXTOID, cxt, false);
 	ports = initArrayResult(INT4OID, cxt, false);
 	cmds = initArrayResult(TEXTOID, cxt, false);
-	round = palloc(sizeof(int) * r->npl);
+	group_first = palloc(sizeof(int) * r->npl);
+	group_end = palloc(sizeof(int) * r->npl);
 
-	/* the next placement of each node */
-	for (int i = 0; i < r->npl; i++)
+	/*
+	 * The next placements of each node (listed by node, taken in order):
+	 * enough of them to hold MIGRATE_ROUND_BATCHES batches of rows to
+	 * upgrade, so that small placements share one connection and one warm-up
+	 * (a placement whose rows are unknown is enough alone).
+	 */
+	for (int i = 0, j; i < r->npl; i = j)
 	{
-		bool		node_busy = false;
+		StringInfoData shards;
+		int64		rows = 0;
+		int			first = -1;
 
-		if (r->taken[i])
+		initStringInfo(&shards);
+		for (j = i; j < r->npl && same_node(&r->pl[j], &r->pl[i]); j++)
+		{
+			if (r->taken[j] || (first >= 0 && rows >= enough))
+				continue;
+			if (first < 0)
+				first = j;
+			r->taken[j] = true;
+			group_end[ngroups] = j + 1;
+			rows += r->pl[j].rows >= 0 ? r->pl[j].rows : enough;
+			appendStringInfo(&shards, "%s%s", shards.len > 0 ? ", " : "",
+							 quote_literal_cstr(r->pl[j].shard));
+		}
+		/* the rest of the node's placements: past them */
+		while (j < r->npl && same_node(&r->pl[j], &r->pl[i]))
+			j++;
+		if (first < 0)
 			continue;
-		for (int j = 0; j < nround; j++)
-			if (strcmp(r->pl[round[j]].node, r->pl[i].node) == 0 && r->pl[round[j]].port == r->pl[i].port)
-				node_busy = true;
-		if (node_busy)
-			continue;
-		r->taken[i] = true;
-		round[nround++] = i;
-		accumArrayResult(names, CStringGetTextDatum(r->pl[i].node), false, TEXTOID, cxt);
-		accumArrayResult(ports, Int32GetDatum(r->pl[i].port), false, INT4OID, cxt);
+		group_first[ngroups++] = first;
+		accumArrayResult(names, CStringGetTextDatum(r->pl[first].node), false, TEXTOID, cxt);
+		accumArrayResult(ports, Int32GetDatum(r->pl[first].port), false, INT4OID, cxt);
 		accumArrayResult(cmds,
-						 CStringGetTextDatum(psprintf("CALL %s._fct_migrate_placement(%s::pg_catalog.regclass, %s, %s, %d, NULL)",
-													  r->ext, quote_literal_cstr(r->pl[i].shard),
+						 CStringGetTextDatum(psprintf("CALL %s._fct_migrate_placements(ARRAY[%s]::pg_catalog.regclass[], %s, %s, %d, NULL)",
+													  r->ext, shards.data,
 													  quote_literal_cstr(r->col),
 													  quote_literal_cstr(r->to_model), r->batch_size)),
 						 false, TEXTOID, cxt);
 	}
-	rargs[0] = makeArrayResult(names, cxt);
-	rargs[1] = makeArrayResult(ports, cxt);
-	rargs[2] = makeArrayResult(cmds, cxt);
-	if (SPI_execute_with_args("SELECT success, result FROM pg_catalog.master_run_on_worker($1, $2, $3, true)",
-							  3, rtypes, rargs, NULL, false, 0) != SPI_OK_SELECT ||
-		SPI_processed != (uint64) nround)
-		elog(ERROR, "running fct_migrate on the shard placements of %s failed", r->rel);
-	for (int j = 0; j < nround; j++)
+	run_on_nodes(r, names, ports, cmds, ngroups, cxt);
+	for (int g = 0; g < ngroups; g++)
 	{
 		bool		isnull;
-		bool		ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 1, &isnull));
-		Placement  *p = &r->pl[round[j]];
+		bool		ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[g], SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *result = SPI_getvalue(SPI_tuptable->vals[g], SPI_tuptable->tupdesc, 2);
+		char	   *cur = result;
 
-		r->done++;
-		if (!ok)
+		for (int i = group_first[g]; i < group_end[g]; i++)
 		{
-			/* r->failed grows in its own context (repalloc) */
-			appendStringInfo(&r->failed, "%s%s on %s:%d (%s)", r->nfailed > 0 ? "; " : "",
-							 p->shard, p->node, p->port,
-							 SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2));
-			r->nfailed++;
-		}
-		else
-		{
-			/* its result: the rows its closing count found */
-			p->left = pg_strtoint64(SPI_getvalue(SPI_tuptable->vals[j], SPI_tuptable->tupdesc, 2));
-			if (p->rows > 0)
-				r->round_rows += p->rows;
+			Placement  *p = &r->pl[i];
+
+			r->done++;
+			if (!ok)
+			{
+				/* r->failed grows in its own context (repalloc) */
+				appendStringInfo(&r->failed, "%s%s on %s:%d (%s)", r->nfailed > 0 ? "; " : "",
+								 p->shard, p->node, p->port, result);
+				r->nfailed++;
+			}
+			else
+			{
+				/* its result: {left, left, ...}, what each run's closing count found */
+				if (cur == NULL || !next_number(&cur, &p->left))
+					elog(ERROR, "unexpected result of the migration of %s on %s:%d: %s",
+						 p->shard, p->node, p->port, result ? result : "none");
+				if (p->rows > 0)
+					r->round_rows += p->rows;
+			}
 		}
 	}
 	SPI_freetuptable(SPI_tuptable);

@@ -3,13 +3,16 @@
  *	  CALL fct_migrate: a migration run in the caller's session, committing
  *	  after every batch (the engine of migrate.c); a Citus table's migration
  *	  runs on each of its shard placements (citus/), where the coordinator
- *	  calls _fct_migrate_placement: the same run, returning what it left.
+ *	  calls _fct_migrate_placements: the same run on each of a node's
+ *	  placements in a round, returning what each left.
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
 #include "funcapi.h"
+#include "catalog/pg_type.h"
 #include "nodes/parsenodes.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 #include "citus/citus.h"
@@ -95,30 +98,30 @@ migrate_procedure(Oid relid, const char *attname, const char *to_model,
 }
 
 /*
- * The checks and the run shared by the two procedures below; returns the
- * rows still not in the target model.
+ * The checks and the runs shared by the two procedures below: the tables of
+ * relids in turn (committing as each run does), each run's rows still not
+ * in the target model in left[].
  */
-static int64
-migrate_call(FunctionCallInfo fcinfo, const char *name)
+static void
+migrate_call(FunctionCallInfo fcinfo, const Oid *relids, int nrel, int64 *left)
 {
 	bool		atomic = true;
 	int			batch_size;
 	int			i;
-	volatile int64 left = 0;
 
 	if (fcinfo->context && IsA(fcinfo->context, CallContext))
 		atomic = ((CallContext *) fcinfo->context)->atomic;
 	if (atomic)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("%s cannot run inside a transaction block", name),
+				 errmsg("fct_migrate cannot run inside a transaction block"),
 				 errdetail("It commits after every batch, which is not possible inside a transaction block or a function."),
 				 errhint("CALL it outside a transaction block, or queue the migration with fct_migrate_start(...), which a background worker runs once the transaction has committed.")));
 	for (i = 0; i < 4; i++)
 		if (PG_ARGISNULL(i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s: argument %d must not be NULL", name, i + 1)));
+					 errmsg("fct_migrate: argument %d must not be NULL", i + 1)));
 	batch_size = PG_GETARG_INT32(3);
 	migrate_check_batch_size(batch_size);
 
@@ -127,8 +130,9 @@ migrate_call(FunctionCallInfo fcinfo, const char *name)
 
 	PG_TRY();
 	{
-		left = migrate_procedure(PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)),
-								 text_to_cstring(PG_GETARG_TEXT_PP(2)), batch_size);
+		for (i = 0; i < nrel; i++)
+			left[i] = migrate_procedure(relids[i], NameStr(*PG_GETARG_NAME(1)),
+										text_to_cstring(PG_GETARG_TEXT_PP(2)), batch_size);
 	}
 	PG_CATCH();
 	{
@@ -138,7 +142,6 @@ migrate_call(FunctionCallInfo fcinfo, const char *name)
 	}
 	PG_END_TRY();
 	SPI_finish();
-	return left;
 }
 
 /*
@@ -149,32 +152,66 @@ migrate_call(FunctionCallInfo fcinfo, const char *name)
 Datum
 fct_migrate(PG_FUNCTION_ARGS)
 {
-	(void) migrate_call(fcinfo, "fct_migrate");
+	Oid			relid = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	int64		left;
+
+	migrate_call(fcinfo, &relid, 1, &left);
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(fct_migrate_placement);
+PG_FUNCTION_INFO_V1(fct_migrate_placements);
 
 /*
- * CALL _fct_migrate_placement(tbl, col, to_model, batch_size, NULL)
- *	  -> (rows_left bigint)
+ * CALL _fct_migrate_placements(shards regclass[], col, to_model, batch_size,
+ *								NULL) -> (rows_left bigint[])
  *
- * fct_migrate on one shard placement of a Citus table, as the coordinator
- * runs it on the placement's node (citus/distributed_migrate.c): the same
- * run, which also returns what its closing count found, so that the
- * coordinator need not read the table again to know what is left.  The
- * result is a row (a procedure's OUT parameter), which the client of CALL
- * receives after the run's commits.
+ * fct_migrate on shard placements of a Citus table, in turn, as the
+ * coordinator runs it on the placements' node (citus/distributed_migrate.c):
+ * the same run on each, in one session, so that the several placements of
+ * a round pay for one connection and one warm-up of the caches (Citus's
+ * metadata, fct's models and weights, the plans) instead of one each; and
+ * it returns what each run's closing count found, so that the coordinator
+ * need not read the table again to know what is left.  The result is a row
+ * (a procedure's OUT parameter), which the client of CALL receives after
+ * the runs' commits.
  */
 Datum
-fct_migrate_placement(PG_FUNCTION_ARGS)
+fct_migrate_placements(PG_FUNCTION_ARGS)
 {
-	int64		left = migrate_call(fcinfo, "fct_migrate");
+	ArrayType  *shards;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	Oid		   *relids;
+	int64	   *left;
+	Datum	   *out;
 	TupleDesc	desc;
-	Datum		value = Int64GetDatum(left);
+	Datum		value;
 	bool		isnull = false;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("fct_migrate: argument 1 must not be NULL")));
+	shards = PG_GETARG_ARRAYTYPE_P(0);
+	deconstruct_array(shards, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT, &elems, &nulls, &n);
+	relids = palloc(sizeof(Oid) * Max(n, 1));
+	left = palloc(sizeof(int64) * Max(n, 1));
+	out = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("fct_migrate: argument 1 must not hold NULL")));
+		relids[i] = DatumGetObjectId(elems[i]);
+	}
+	/* allocated here, in the CALL's context, which outlives the runs' commits */
+	migrate_call(fcinfo, relids, n, left);
+	for (int i = 0; i < n; i++)
+		out[i] = Int64GetDatum(left[i]);
+	value = PointerGetDatum(construct_array(out, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "_fct_migrate_placement: its result must be a row");
+		elog(ERROR, "_fct_migrate_placements: its result must be a row");
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), &value, &isnull)));
 }
