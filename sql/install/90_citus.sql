@@ -33,7 +33,7 @@ COMMENT ON FUNCTION _fct_catalog_send(regclass, text, text) IS
 REVOKE ALL ON FUNCTION _fct_catalog_send(regclass, text, text) FROM PUBLIC;
 
 -- CALL fct_migrate on a Citus table runs this on the nodes
--- (src/citus/distributed_migrate.c): the same migration of each of a node's
+-- (src/migrate/migrate_distributed.c): the same migration of each of a node's
 -- placements in a round, in turn, in one session (one connection and one
 -- warm-up for several placements), returning as a row what each run's
 -- closing count left, so that the coordinator need not read the table again

@@ -248,4 +248,38 @@ extern bool migrate_launch_worker(int64 job_id, Oid dboid, Oid roleid,
  */
 extern int	migrate_worker_resume(bool check_role);
 
+/* migrate_distributed.c: a Citus table, migrated on its shard placements' nodes */
+
+/*
+ * CALL fct_migrate on every shard placement of Citus table relid (rel: its
+ * qualified, quoted name), one session per node at a time, committing
+ * between rounds (migrate_distributed.c).  Caller: fct_migrate, with SPI
+ * connected in nonatomic mode.  Returns the rows still not in to_model.
+ */
+extern int64 citus_migrate_placements(Oid relid, const char *rel, const char *col,
+									 const char *to_model, int batch_size);
+
+/*
+ * The same migration in steps, for the queue's background worker (one job,
+ * one worker, whatever the number of shards): begin lists the placements,
+ * checks the paths and counts the rows (allocated in CurrentMemoryContext,
+ * which must outlive the transactions); each round runs the next placement
+ * of every node at once (false when none is left); end errors naming the
+ * placements that failed, otherwise returns the rows still not in the target
+ * model (what the placements' own closing counts found).  job_id: the queue's job, for the progress
+ * each step publishes (fct_progress).  Each needs an open transaction and an SPI
+ * connection; the caller commits between them.
+ */
+typedef struct CitusMigrateRun CitusMigrateRun;
+
+extern CitusMigrateRun *citus_migrate_begin(Oid relid, const char *rel, const char *col,
+											const char *to_model, int batch_size,
+											int64 job_id);
+extern bool citus_migrate_round(CitusMigrateRun *run);
+extern int64 citus_migrate_end(CitusMigrateRun *run);
+/* Rows not yet upgraded (counted per placement as they finish), rows of the last round, rows/s. */
+extern int64 citus_migrate_rows_left(const CitusMigrateRun *run);
+extern int64 citus_migrate_round_rows(const CitusMigrateRun *run);
+extern double citus_migrate_rate(const CitusMigrateRun *run);
+
 #endif							/* FCT_MIGRATE_H */

@@ -166,7 +166,7 @@ PG_FUNCTION_INFO_V1(fct_migrate_placements);
  *								NULL) -> (rows_left bigint[])
  *
  * fct_migrate on shard placements of a Citus table, in turn, as the
- * coordinator runs it on the placements' node (citus/distributed_migrate.c):
+ * coordinator runs it on the placements' node (migrate/migrate_distributed.c):
  * the same run on each, in one session, so that the several placements of
  * a round pay for one connection and one warm-up of the caches (Citus's
  * metadata, fct's models and weights, the plans) instead of one each; and

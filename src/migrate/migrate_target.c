@@ -92,7 +92,7 @@ migrate_resolve(Oid relid, const char *attname, const char *to_model,
  * The check of one line of a census: rows of target's column in model id
  * (not the target) must have a path to the target.  Errors before anything
  * is written otherwise; shared with a Citus table's census, made of its
- * shards' (citus/distributed_migrate.c).
+ * shards' (migrate/migrate_distributed.c).
  */
 void
 migrate_census_check(const MigrateTarget *t, int32 id, int64 rows)

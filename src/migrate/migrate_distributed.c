@@ -1,5 +1,5 @@
 /*
- * distributed_migrate.c
+ * migrate_distributed.c
  *	  CALL fct_migrate on a Citus table: the same migration, run on every shard
  *	  placement where its rows live.
  *
@@ -43,7 +43,6 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "citus/citus.h"
 #include "migrate/migrate.h"
 #include "model/model.h"
 #include "progress/progress.h"
