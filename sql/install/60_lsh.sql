@@ -64,3 +64,11 @@ CREATE FUNCTION fct_lsh_verify(index regclass,
 	AS 'MODULE_PATHNAME', 'fct_lsh_verify' LANGUAGE C STRICT;
 COMMENT ON FUNCTION fct_lsh_verify(regclass) IS
 	'checks an lsh index against its table (XX002 when an entry is missing, dangling or duplicated)';
+
+-- Every entry of an lsh index and the list that holds it (test/t/051 compares a parallel build
+-- with a serial one row by row).  Internal; the caller needs SELECT on the table.
+CREATE FUNCTION _fct_lsh_entries(index regclass, OUT list integer, OUT heap_tid tid)
+	RETURNS SETOF record AS 'MODULE_PATHNAME', 'fct_lsh_entries' LANGUAGE C STRICT;
+COMMENT ON FUNCTION _fct_lsh_entries(regclass) IS
+	'internal: every entry of an lsh index and its list (tests compare two builds)';
+REVOKE ALL ON FUNCTION _fct_lsh_entries(regclass) FROM PUBLIC;

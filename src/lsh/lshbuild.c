@@ -67,28 +67,6 @@ lsh_buildphasename(int64 phasenum)
  */
 
 static void
-check_shape(LshBuildState *bs, const Embedding *e)
-{
-	LshMetaPageData meta;
-
-	if (bs->has_model)
-	{
-		meta.has_model = true;
-		meta.dim = bs->dim;
-		meta.model_id = bs->model_id;
-	}
-	else
-		meta.has_model = false;
-	lsh_check_value(bs->index, &meta, e, false);
-	if (!bs->has_model)
-	{
-		bs->has_model = true;
-		bs->dim = e->dim;
-		bs->model_id = e->model_id;
-	}
-}
-
-static void
 sample_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 				bool tupleIsAlive, void *state)
 {
@@ -102,7 +80,7 @@ sample_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 
 	oldcxt = MemoryContextSwitchTo(bs->tmpcxt);
 	e = DatumGetEmbeddingP(values[0]);
-	check_shape(bs, e);
+	lsh_build_check_shape(bs, e);
 	MemoryContextSwitchTo(oldcxt);
 
 	if (bs->sample == NULL)
@@ -136,65 +114,6 @@ sample_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		memcpy(bs->sample + (Size) slot * bs->dim, EMBEDDING_VEC(e), sizeof(float) * bs->dim);
 
 	MemoryContextReset(bs->tmpcxt);
-}
-
-/* ----------------------------------------------------------------
- * Pass 2: hash and write
- * ----------------------------------------------------------------
- */
-
-static void
-flush_chunk(LshBuildState *bs)
-{
-	Size		size = LSH_ENTRY_SIZE(bs->dim);
-
-	if (bs->nchunk == 0)
-		return;
-
-	lsh_hash_batch(&bs->state, bs->chunk, bs->nchunk, bs->chunk_lists);
-	for (int i = 0; i < bs->nchunk; i++)
-	{
-		if (lsh_has_bounds(&bs->state.meta))
-		{
-			float		resid;
-			float		norm;
-
-			lsh_member_geometry(&bs->state, bs->chunk_lists[i],
-								bs->chunk + (Size) i * bs->dim, &resid, &norm);
-			lsh_item_widen(&bs->items[bs->chunk_lists[i]], resid, norm);
-		}
-		bs->entry->heap_tid = bs->chunk_tids[i];
-		memcpy(bs->entry->x, bs->chunk + (Size) i * bs->dim, sizeof(float) * bs->dim);
-		lsh_build_add_entry(bs, bs->chunk_lists[i], bs->entry, size);
-	}
-	bs->indtuples += bs->nchunk;
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
-	bs->nchunk = 0;
-}
-
-static void
-hash_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
-			  bool tupleIsAlive, void *state)
-{
-	LshBuildState *bs = (LshBuildState *) state;
-	MemoryContext oldcxt;
-	Embedding  *e;
-
-	if (isnull[0])
-		return;
-
-	oldcxt = MemoryContextSwitchTo(bs->tmpcxt);
-	e = DatumGetEmbeddingP(values[0]);
-	/* rows the first pass did not see (concurrent build) must match too */
-	check_shape(bs, e);
-	memcpy(bs->chunk + (Size) bs->nchunk * bs->dim, EMBEDDING_VEC(e), sizeof(float) * bs->dim);
-	bs->chunk_tids[bs->nchunk] = *tid;
-	bs->nchunk++;
-	MemoryContextSwitchTo(oldcxt);
-	MemoryContextReset(bs->tmpcxt);
-
-	if (bs->nchunk == LSH_HASH_CHUNK)
-		flush_chunk(bs);
 }
 
 /* ----------------------------------------------------------------
@@ -279,15 +198,16 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		lsh_item_init(&bs.items[l], InvalidBlockNumber);
 	if (bs.ntuples > 0)
 	{
-		bs.chunk = palloc(sizeof(float) * LSH_HASH_CHUNK * bs.dim);
-		bs.chunk_tids = palloc(sizeof(ItemPointerData) * LSH_HASH_CHUNK);
-		bs.chunk_lists = palloc(sizeof(int) * LSH_HASH_CHUNK);
-		bs.entry = palloc0(LSH_ENTRY_SIZE(bs.dim));
+		lsh_build_chunk_init(&bs);
+		bs.emit = lsh_build_add_chunk;
 
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, LSH_PHASE_HASH);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) bs.ntuples);
-		reltuples = table_index_build_scan(heap, index, indexInfo, true, true, hash_callback, &bs, NULL);
-		flush_chunk(&bs);
+		/* with workers when the planner gives some (lshparallel.c), else alone */
+		if (!lsh_parallel_hash(&bs, heap, indexInfo, &reltuples))
+			reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+											   lsh_build_hash_callback, &bs, NULL);
+		lsh_build_flush_chunk(&bs);
 	}
 
 	/* the partial page of each list becomes its head */

@@ -2,8 +2,9 @@
  * lshbuild.h
  *	  The build's state, shared by the files of the build (and by nothing
  *	  else): lshbuild.c runs the passes over the heap, lshlearn.c decides the
- *	  index's shape and learns the hash family from the sample, lshbuildwrite.c
- *	  writes the pages.
+ *	  index's shape and learns the hash family from the sample, lshbuildhash.c
+ *	  hashes the second pass's rows (with workers: lshparallel.c), and
+ *	  lshbuildwrite.c writes the pages.
  */
 #ifndef FCT_LSHBUILD_H
 #define FCT_LSHBUILD_H
@@ -11,6 +12,7 @@
 #include "lsh.h"
 
 #include "common/pg_prng.h"
+#include "nodes/execnodes.h"
 #include "utils/memutils.h"
 
 /* The seed of every random choice of a build: the same rows give the same index. */
@@ -44,7 +46,12 @@ typedef struct LshBuildState
 	float	   *chunk;			/* LSH_HASH_CHUNK x dim */
 	ItemPointerData *chunk_tids;
 	int		   *chunk_lists;
-	LshEntry   *entry;
+	float	   *chunk_resid;	/* per row: residual norm and norm (bounds) */
+	float	   *chunk_norm;
+	char	   *chunk_entries;	/* per row: its entry, entry_size bytes */
+	Size		entry_size;
+	void		(*emit) (struct LshBuildState *bs);	/* what becomes of a hashed chunk */
+	void	   *emit_arg;
 	double		indtuples;
 	MemoryContext tmpcxt;
 
@@ -58,6 +65,17 @@ extern int	lsh_default_lists(double n);
 extern void lsh_plan_shape(LshBuildState *bs);
 extern void lsh_learn(LshBuildState *bs);
 
+/* lshbuildhash.c */
+extern void lsh_build_check_shape(LshBuildState *bs, const Embedding *e);
+extern void lsh_build_chunk_init(LshBuildState *bs);
+extern void lsh_build_flush_chunk(LshBuildState *bs);
+extern void lsh_build_hash_callback(Relation index, ItemPointer tid, Datum *values,
+									bool *isnull, bool tupleIsAlive, void *state);
+
+/* lshparallel.c */
+extern bool lsh_parallel_hash(LshBuildState *bs, Relation heap, IndexInfo *indexInfo,
+							  double *reltuples);
+
 /* lshbuildwrite.c */
 extern void lsh_empty_meta(LshMetaPageData *meta, LshMetric metric, LshFamily family);
 extern void lsh_fill_meta_page(Page page, const LshMetaPageData *meta);
@@ -65,6 +83,9 @@ extern void lsh_build_put_page(LshBuildState *bs, BlockNumber blkno, Page image)
 extern BlockNumber lsh_build_new_page(LshBuildState *bs, Page image);
 extern void lsh_build_write_params(LshBuildState *bs, Page page);
 extern void lsh_build_add_entry(LshBuildState *bs, int list, const LshEntry *entry, Size size);
+extern void lsh_build_add_rows(LshBuildState *bs, int n, const int *lists, const float *resid,
+							   const float *norm, const char *entries);
+extern void lsh_build_add_chunk(LshBuildState *bs);
 extern void lsh_build_write_heads(LshBuildState *bs);
 extern void lsh_build_write_directory(LshBuildState *bs, Page page);
 extern void lsh_build_finish_pages(LshBuildState *bs);

@@ -12,7 +12,9 @@
 #include "postgres.h"
 
 #include "access/xloginsert.h"
+#include "commands/progress.h"
 #include "lshbuild.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/smgr.h"
 #include "utils/rel.h"
@@ -180,6 +182,37 @@ lsh_build_add_entry(LshBuildState *bs, int list, const LshEntry *entry, Size siz
 	lsh_init_page(page, LSH_PAGE_ENTRY);
 	if (PageAddItem(page, (Item) entry, size, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
 		elog(ERROR, "lsh: entry of %zu bytes does not fit on an empty page", size);
+}
+
+/*
+ * Add n hashed rows to their lists: widen each list's bounds, append each
+ * entry (entry_size bytes each, made by lsh_build_flush_chunk) to its list's
+ * page image.  The rows come from this backend's chunk or, in a
+ * parallel build, from a worker's message (lshparallel.c).
+ */
+void
+lsh_build_add_rows(LshBuildState *bs, int n, const int *lists, const float *resid,
+				   const float *norm, const char *entries)
+{
+	bool		bounds = lsh_has_bounds(&bs->state.meta);
+
+	for (int i = 0; i < n; i++)
+	{
+		if (bounds)
+			lsh_item_widen(&bs->items[lists[i]], resid[i], norm[i]);
+		lsh_build_add_entry(bs, lists[i], (const LshEntry *) (entries + bs->entry_size * i),
+							bs->entry_size);
+	}
+	bs->indtuples += n;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
+}
+
+/* bs->emit of a serial build: the chunk's rows into the page images. */
+void
+lsh_build_add_chunk(LshBuildState *bs)
+{
+	lsh_build_add_rows(bs, bs->nchunk, bs->chunk_lists, bs->chunk_resid, bs->chunk_norm,
+					   bs->chunk_entries);
 }
 
 /* The partial page of each list becomes its head. */

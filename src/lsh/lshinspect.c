@@ -3,7 +3,8 @@
  *	  Inspecting lsh indexes from SQL: the statistics function fct_lsh_stats
  *	  and the consistency check fct_lsh_verify (every live heap row reachable
  *	  from the index, no entry pointing nowhere, every entry within its list's
- *	  bounds, in the spirit of amcheck).
+ *	  bounds, in the spirit of amcheck), and the internal _fct_lsh_entries
+ *	  (every entry and its list, for tests comparing two builds).
  */
 #include "postgres.h"
 
@@ -24,6 +25,7 @@
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -384,4 +386,67 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	index_close(index, AccessShareLock);
 	table_close(heap, heaplock);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/* ----------------------------------------------------------------
+ * _fct_lsh_entries
+ * ----------------------------------------------------------------
+ */
+
+typedef struct EntriesState
+{
+	ReturnSetInfo *rsinfo;
+} EntriesState;
+
+static void
+entries_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
+{
+	EntriesState *s = arg;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+
+	if (entry == NULL)
+		return;
+	values[0] = Int32GetDatum(list);
+	values[1] = PointerGetDatum(&entry->heap_tid);
+	tuplestore_putvalues(s->rsinfo->setResult, s->rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * Every entry of an lsh index with the list that holds it: two builds of one
+ * table compare row by row (TAP 051: a parallel build against a serial one).
+ * Internal, and the caller must be able to read the table, whose TIDs it
+ * returns.
+ */
+PG_FUNCTION_INFO_V1(fct_lsh_entries);
+Datum
+fct_lsh_entries(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	Oid			heapoid = IndexGetRelation(indexoid, true);
+	Relation	index;
+	LshMetaPageData meta;
+	EntriesState s;
+
+	if (!OidIsValid(heapoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an lsh index",
+						get_rel_name(indexoid) ? get_rel_name(indexoid) : "?")));
+	if (pg_class_aclcheck(heapoid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(heapoid)),
+				 errdetail("The entries of an index are the table's row locations."),
+				 errhint("Grant SELECT on the table.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	s.rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	index = index_open(indexoid, AccessShareLock);
+	check_is_lsh(index);
+	lsh_pending_flush(index);
+	read_meta_fresh(index, &meta);
+	walk_index(index, &meta, palloc(sizeof(LshListItem) * meta.nlists), entries_visit, &s);
+	index_close(index, AccessShareLock);
+	return (Datum) 0;
 }
