@@ -231,7 +231,7 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 	int			dim;
 	double	   *need[2];
 	int			n[2] = {0, 0};
-	float	   *work;
+	int		   *lists;
 	double		unit = 0;
 
 	if (cal == NULL)
@@ -239,12 +239,14 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 	dim = cal->dim;
 	need[0] = palloc(sizeof(double) * Max(cal->npairs, 1));
 	need[1] = palloc(sizeof(double) * Max(cal->npairs, 1));
-	work = palloc(sizeof(float) * Max(state->meta.nlists, dim) * 2);
+	/* the pairs' neighbours hashed in one call, as the build hashed them */
+	lists = palloc(sizeof(int) * Max(cal->npairs, 1));
+	lsh_hash_batch(state, cal->x, cal->npairs, lists);
 	for (int i = 0; i < cal->npairs; i++)
 	{
 		const float *q = cal->q + (Size) i * dim;
 		const float *x = cal->x + (Size) i * dim;
-		int			list = lsh_hash(state, x, work);
+		int			list = lists[i];
 		int			kind = cal->drawn[i] ? 1 : 0;
 
 		/* a sample row the second pass did not see (concurrent build) */
@@ -259,7 +261,7 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 	pfree(cal->x);
 	pfree(cal->drawn);
 	pfree(cal);
-	pfree(work);
+	pfree(lists);
 	if (n[0] + n[1] == 0)
 	{
 		pfree(need[0]);

@@ -162,7 +162,11 @@ typedef struct VerifyState
 	LshState   *state;
 	LshListItem *items;
 	LshListItem *seen;			/* per list: the bounds its entries need */
-	float	   *work;
+	/* entries waiting to be hashed together, and the lists that hold them */
+	float	   *batch;			/* LSH_HASH_CHUNK x dim */
+	int		   *batch_list;
+	int		   *batch_hashed;
+	int			nbatch;
 	ItemPointerData *tids;
 	int64		ntids;
 	int64		capacity;
@@ -173,10 +177,28 @@ typedef struct VerifyState
 	ItemPointerData first_missing;
 } VerifyState;
 
+/*
+ * Hash the waiting entries in one call, as the build hashes its rows
+ * (lsh_hash_batch: the same list as one at a time, at a build's cost instead
+ * of one call per entry), and count those not in the list they hash to.
+ */
+static void
+verify_flush(VerifyState *v)
+{
+	if (v->nbatch == 0)
+		return;
+	lsh_hash_batch(v->state, v->batch, v->nbatch, v->batch_hashed);
+	for (int i = 0; i < v->nbatch; i++)
+		if (v->batch_hashed[i] != v->batch_list[i])
+			v->misplaced++;
+	v->nbatch = 0;
+}
+
 static void
 verify_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 {
 	VerifyState *v = arg;
+	int			dim = v->state->meta.dim;
 
 	if (entry == NULL)
 		return;
@@ -187,8 +209,13 @@ verify_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 		v->tids = repalloc_huge(v->tids, sizeof(ItemPointerData) * v->capacity);
 	}
 	v->tids[v->ntids++] = entry->heap_tid;
-	if (v->state->meta.learned && lsh_hash(v->state, entry->x, v->work) != list)
-		v->misplaced++;
+	if (v->state->meta.learned)
+	{
+		memcpy(v->batch + (Size) v->nbatch * dim, entry->x, sizeof(float) * dim);
+		v->batch_list[v->nbatch++] = list;
+		if (v->nbatch == LSH_HASH_CHUNK)
+			verify_flush(v);
+	}
 	if (lsh_has_bounds(&v->state->meta))
 	{
 		float		resid;
@@ -275,7 +302,9 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	memset(&v, 0, sizeof(v));
 	v.index = index;
 	v.state = lsh_get_state(index);
-	v.work = palloc(sizeof(float) * (Max(meta.dim, 1) + meta.nlists));
+	v.batch = palloc(sizeof(float) * LSH_HASH_CHUNK * Max(v.state->meta.dim, 1));
+	v.batch_list = palloc(sizeof(int) * LSH_HASH_CHUNK);
+	v.batch_hashed = palloc(sizeof(int) * LSH_HASH_CHUNK);
 	v.capacity = 1024;
 	v.tids = palloc_extended(sizeof(ItemPointerData) * v.capacity, MCXT_ALLOC_HUGE);
 	v.items = palloc(sizeof(LshListItem) * meta.nlists);
@@ -283,6 +312,7 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	for (int l = 0; l < meta.nlists; l++)
 		lsh_item_init(&v.seen[l], InvalidBlockNumber);
 	entry_pages = walk_index(index, &meta, v.items, verify_visit, &v);
+	verify_flush(&v);
 
 	/*
 	 * Every entry within its list's bounds, or a scan could stop before
