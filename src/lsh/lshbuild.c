@@ -163,9 +163,14 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	else
 		bs.sample_cap = LSH_SAMPLE_MIN;
 
-	/* pass 1 */
+	/*
+	 * Pass 1, from the table's first block (allow_sync false): the sample
+	 * depends on the order the rows come in, and a synchronized scan would
+	 * start where another scan of a large table happens to be, so the same
+	 * rows could give another index (a serial build and a parallel one too).
+	 */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, LSH_PHASE_SAMPLE);
-	reltuples = table_index_build_scan(heap, index, indexInfo, true, true, sample_callback, &bs, NULL);
+	reltuples = table_index_build_scan(heap, index, indexInfo, false, true, sample_callback, &bs, NULL);
 
 	lsh_empty_meta(meta, bs.metric, bs.family);
 	if (bs.ntuples > 0)

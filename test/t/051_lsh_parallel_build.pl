@@ -1,8 +1,9 @@
 # The parallel lsh build (src/lsh/lshparallel.c): workers hash the second pass's rows and the
 # leader writes every page.  The same table built serially and with workers gives every row the
 # same list (compared TID by TID through _fct_lsh_entries), the same list sizes and the same
-# recall@10; fct_lsh_verify is clean after it, on the primary and on a streaming standby (the
-# leader WAL-logs the pages as a serial build does).  A worker's error fails the CREATE INDEX with
+# recall@10, and so does a build after a scan that stopped mid-table (the first pass does not
+# synchronize with other scans); fct_lsh_verify is clean after it, on the primary and on a
+# streaming standby (the leader WAL-logs the pages as a serial build does).  A worker's error fails the CREATE INDEX with
 # the worker's message; a cancel of the leader while workers run ends them too.  The negative
 # control: the comparison sees the rows move when the second build has another shape (1,023 lists
 # instead of 1,024), so it can fail.
@@ -18,7 +19,7 @@ use fct_fixtures;
 use lsh_common;
 
 my $node = fct_node('lsh_parallel', streaming => 1,
-	conf => "max_parallel_maintenance_workers = 2\nmaintenance_work_mem = '128MB'");
+	conf => "max_parallel_maintenance_workers = 2\nmaintenance_work_mem = '128MB'\nshared_buffers = '16MB'");
 $node->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('lsh_parallel_standby');
 $standby->init_from_backup($node, 'base', has_streaming => 1);
@@ -75,6 +76,23 @@ for my $case (
 	$node->safe_psql('postgres', "DROP INDEX items_${tag}_s") unless $tag eq 'ip2';
 	$node->safe_psql('postgres', "DROP INDEX items_${tag}_p") unless $tag eq 'ip2';
 }
+
+# The first pass reads the table from its first block whatever other scans did: its reservoir
+# sample depends on the order of the rows.  A sequential scan that stopped in the middle of a table
+# above shared_buffers / 4 leaves a synchronized-scan hint there, where the next scan would start; a
+# build after one must still give the same lists (with the first pass allowed to synchronize, a
+# 1,000,000-row build after a cancelled scan had 999,899 rows in other lists than the same code's
+# build of the same table before it).
+my $pages = $node->safe_psql('postgres', "SELECT pg_relation_size('items') / 8192");
+cmp_ok($pages, '>', 512, "items ($pages pages) is above shared_buffers / 4 pages, where scans synchronize");
+$node->safe_psql('postgres', q{
+SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;
+SET max_parallel_workers_per_gather = 0;
+SELECT count(*) FROM (SELECT id FROM items LIMIT 20000) s});
+build('items_after_scan', '(e) WITH (lists = 1024)', 0);
+is(compare('items_ip2_s', 'items_after_scan'), '0 0 true',
+	'a build after a scan that stopped mid-table: every row in the same list');
+$node->safe_psql('postgres', 'DROP INDEX items_after_scan');
 
 # the negative control: another shape moves rows, and the comparison sees it
 build('items_1023', '(e) WITH (lists = 1023)', 2);
