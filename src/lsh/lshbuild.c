@@ -7,7 +7,10 @@
  * one dimension and model, and keeps a uniform sample (reservoir sampling) for
  * the hash family.  The second hashes every row (in chunks, one matrix product
  * per chunk and norm range) and appends it to its list's page image; a full
- * page image is written out and becomes the head of its list's chain.
+ * page image is written out and becomes the head of its list's chain.  With
+ * parallel workers (max_parallel_maintenance_workers) the second pass is
+ * shared: the workers hash their rows and the leader writes every page, so
+ * the index holds the lists a serial build gives (lshparallel.c).
  *
  * Memory (maintenance_work_mem): the sample takes at most half of it, so a
  * large table or a small maintenance_work_mem means a smaller sample (a NOTICE
@@ -18,8 +21,9 @@
  * table, so the build never spills.
  *
  * This file runs the passes; lshlearn.c decides the shape and learns the
- * family between them, lshbuildwrite.c writes the pages (lshbuild.h holds
- * the state they share).
+ * family between them, lshbuildhash.c hashes the second pass's rows (alone or
+ * in each participant of lshparallel.c), lshbuildwrite.c writes the pages
+ * (lshbuild.h holds the state they share).
  */
 #include "postgres.h"
 
