@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """No circle of files calling each other (src/README.md): after a build, each object's undefined
 symbols are mapped, with nm, to the object under src/ that defines them; a set of two or more files
-that reach each other through such calls is a circle.  Prints each circle and exits 1, or prints one
-line and exits 0.  A circle of folders (src/README.md's layers) is printed as a warning: it does not
-fail the check.  test/run regress runs it on the build it tests.
+that reach each other through such calls is a circle; so is a set of folders that do (src/README.md
+draws the folders as layers, each calling only those below).  Prints each circle and exits 1, or prints
+one line and exits 0.  test/run regress runs it on the build it tests.
 
     python3 test/file_circles.py [TREE] [-v]     (-v: also the calls between folders)
 """
@@ -85,11 +85,12 @@ def circles(graph):
 found = circles(calls)
 for c in found:
     print('circle of files: ' + ' <-> '.join(c))
-for c in circles(folder_calls):
-    print('warning: circle of folders (src/README.md draws the layers): ' + ' <-> '.join(c))
+found_folders = circles(folder_calls)
+for c in found_folders:
+    print('circle of folders (src/README.md draws the layers): ' + ' <-> '.join(c))
 if '-v' in sys.argv:
     for a in sorted(folder_calls):
         print(f'  {a} -> ' + ', '.join(sorted(folder_calls[a])))
 print(f'file_circles: {len(objs)} objects, {sum(map(len, calls.values()))} calls between files, '
-      + (f'{len(found)} circles' if found else 'no circle'))
-sys.exit(1 if found else 0)
+      + (f'{len(found)} circles of files, {len(found_folders)} of folders' if found or found_folders else 'no circle'))
+sys.exit(1 if found or found_folders else 0)
