@@ -52,7 +52,9 @@
  * chain, the page where an insert starts looking for room, and the list's
  * bounds (which only widen: an insert widens them before writing entries).  Entry pages hold
  * LshEntry items: a heap TID and the vector (no side information, no model id:
- * the metapage holds those once for the index).
+ * the metapage holds those once for the index), then, from format 3 in a
+ * k-means index, the vector's 8-bit code (LshCode, lshcode.c) by which a scan
+ * bounds its distance before computing it.
  *
  * Chains: a list's pages form a singly linked chain from LshListItem.head.
  * New pages are linked in at the head (the directory item and the new page
@@ -93,7 +95,9 @@
 #include "type/embedding.h"
 
 #define LSH_MAGIC				0x4C534831	/* "LSH1" */
-#define LSH_PAGE_VERSION		2	/* 2: per-list bounds in the directory */
+#define LSH_PAGE_VERSION		3	/* 2: per-list bounds in the directory;
+									 * 3: entries with codes (lshcode.c) */
+#define LSH_PAGE_VERSION_MIN	2	/* the oldest format still read */
 #define LSH_METAPAGE_BLKNO		0
 
 /*
@@ -186,6 +190,9 @@ typedef struct LshMetaPageData
 	float4		bound_unit;		/* kmeans: the bounds' scale per unit of
 								 * fct.lsh_margin, measured at build
 								 * (lshcalibrate.c); 0: 1 / sqrt(dim) */
+	/* appended (format 3): an index built before reads 0, no codes */
+	int32		code_bits;		/* kmeans: bits per dimension of an entry's
+								 * code (lshcode.c), 0: entries without */
 } LshMetaPageData;
 
 typedef LshMetaPageData *LshMetaPage;
@@ -213,7 +220,20 @@ typedef struct LshEntry
 	float4		x[FLEXIBLE_ARRAY_MEMBER];
 } LshEntry;
 
+/* An entry without a code (format 2, or an index without codes) */
 #define LSH_ENTRY_SIZE(dim)	(offsetof(LshEntry, x) + sizeof(float4) * (Size) (dim))
+
+/*
+ * What follows x[dim] in an entry of an index with codes (lshcode.c): the
+ * exact size of what the code leaves out, a per-metric term, and the code,
+ * padded to 4 bytes.  lsh_entry_size(meta) is an entry's size either way.
+ */
+typedef struct LshCode
+{
+	float4		err;			/* |r - r^|, rounded up */
+	float4		aux;			/* l2: 2 <c, r^> + |r^|^2; ip: |x|; cosine: 0 */
+	uint8		code[FLEXIBLE_ARRAY_MEMBER];
+} LshCode;
 
 /* Floats of parameters per parameter page. */
 #define LSH_PARAM_FLOATS_PER_PAGE \
@@ -247,6 +267,9 @@ typedef struct LshState
 	float	   *coarse_norm2;	/* |coarse|^2 per cell */
 	int		   *cell_start;		/* first list of each cell, ncoarse + 1 */
 	int		   *range_cells;	/* first cell of each norm range, nranges + 1 */
+	/* kmeans with meta.code_bits > 0 (lshcode.c), in params */
+	const float *code_lo;		/* per dimension: the codes' lowest value */
+	const float *code_step;		/* per dimension: one code step */
 } LshState;
 
 /* GUCs */
@@ -320,6 +343,15 @@ extern void lsh_list_bounds(const LshState *state, const float *q,
 							const LshListItem *items, float8 *lb, float *work);
 extern double lsh_needed_scale(const LshState *state, const float *q, int list,
 							   const LshListItem *item, float8 dist);
+
+/* lshcode.c */
+extern Size lsh_entry_size(const LshMetaPageData *meta);
+extern void lsh_code_learn(LshState *state, const float *sample, int n);
+extern void lsh_code_state_init(LshState *state);
+extern void lsh_code_encode(const LshState *state, int list, const float *x, LshCode *out);
+extern LshCode *lsh_entry_code(const LshEntry *entry, int dim);
+extern float8 lsh_code_query(const LshState *state, const float *q, float *w);
+extern float lsh_code_dot(const float *w, const uint8 *code, int dim);
 
 /* lshcalibrate.c */
 typedef struct LshCalibration LshCalibration;

@@ -187,6 +187,8 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		lsh_plan_shape(&bs);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, LSH_PHASE_LEARN);
 		lsh_learn(&bs);
+		/* the entries' codes (lshcode.c), from the same sample */
+		lsh_code_learn(&bs.state, bs.sample, bs.sample_n);
 		/* sample queries and their neighbours, before the sample goes */
 		bs.calibration = lsh_calibrate_begin(&bs.state, bs.sample, bs.sample_n, bs.ntuples);
 	}

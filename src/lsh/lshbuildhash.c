@@ -48,7 +48,7 @@ lsh_build_chunk_init(LshBuildState *bs)
 	bs->chunk_lists = palloc(sizeof(int) * LSH_HASH_CHUNK);
 	bs->chunk_resid = palloc0(sizeof(float) * LSH_HASH_CHUNK);
 	bs->chunk_norm = palloc0(sizeof(float) * LSH_HASH_CHUNK);
-	bs->entry_size = LSH_ENTRY_SIZE(bs->dim);
+	bs->entry_size = lsh_entry_size(&bs->state.meta);
 	bs->chunk_entries = palloc0(bs->entry_size * LSH_HASH_CHUNK);
 	bs->nchunk = 0;
 }
@@ -75,6 +75,9 @@ lsh_build_flush_chunk(LshBuildState *bs)
 
 		entry->heap_tid = bs->chunk_tids[i];
 		memcpy(entry->x, bs->chunk + (Size) i * bs->dim, sizeof(float) * bs->dim);
+		if (bs->state.meta.code_bits > 0)
+			lsh_code_encode(&bs->state, bs->chunk_lists[i], entry->x,
+							lsh_entry_code(entry, bs->dim));
 	}
 	bs->emit(bs);
 	bs->nchunk = 0;

@@ -172,6 +172,8 @@ typedef struct VerifyState
 	int64		capacity;
 	int64		misplaced;
 	int64		outside;		/* lists with entries outside their bounds */
+	int64		badcodes;		/* entries whose code is not their vector's */
+	LshCode    *code;			/* room for one code */
 	int64		heap_rows;
 	int64		missing;
 	ItemPointerData first_missing;
@@ -223,6 +225,14 @@ verify_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 
 		lsh_member_geometry(v->state, list, entry->x, &resid, &norm);
 		lsh_item_widen(&v->seen[list], resid, norm);
+	}
+	if (v->state->meta.code_bits > 0)
+	{
+		/* the scan bounds the entry by its code: it must be its vector's */
+		lsh_code_encode(v->state, list, entry->x, v->code);
+		if (memcmp(v->code, lsh_entry_code(entry, dim),
+				   offsetof(LshCode, code) + (Size) dim) != 0)
+			v->badcodes++;
 	}
 }
 
@@ -305,6 +315,7 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 	v.batch = palloc(sizeof(float) * LSH_HASH_CHUNK * Max(v.state->meta.dim, 1));
 	v.batch_list = palloc(sizeof(int) * LSH_HASH_CHUNK);
 	v.batch_hashed = palloc(sizeof(int) * LSH_HASH_CHUNK);
+	v.code = palloc(offsetof(LshCode, code) + TYPEALIGN(sizeof(float4), (Size) Max(meta.dim, 1)));
 	v.capacity = 1024;
 	v.tids = palloc_extended(sizeof(ItemPointerData) * v.capacity, MCXT_ALLOC_HUGE);
 	v.items = palloc(sizeof(LshListItem) * meta.nlists);
@@ -384,6 +395,13 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 						   verify_heap_callback, &v, scan);
 	UnregisterSnapshot(snapshot);
 
+	if (v.badcodes > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("lsh index \"%s\" has %lld entries whose code does not match their vector",
+						RelationGetRelationName(index), (long long) v.badcodes),
+				 errdetail("A scan bounds an entry's distance by its code: it could skip the entry or return rows out of order."),
+				 errhint("REINDEX the index.")));
 	if (v.outside > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),

@@ -413,7 +413,10 @@ lsh_parallel_build_main(dsm_segment *seg, shm_toc *toc)
 		memcpy(bs.state.params, params, sizeof(float) * bs.state.meta.nparams);
 	}
 	if (bs.state.meta.learned && bs.state.meta.family == LSH_FAMILY_KMEANS)
+	{
 		lsh_kmeans_state_init(&bs.state);
+		lsh_code_state_init(&bs.state);
+	}
 	bs.tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "lsh build tuple", ALLOCSET_DEFAULT_SIZES);
 	lsh_build_chunk_init(&bs);
 	bs.emit = worker_emit;

@@ -85,7 +85,8 @@ write_pending(Relation index, LshPending *p)
 {
 	LshState   *state = lsh_get_state(index);
 	int			dim = p->dim;
-	Size		size = LSH_ENTRY_SIZE(dim);
+	/* an unlearned index has no codes, and its dim is this batch's */
+	Size		size = state->meta.code_bits > 0 ? lsh_entry_size(&state->meta) : LSH_ENTRY_SIZE(dim);
 	int			nlists = state->meta.nlists;
 	MemoryContext cxt;
 	MemoryContext oldcxt;
@@ -141,6 +142,8 @@ write_pending(Relation index, LshPending *p)
 
 			e->heap_tid = p->tids[i];
 			memcpy(e->x, p->x + (Size) i * dim, sizeof(float) * dim);
+			if (state->meta.code_bits > 0)
+				lsh_code_encode(state, l, e->x, lsh_entry_code(e, dim));
 		}
 		lsh_add_entries(index, state, l, entries, m, size);
 		for (int j = 0; j < m; j++)

@@ -244,12 +244,14 @@ read_meta(Relation index, LshMetaPageData *meta)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("index \"%s\" is not an lsh index", RelationGetRelationName(index))));
-	if (LshPageGetMeta(page)->version != LSH_PAGE_VERSION)
+	/* format 2 differs only by having no codes: its code_bits reads 0 */
+	if (LshPageGetMeta(page)->version < LSH_PAGE_VERSION_MIN ||
+		LshPageGetMeta(page)->version > LSH_PAGE_VERSION)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("lsh index \"%s\" has page format %u, this build reads %u",
+				 errmsg("lsh index \"%s\" has page format %u, this build reads %u to %u",
 						RelationGetRelationName(index),
-						LshPageGetMeta(page)->version, LSH_PAGE_VERSION),
+						LshPageGetMeta(page)->version, LSH_PAGE_VERSION_MIN, LSH_PAGE_VERSION),
 				 errhint("REINDEX the index.")));
 	memcpy(meta, LshPageGetMeta(page), sizeof(LshMetaPageData));
 	UnlockReleaseBuffer(buf);
@@ -289,7 +291,10 @@ lsh_get_state(Relation index)
 			}
 		}
 		if (state->meta.learned && state->meta.family == LSH_FAMILY_KMEANS)
+		{
 			lsh_kmeans_state_init(state);
+			lsh_code_state_init(state);
+		}
 		MemoryContextSwitchTo(oldcxt);
 		index->rd_amcache = state;
 	}

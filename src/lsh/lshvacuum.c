@@ -82,7 +82,7 @@ vacuum_lists(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 {
 	Relation	index = info->index;
 	LshMetaPageData meta = lsh_get_state(index)->meta;
-	Size		entry_size = MAXALIGN(LSH_ENTRY_SIZE(Max(meta.dim, 1)));
+	Size		entry_size = MAXALIGN(lsh_entry_size(&meta));
 
 	for (int list = 0; list < meta.nlists; list++)
 	{

@@ -95,6 +95,35 @@ for my $lim (1, 10, 50, 100)
 	cmp_ok($recall, '<', 0.95, "1%, fct.lsh_max_candidates = 3000: recall\@10 $recall falls short");
 }
 
+# Beyond the first rows, a scan reads entries whose codes did not beat the
+# nearest rows it had found (lshscan.c re-reads their pages when it reaches
+# them).  VACUUM compacting those pages between two fetches of a cursor moves
+# the entries to other offsets: none may be lost or taken for another.  The
+# lists' bounds at Cauchy-Schwarz (fct.lsh_margin = 1000: exact, lshbound.c),
+# so that any row lost or out of order is the codes' doing.
+$node->safe_psql('postgres', 'DELETE FROM items WHERE id % 3 = 0');
+{
+	my $q = '(SELECT q FROM queries WHERE j = 3)';
+	my $cur = $node->background_psql('postgres', on_error_stop => 1);
+	$cur->query_safe('SET enable_seqscan = off');
+	$cur->query_safe('SET fct.lsh_margin = 1000');
+	$cur->query_safe('BEGIN');
+	$cur->query_safe("DECLARE c CURSOR FOR SELECT id, e <#> $q FROM items ORDER BY e <#> $q LIMIT 300");
+	my $got = $cur->query_safe('FETCH 5 FROM c');
+	$node->safe_psql('postgres', 'VACUUM items');
+	$got .= "\n" . $cur->query_safe('FETCH ALL FROM c');
+	$cur->query_safe('COMMIT');
+	$cur->quit;
+	my @rows = map { [ split /\|/ ] } split /\n/, $got;
+	my %truth = map { $_ => 1 } split /\n/, $node->safe_psql('postgres',
+		"$exact_plan SELECT id FROM items ORDER BY e <#> $q LIMIT 300");
+	my $hits = grep { $truth{ $_->[0] } } @rows;
+	my $inv = grep { $rows[$_][1] > $rows[$_ + 1][1] } 0 .. $#rows - 1;
+	is(scalar(@rows), 300, 'cursor across VACUUM: 300 rows');
+	is($hits, 300, 'cursor across VACUUM: the exact 300 nearest rows');
+	is($inv, 0, 'cursor across VACUUM: rows in exact distance order');
+}
+
 # the planner: a selective filter that a btree serves gets the exact plan
 $node->safe_psql('postgres', 'CREATE INDEX items_cat ON items (cat); ANALYZE items');
 unlike($node->safe_psql('postgres', q{EXPLAIN (COSTS OFF)
