@@ -194,8 +194,12 @@ class Bench:
         truth = TRUTH_COL[lim]
         call = "SELECT * FROM bench_eval('%s', '%s', '%s', '%s', '%s', 'truth_%s', '%s', %s, %%d)" % (
             tag, table, col, OPS[metric], qtab, metric, truth, "NULL" if lim is None else lim)
-        # a warm-up of 20 queries in the same backend (caches, the index's fixed part), then the run
-        line = self.psql(call % min(20, nq), call % nq, opts=opts)[-1]
+        # a warm-up of 20 queries in the same backend (caches, the index's fixed part), then the run;
+        # LSH_BENCH_WARM=full: the whole run once first, so that the backend has touched the shared
+        # buffers it reads (a new backend's first touch of each 4 kB of shared memory is a page fault:
+        # a cold run measures mostly those for a method that reads many pages; see README)
+        warm = nq if os.environ.get("LSH_BENCH_WARM") == "full" else min(20, nq)
+        line = self.psql(call % warm, call % nq, opts=opts)[-1]
         cpu, recall, inv, short = line.split("\t")
         self.emit(self.kind, self.rows, metric, method, setting, "-" if lim is None else "cat<%d" % lim,
                   rnd, "%.4f" % float(cpu), "%.4f" % float(recall), inv, short)
