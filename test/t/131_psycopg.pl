@@ -1,7 +1,8 @@
 # psycopg 3 against fct (issue #15 item 3): the adapter the README's "Beside pgvector" section shows, taken
 # from the README as written, sends numpy arrays (text and binary) and lists, and reads embeddings back as
-# numpy float32 arrays, bit for bit (test/t/131_psycopg.py holds the checks).  Needs Debian's python3-psycopg
-# and python3-numpy (test/install-deps); no pgvector.
+# numpy float32 arrays (embedding[] as lists of them), bit for bit, in UTF8 and SQL_ASCII databases
+# (test/t/131_psycopg.py holds the checks).  Needs Debian's python3-psycopg and python3-numpy
+# (test/install-deps); no pgvector.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -19,14 +20,23 @@ open(my $fh, '>', $module) or die "$module: $!";
 print $fh $blocks[0];
 close $fh;
 
-my $node = fct_node('main');
-my ($out, $err) = ('', '');
-my $rc = IPC::Run::run(['/usr/bin/python3', "$src/test/t/131_psycopg.py", $module, $node->connstr('postgres')],
-	'>', \$out, '2>', \$err);
-note $out;
-ok($rc, 'the Python checks pass') or diag "$out\n$err";
-unlike($out, qr/^not ok/m, 'no check failed');
-like($out, qr/avg\(embedding\) reads as a numpy array/, 'every check ran');
+# Once in a UTF8 database and once in a SQL_ASCII one (initdb's choice on a machine without a locale, as in
+# minimal Debian images), where psycopg returns text, the type's catalog row included, as bytes.
+my $node = fct_node('main', extension => 0);
+for my $encoding ('UTF8', 'SQL_ASCII')
+{
+	my $db = lc "py_$encoding";
+	$node->safe_psql('postgres',
+		"CREATE DATABASE $db ENCODING '$encoding' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+	$node->safe_psql($db, 'CREATE EXTENSION fct');
+	my ($out, $err) = ('', '');
+	my $rc = IPC::Run::run(['/usr/bin/python3', "$src/test/t/131_psycopg.py", $module, $node->connstr($db)],
+		'>', \$out, '2>', \$err);
+	note $out;
+	ok($rc, "$encoding: the Python checks pass") or diag "$out\n$err";
+	unlike($out, qr/^not ok/m, "$encoding: no check failed");
+	like($out, qr/avg\(embedding\) reads as a numpy array/, "$encoding: every check ran");
+}
 
 $node->stop;
 done_testing();

@@ -46,9 +46,9 @@ with psycopg.connect(sys.argv[2], autocommit=True) as conn:
     rows = conn.execute('SELECT id, emb FROM py_items ORDER BY id', binary=True).fetchall()
     check(all(same_bits(e, X[i if i < 200 else 5]) for i, e in rows),
           'and bit for bit as binary results')
-    check(conn.execute('SELECT count(*) FROM py_items WHERE emb = %s::text::embedding',
-                       [conn.execute('SELECT emb::text FROM py_items WHERE id = 150').fetchone()[0]]
-                       ).fetchone()[0] == 1, "a binary-sent value equals its server-side text form")
+    check(conn.execute('SELECT count(*) FROM py_items WHERE emb = '
+                       '(SELECT emb::text FROM py_items WHERE id = 150)::embedding').fetchone()[0] == 1,
+          "a binary-sent value equals its server-side text form")
 
     for fmt in ('%t', '%b', '%s'):
         got = conn.execute(f'SELECT id FROM py_items ORDER BY emb <-> {fmt} LIMIT 1', [X[17]]).fetchone()[0]
@@ -61,5 +61,9 @@ with psycopg.connect(sys.argv[2], autocommit=True) as conn:
     for binary in (False, True):
         e = conn.execute("SELECT 'py-m:[1.5,-2]|[7]'::embedding", binary=binary).fetchone()[0]
         check(same_bits(e, [1.5, -2]), f"a value with a model and side-information reads as its vector ({'binary' if binary else 'text'})")
+    for binary in (False, True):                # register() also adapts embedding[]
+        arr = conn.execute('SELECT array_agg(emb ORDER BY id) FROM py_items WHERE id < 3', binary=binary).fetchone()[0]
+        check(len(arr) == 3 and all(same_bits(a, X[i]) for i, a in enumerate(arr)),
+              f"an embedding[] reads as a list of numpy arrays ({'binary' if binary else 'text'})")
     e = conn.execute('SELECT avg(emb) FROM py_items WHERE id < 200').fetchone()[0]
     check(np.allclose(e, X.astype(np.float64).mean(axis=0), rtol=1e-6, atol=0), 'avg(embedding) reads as a numpy array')
