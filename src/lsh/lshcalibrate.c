@@ -278,6 +278,11 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 		qsort(need[kind], n[kind], sizeof(double), cmp_double);
 		at = (int) ceil(LSH_CALIBRATION_QUANTILE * n[kind]) - 1;
 		unit = Max(unit, need[kind][Max(0, Min(at, n[kind] - 1))] / LSH_CALIBRATION_MARGIN);
+		/* how spread the needs are: what a margin other than the default would buy */
+		elog(DEBUG1, "lsh calibration: %s queries, %d pairs: s at quantiles 0.5 %.3f 0.8 %.3f 0.9 %.3f 0.95 %.3f 0.98 %.3f",
+			 kind ? "drawn" : "row", n[kind], need[kind][n[kind] / 2], need[kind][(int) (0.8 * n[kind])],
+			 need[kind][(int) (0.9 * n[kind])], need[kind][Min((int) (0.95 * n[kind]), n[kind] - 1)],
+			 need[kind][Min((int) (0.98 * n[kind]), n[kind] - 1)]);
 	}
 	pfree(need[0]);
 	pfree(need[1]);
