@@ -207,12 +207,14 @@ class Bench:
 
     def settings(self, metric):
         """(method, setting label, PGOPTIONS, index name) of the sweep."""
-        # the ordered scan's knob is fct.lsh_margin (3 = the default); fct.lsh_probes (the least lists read
-        # before the first row) on request
-        out = [("lsh", "margin=%s" % z, "-c fct.lsh_margin=%s" % z, "f_%s_lsh" % metric)
-               for z in env_list("LSH_BENCH_MARGINS", "0.5 1 1.5 2 3 4 6")]
-        out += [("lsh", "probes=%s" % p, "-c fct.lsh_probes=%s" % p, "f_%s_lsh" % metric)
-                for p in env_list("LSH_BENCH_PROBES", "")]
+        # lsh's knobs, crossed as HNSW's ef_search is swept: fct.lsh_margin (how far the bounds let a member
+        # point towards the query: the ordered scan reads lists until they say stop, so the margin governs
+        # recall; 3 = the default) and fct.lsh_probes (the least lists read before the first row; 0 = the
+        # default, the bounds alone).  "margin=3" is the defaults' row.
+        out = [("lsh", "margin=%s" % z + (" probes=%s" % p if p != "0" else ""),
+                "-c fct.lsh_margin=%s -c fct.lsh_probes=%s" % (z, p), "f_%s_lsh" % metric)
+               for z in env_list("LSH_BENCH_MARGINS", "1 1.5 2 2.5 3 4")
+               for p in env_list("LSH_BENCH_PROBES", "0 2 8")]
         if self.pgvector:
             out += [("hnsw", "ef_search=%s" % e, "-c hnsw.ef_search=%s" % e, "v_hnsw_%s_idx" % metric)
                     for e in env_list("LSH_BENCH_EF", "10 20 40 80 160 320")]
