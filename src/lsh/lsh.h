@@ -19,9 +19,10 @@
  * most points, and ranks them badly.)
  * The classic data-independent families are options for comparison:
  * "simple" (sign random projections of the norm-augmented vector, simple-LSH)
- * and "wta" (winner-take-all hashing).  Every vector is stored once, in the
- * bucket it hashes to; a query reads buckets and re-ranks the vectors it finds
- * exactly.  For k-means each list's directory item keeps bounds on how far
+ * and "wta" (winner-take-all hashing).  Every row is stored once, in the
+ * bucket it hashes to; a query reads buckets and re-ranks the rows it finds
+ * exactly (a coded entry's row, the executor re-ranks from the heap).  For
+ * k-means each list's directory item keeps bounds on how far
  * its members lie from its centre (lshbound.c; how far a member may point
  * towards a query is in a unit the build measures, lshcalibrate.c), and the
  * scan is ordered: it
@@ -51,10 +52,16 @@
  * Directory pages hold one LshListItem per list: the first page of the list's
  * chain, the page where an insert starts looking for room, and the list's
  * bounds (which only widen: an insert widens them before writing entries).  Entry pages hold
- * LshEntry items: a heap TID and the vector (no side information, no model id:
- * the metapage holds those once for the index), then, from format 3 in a
- * k-means index, the vector's 8-bit code (LshCode, lshcode.c) by which a scan
- * bounds its distance before computing it.
+ * LshEntry items: a heap TID, then in a learned k-means index (format 4) the
+ * vector's 8-bit code (LshCode, lshcode.c) and nothing else; in every other
+ * index (simple, wta, unlearned, a dimension too large for codes) the vector
+ * (no side information, no model id: the metapage holds those once).  A scan
+ * of a coded index returns each row with its code's lower bound on the
+ * distance and lets the executor compute the exact distance from the heap
+ * row and reorder (xs_recheckorderby, lshscan.c): the entries are a quarter
+ * of the vector's bytes, so a query reads a quarter of the pages and the
+ * index is smaller than the table.  Formats 2 (no codes) and 3 (vector and
+ * code in each entry) are still read, by their vectors (the exact path).
  *
  * Chains: a list's pages form a singly linked chain from LshListItem.head.
  * New pages are linked in at the head (the directory item and the new page
@@ -95,8 +102,9 @@
 #include "type/embedding.h"
 
 #define LSH_MAGIC				0x4C534831	/* "LSH1" */
-#define LSH_PAGE_VERSION		3	/* 2: per-list bounds in the directory;
-									 * 3: entries with codes (lshcode.c) */
+#define LSH_PAGE_VERSION		4	/* 2: per-list bounds in the directory;
+									 * 3: entries with vector and code;
+									 * 4: coded entries without the vector */
 #define LSH_PAGE_VERSION_MIN	2	/* the oldest format still read */
 #define LSH_METAPAGE_BLKNO		0
 
@@ -212,7 +220,11 @@ typedef struct LshListItem
 	float4		maxnorm;		/* largest norm of a member */
 } LshListItem;
 
-/* One indexed vector. */
+/*
+ * One indexed row: the heap TID, then the vector x[dim] when the index's
+ * entries hold vectors (lsh_entry_has_vector), then the code when it has
+ * codes (lsh_entry_code).
+ */
 typedef struct LshEntry
 {
 	ItemPointerData heap_tid;
@@ -220,13 +232,23 @@ typedef struct LshEntry
 	float4		x[FLEXIBLE_ARRAY_MEMBER];
 } LshEntry;
 
-/* An entry without a code (format 2, or an index without codes) */
+/* An entry with the vector and no code (format 2, or an index without codes) */
 #define LSH_ENTRY_SIZE(dim)	(offsetof(LshEntry, x) + sizeof(float4) * (Size) (dim))
 
 /*
- * What follows x[dim] in an entry of an index with codes (lshcode.c): the
- * exact size of what the code leaves out, a per-metric term, and the code,
- * padded to 4 bytes.  lsh_entry_size(meta) is an entry's size either way.
+ * Whether the index's entries hold the vector: every index but a coded one
+ * of format 4 (format 3 kept the vector before the code).
+ */
+static inline bool
+lsh_entry_has_vector(const LshMetaPageData *meta)
+{
+	return meta->code_bits == 0 || meta->version < 4;
+}
+
+/*
+ * The code of an entry of an index with codes (lshcode.c): the exact size of
+ * what the code leaves out, a per-metric term, and the code, padded to 4
+ * bytes.  lsh_entry_size(meta) is an entry's size whatever it holds.
  */
 typedef struct LshCode
 {
@@ -329,7 +351,8 @@ extern int64 lsh_walk_pages(Relation index, int list, BlockNumber start, int loc
 extern int64 lsh_walk_chain(Relation index, int list, BlockNumber head,
 							lsh_entry_visitor visit, void *arg);
 extern void lsh_add_entries(Relation index, const LshState *state, int list,
-							const char *entries, int n, Size size);
+							const char *entries, int n, Size size,
+							const float *resid, const float *norm);
 
 /* lshbound.c */
 extern bool lsh_has_bounds(const LshMetaPageData *meta);
@@ -348,10 +371,38 @@ extern double lsh_needed_scale(const LshState *state, const float *q, int list,
 extern Size lsh_entry_size(const LshMetaPageData *meta);
 extern void lsh_code_learn(LshState *state, const float *sample, int n);
 extern void lsh_code_state_init(LshState *state);
+extern Size lsh_code_size(int dim);
 extern void lsh_code_encode(const LshState *state, int list, const float *x, LshCode *out);
-extern LshCode *lsh_entry_code(const LshEntry *entry, int dim);
-extern float8 lsh_code_query(const LshState *state, const float *q, float *w);
+extern LshCode *lsh_entry_code(const LshMetaPageData *meta, const LshEntry *entry);
+extern void lsh_make_entry(const LshState *state, int list, ItemPointer tid,
+						   const float *x, LshEntry *entry);
 extern float lsh_code_dot(const float *w, const uint8 *code, int dim);
+
+/*
+ * A query's side of the codes' lower bounds (lshcode.c): lsh_code_bounds_init
+ * once per query, lsh_code_list per list read, lsh_code_bound per entry.
+ */
+typedef struct LshCodeQuery
+{
+	LshMetric	metric;
+	int			dim;
+	const float *q;
+	float	   *w;				/* per-query weights of the code */
+	float8		wconst;			/* <q~, r^> = wconst + lsh_code_dot(w, code) */
+	float8		qrscale;		/* bound on the terms of that sum */
+	float8		qn;				/* |q| */
+	float8		rel;			/* relative rounding allowance */
+	float8		abs;			/* absolute allowance (underflow) */
+	/* per list (lsh_code_list) */
+	float8		k1;				/* l2: |q - c|^2; cosine: <q', c>; ip: <q, c> */
+	float8		cn;				/* |c| */
+	float8		rm;				/* the list's largest residual norm */
+} LshCodeQuery;
+extern void lsh_code_bounds_init(LshCodeQuery *cq, const LshState *state, const float *q);
+extern void lsh_code_list(LshCodeQuery *cq, const LshState *state, int list,
+						  const LshListItem *item, float8 qc);
+extern float8 lsh_code_bound(const LshCodeQuery *cq, const LshCode *code);
+extern float8 lsh_operator_value(LshMetric metric, float8 dist);
 
 /* lshcalibrate.c */
 typedef struct LshCalibration LshCalibration;

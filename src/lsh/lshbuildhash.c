@@ -70,15 +70,9 @@ lsh_build_flush_chunk(LshBuildState *bs)
 								bs->chunk + (Size) i * bs->dim,
 								&bs->chunk_resid[i], &bs->chunk_norm[i]);
 	for (int i = 0; i < bs->nchunk; i++)
-	{
-		LshEntry   *entry = (LshEntry *) (bs->chunk_entries + bs->entry_size * i);
-
-		entry->heap_tid = bs->chunk_tids[i];
-		memcpy(entry->x, bs->chunk + (Size) i * bs->dim, sizeof(float) * bs->dim);
-		if (bs->state.meta.code_bits > 0)
-			lsh_code_encode(&bs->state, bs->chunk_lists[i], entry->x,
-							lsh_entry_code(entry, bs->dim));
-	}
+		lsh_make_entry(&bs->state, bs->chunk_lists[i], &bs->chunk_tids[i],
+					   bs->chunk + (Size) i * bs->dim,
+					   (LshEntry *) (bs->chunk_entries + bs->entry_size * i));
 	bs->emit(bs);
 	bs->nchunk = 0;
 }

@@ -166,9 +166,8 @@ add_to_page(Relation index, Buffer buf, const char *entries, int n, Size size)
  * batches fall inside the bounds the build set, and then nothing is written.
  */
 static void
-widen_bounds(Relation index, const LshState *state, int list,
-			 BlockNumber dirblk, OffsetNumber off,
-			 const char *entries, int n, Size size)
+widen_bounds(Relation index, int list, BlockNumber dirblk, OffsetNumber off,
+			 const float *resid, const float *norm, int n)
 {
 	LshListItem want;
 	LshListItem *item;
@@ -180,14 +179,7 @@ widen_bounds(Relation index, const LshState *state, int list,
 	want = *(LshListItem *) PageGetItem(BufferGetPage(dirbuf), PageGetItemId(BufferGetPage(dirbuf), off));
 	UnlockReleaseBuffer(dirbuf);
 	for (int i = 0; i < n; i++)
-	{
-		const LshEntry *e = (const LshEntry *) (entries + (Size) i * size);
-		float		resid;
-		float		norm;
-
-		lsh_member_geometry(state, list, e->x, &resid, &norm);
-		changed |= lsh_item_widen(&want, resid, norm);
-	}
+		changed |= lsh_item_widen(&want, resid[i], norm[i]);
 	if (!changed)
 		return;
 
@@ -237,11 +229,14 @@ append_page(int list, Buffer buf, void *arg)
 
 /*
  * Append n entries (size bytes each, contiguous) to a list: on the pages from
- * its insert_page on, then on new head pages.
+ * its insert_page on, then on new head pages.  resid and norm: each row's
+ * geometry (lsh_member_geometry) when the index has bounds, from the rows'
+ * vectors (a coded entry holds none).
  */
 void
 lsh_add_entries(Relation index, const LshState *state, int list,
-				const char *entries, int n, Size size)
+				const char *entries, int n, Size size,
+				const float *resid, const float *norm)
 {
 	OffsetNumber off;
 	BlockNumber dirblk = lsh_dir_block(&state->meta, list, &off);
@@ -253,7 +248,7 @@ lsh_add_entries(Relation index, const LshState *state, int list,
 	AppendWalk	a = {index, entries, n, size, 0, InvalidBlockNumber};
 
 	if (lsh_has_bounds(&state->meta))
-		widen_bounds(index, state, list, dirblk, off, entries, n, size);
+		widen_bounds(index, list, dirblk, off, resid, norm, n);
 
 	/* where to start */
 	dirbuf = ReadBuffer(index, dirblk);

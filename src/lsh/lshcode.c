@@ -9,11 +9,10 @@
  * Why.  A query reads a few lists and used to compute the exact distance of
  * every entry in them: 512 bytes of vector per entry at 128 dimensions,
  * thousands of entries a query, most of the CPU time spent fetching those
- * bytes from memory and multiplying them.  The code is a quarter of the bytes
- * and sits after the vector in the same entry, so a scan touches the
- * vector's cache lines only for the few entries it re-ranks (about 15 of
- * 5,500 per query on Fashion-MNIST; numpy prototype in
- * test/bench/lsh/prototypes.py's spirit), and no page is read twice for it.
+ * bytes from memory and multiplying them.  An entry is now the code alone, a
+ * quarter of the bytes, and the vector is read from the heap row only for
+ * the few rows a query's executor re-ranks (about 15 of 5,500 per query on
+ * Fashion-MNIST): a query reads a quarter of the index pages.
  *
  * The code.  A member x of list l has residual r = x - c (L2) or
  * r = x / |x| - c (inner product and cosine, whose centres are directions).
@@ -30,14 +29,18 @@
  *	 inner product: -<q, x> >= -|x| (<q, c> + <q, r^> + |q| err),	aux = |x|
  *
  * and <q, r^> = sum_d q[d] (lo[d] + step[d] / 2) + sum_d (q[d] step[d]) code[d]:
- * one product of a per-query vector with the 8-bit code per entry.  The scan
- * (lshscan.c) loosens each bound by a tolerance for float rounding, so the
- * rows it returns and their order are those of the exact distances.
+ * one product of a per-query vector with the 8-bit code per entry.  Each
+ * bound is loosened for float rounding (below), so it is at most what the
+ * operator computes: the scan returns rows by these bounds and the executor
+ * re-ranks them by the operator on the heap rows (lshscan.c).
  *
- * Layout: an entry is the heap TID, the vector, then LshCode (err, aux, the
- * code padded to 4 bytes).  Indexes of page format 2 have no code
- * (meta.code_bits = 0), nor do dimensions whose coded entry would not fit on
- * a page; their scans compute every distance, as before.
+ * Layout (format 4): an entry is the heap TID then LshCode (err, aux, the
+ * code padded to 4 bytes): 144 bytes at 128 dimensions where the vector
+ * alone is 512, so the index is smaller than the table.  Format 3 kept the
+ * vector between the TID and the code; such an index is read by its vectors
+ * (lsh_entry_code finds the code after it, for the inserts it still takes).
+ * Indexes of page format 2 have no code (meta.code_bits = 0); the other
+ * families and unlearned indexes have none either.
  */
 #include "postgres.h"
 
@@ -46,6 +49,7 @@
 
 #include "kernels/distance.h"
 #include "lsh.h"
+#include "utils/float.h"
 
 /* Outliers clamped at each end when the steps are learned. */
 #define LSH_CODE_CLIP	0.001
@@ -57,8 +61,8 @@
 #define LSH_CODE_SAMPLE	8192
 
 /* Bytes of LshCode for dim dimensions. */
-static inline Size
-code_size(int dim)
+Size
+lsh_code_size(int dim)
 {
 	return offsetof(LshCode, code) + TYPEALIGN(sizeof(float4), (Size) dim);
 }
@@ -71,23 +75,27 @@ max_entry_size(void)
 		sizeof(ItemIdData);
 }
 
-/* Bytes of one entry of this index: TID, vector, and the code when it has codes. */
+/*
+ * Bytes of one entry of this index: the TID, the vector when its entries hold
+ * it, the code when it has codes.
+ */
 Size
 lsh_entry_size(const LshMetaPageData *meta)
 {
-	Size		size = LSH_ENTRY_SIZE(Max(meta->dim, 1));
+	Size		size = offsetof(LshEntry, x);
 
+	if (lsh_entry_has_vector(meta))
+		size += sizeof(float4) * (Size) Max(meta->dim, 1);
 	if (meta->code_bits > 0)
-		size += code_size(meta->dim);
+		size += lsh_code_size(meta->dim);
 	return size;
 }
 
-/* Whether an index of this family, metric and dimension gets codes. */
+/* Whether a coded entry (TID and code, format 4) of dim dimensions fits on a page. */
 static bool
 code_fits(int dim)
 {
-	return MAXALIGN(LSH_ENTRY_SIZE(dim) + code_size(dim)) <=
-		max_entry_size();
+	return MAXALIGN(offsetof(LshEntry, x) + lsh_code_size(dim)) <= max_entry_size();
 }
 
 /*
@@ -252,32 +260,177 @@ lsh_code_encode(const LshState *state, int list, const float *x, LshCode *out)
 
 /* The code part of an entry of an index with codes. */
 LshCode *
-lsh_entry_code(const LshEntry *entry, int dim)
+lsh_entry_code(const LshMetaPageData *meta, const LshEntry *entry)
 {
-	return (LshCode *) ((char *) entry->x + sizeof(float4) * (Size) dim);
+	return (LshCode *) ((char *) entry->x +
+						(lsh_entry_has_vector(meta) ? sizeof(float4) * (Size) meta->dim : 0));
+}
+
+/*
+ * Fill an entry of this index (lsh_entry_size bytes) for the row tid with
+ * vector x, a member of list: the one function of the build, inserts and
+ * fct_lsh_verify's check of the codes.
+ */
+void
+lsh_make_entry(const LshState *state, int list, ItemPointer tid, const float *x,
+			   LshEntry *entry)
+{
+	const LshMetaPageData *meta = &state->meta;
+
+	entry->heap_tid = *tid;
+	entry->unused = 0;
+	if (lsh_entry_has_vector(meta))
+		memcpy(entry->x, x, sizeof(float) * meta->dim);
+	if (meta->code_bits > 0)
+		lsh_code_encode(state, list, x, lsh_entry_code(meta, entry));
 }
 
 /* ----------------------------------------------------------------
- * The per-query side: <q, r^> for a code
+ * The per-query side: lower bounds on the operator's value
+ *
+ * A scan returns a coded row with lsh_code_bound's value and the executor
+ * recomputes the operator on the heap row (lshscan.c).  PostgreSQL stops
+ * the query ("index returned tuples in wrong order") if the value it
+ * computes is below the index's, so the bound must be at most the
+ * operator's float8 result bit for bit, on every path, and not merely at
+ * most the exact real distance.  Every float quantity here and in the
+ * operator (src/kernels/distance.c: float4 lanes, float8 at the end) is a
+ * sum of at most dim + a few rounded products, whose first-order error is at
+ * most dim u times the sum of the terms' magnitudes (u = 2^-24, whatever the
+ * order of the additions); rel = 2 (dim + 16) u covers each such sum with a
+ * factor two to spare, and is charged to every magnitude that enters a
+ * bound: the operator's own (|x| |q| for inner product, the two norms and the
+ * dot product of cosine, the squared distance of L2), <q, c>, <q, r^> (its
+ * terms are at most qrscale), |c|, |r^| <= rmax + err, and the stored
+ * rounding of aux and err.  Products that underflow lose at most FLT_MIN
+ * each: an absolute allowance.  A bound that overflows or is NaN becomes
+ * -infinity (still a bound).  test/t/052_lsh_rerank_bounds.pl runs queries at
+ * zero distance, near duplicates, cosine near 0 and 2 and large norms through
+ * the executor's check.
  * ----------------------------------------------------------------
  */
 
-/*
- * w[d] = q[d] step[d] and the constant sum_d q[d] (lo[d] + step[d] / 2): then
- * <q, r^> = constant + lsh_code_dot(w, code).
- */
-float8
-lsh_code_query(const LshState *state, const float *q, float *w)
+/* Once per query: the code's weights and the allowances. */
+void
+lsh_code_bounds_init(LshCodeQuery *cq, const LshState *state, const float *q)
 {
 	int			dim = state->meta.dim;
+	const float *qt = q;
 	float8		k = 0;
 
+	cq->metric = (LshMetric) state->meta.metric;
+	cq->dim = dim;
+	cq->q = q;
+	cq->qn = sqrt(kernel_norm_squared(q, dim));
+	cq->rel = 2.0 * (dim + 16) * ldexp(1.0, -24);
+	if (cq->metric == LSH_METRIC_COSINE)
+	{
+		/* cosine: the code scores q' = q / |q| (a zero query: 0) */
+		float	   *t = palloc(sizeof(float) * dim);
+
+		for (int d = 0; d < dim; d++)
+			t[d] = cq->qn > 0 ? (float) (q[d] / cq->qn) : 0;
+		qt = t;
+		/* ab / sqrt(aa bb) with aa, bb >= 1e-30 (or float8): underflow of ab */
+		cq->abs = (dim + 16) * (float8) FLT_MIN / 1e-30;
+	}
+	else
+		cq->abs = 4.0 * (dim + 16) * (float8) FLT_MIN;
+
+	/*
+	 * w[d] = q~[d] step[d] and the constant sum_d q~[d] (lo[d] + step[d] / 2):
+	 * then <q~, r^> = constant + lsh_code_dot(w, code).
+	 */
+	cq->w = palloc(sizeof(float) * dim);
+	cq->qrscale = 0;
 	for (int d = 0; d < dim; d++)
 	{
-		w[d] = q[d] * state->code_step[d];
-		k += (float8) q[d] * ((float8) state->code_lo[d] + 0.5 * state->code_step[d]);
+		cq->w[d] = qt[d] * state->code_step[d];
+		k += (float8) qt[d] * ((float8) state->code_lo[d] + 0.5 * state->code_step[d]);
+		cq->qrscale += fabs((float8) qt[d]) *
+			(fabs((float8) state->code_lo[d]) +
+			 fabs((float8) state->code_lo[d] + 256.0 * state->code_step[d]));
 	}
-	return k;
+	cq->wconst = k;
+}
+
+/*
+ * Once per list read: qc is <q, c> as lsh_list_bounds computed it (float,
+ * kernel_matmul's order).
+ */
+void
+lsh_code_list(LshCodeQuery *cq, const LshState *state, int list,
+			  const LshListItem *item, float8 qc)
+{
+	const float *c = state->params + (Size) list * cq->dim;
+
+	cq->cn = sqrt(state->center_norm2[list]);
+	cq->rm = Max((float8) item->rmax, 0.0);
+	switch (cq->metric)
+	{
+		case LSH_METRIC_L2:
+			cq->k1 = kernel_l2_squared(cq->q, c, cq->dim);
+			break;
+		case LSH_METRIC_COSINE:
+			cq->k1 = cq->qn > 0 ? qc / cq->qn : 0;
+			break;
+		case LSH_METRIC_IP:
+			cq->k1 = qc;
+			break;
+	}
+}
+
+/*
+ * A lower bound on the operator's value for the entry with this code, in
+ * the scan's units (lsh_distance: squared L2), the formulas of the file
+ * header loosened by the allowances above.
+ */
+float8
+lsh_code_bound(const LshCodeQuery *cq, const LshCode *code)
+{
+	float8		qr = cq->wconst + lsh_code_dot(cq->w, code->code, cq->dim);
+	float8		err = code->err;
+	float8		rh = cq->rm + err;	/* |r^| is at most this */
+	float8		rel = cq->rel;
+	float8		lb;
+
+	switch (cq->metric)
+	{
+		case LSH_METRIC_L2:
+			{
+				float8		est2 = cq->k1 - 2.0 * qr + code->aux -
+					rel * (cq->k1 + 2.0 * cq->qrscale + 2.0 * cq->cn * rh + rh * rh);
+				float8		e = est2 > 0 ? sqrt(est2) - err * (1.0 + rel) : 0;
+
+				/* the operator is sqrt of a float sum: its squares' allowance */
+				lb = e > 0 ? e * e * (1.0 - 2.0 * rel) - cq->abs : 0;
+				lb = lb > 0 ? lb : 0;
+			}
+			break;
+		case LSH_METRIC_COSINE:
+			lb = 1.0 - cq->k1 - qr - err * (1.0 + rel) -
+				rel * (3.0 + cq->cn + rh + cq->qrscale) - cq->abs;
+			/* the operator clamps the cosine to [-1, 1] */
+			lb = lb > 0 ? lb : 0;
+			break;
+		default:
+			lb = -(float8) code->aux *
+				(cq->k1 + qr + cq->qn * err * (1.0 + rel) +
+				 rel * (cq->qn * (1.0 + cq->cn + rh + err) + cq->qrscale)) -
+				cq->abs * (1.0 + code->aux);
+			break;
+	}
+	if (!isfinite(lb))
+		return -get_float8_infinity();
+	return lb;
+}
+
+/* The operator's value of a distance in the scan's units. */
+float8
+lsh_operator_value(LshMetric metric, float8 dist)
+{
+	/* a negative L2 bound is -infinity (lsh_code_bound): still a bound */
+	return metric == LSH_METRIC_L2 && dist >= 0 ? sqrt(dist) : dist;
 }
 
 /*

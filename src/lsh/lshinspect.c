@@ -5,6 +5,12 @@
  *	  from the index, no entry pointing nowhere, every entry within its list's
  *	  bounds, in the spirit of amcheck), and the internal _fct_lsh_entries
  *	  (every entry and its list, for tests comparing two builds).
+ *
+ * fct_lsh_verify reads the rows' values from the table (the entries of a
+ * coded index hold none): one scan of the table, as the build's, evaluates
+ * the index's expression for each row the snapshot sees, finds the row's
+ * entry by TID, and checks that the value hashes to the entry's list, lies
+ * within that list's bounds and encodes to the entry's code.
  */
 #include "postgres.h"
 
@@ -20,6 +26,7 @@
 #include "catalog/pg_amproc.h"
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "lsh.h"
 #include "miscadmin.h"
@@ -156,20 +163,29 @@ fct_lsh_stats(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
+/* What the walk keeps of an entry, sorted by TID for the table scan. */
+typedef struct VerifyEntry
+{
+	ItemPointerData tid;		/* first: the entries sort and search as TIDs */
+	int32		list;
+	uint32		code_hash;		/* hash of the entry's code (an index with codes) */
+} VerifyEntry;
+
 typedef struct VerifyState
 {
 	Relation	index;
 	LshState   *state;
 	LshListItem *items;
 	LshListItem *seen;			/* per list: the bounds its entries need */
-	/* entries waiting to be hashed together, and the lists that hold them */
-	float	   *batch;			/* LSH_HASH_CHUNK x dim */
-	int		   *batch_list;
-	int		   *batch_hashed;
-	int			nbatch;
-	ItemPointerData *tids;
+	VerifyEntry *entries;
 	int64		ntids;
 	int64		capacity;
+	/* table rows waiting to be hashed together, and their entries */
+	float	   *batch;			/* LSH_HASH_CHUNK x dim */
+	const VerifyEntry **batch_entry;
+	int		   *batch_hashed;
+	int			nbatch;
+	MemoryContext tmpcxt;		/* per table row */
 	int64		misplaced;
 	int64		outside;		/* lists with entries outside their bounds */
 	int64		badcodes;		/* entries whose code is not their vector's */
@@ -179,28 +195,18 @@ typedef struct VerifyState
 	ItemPointerData first_missing;
 } VerifyState;
 
-/*
- * Hash the waiting entries in one call, as the build hashes its rows
- * (lsh_hash_batch: the same list as one at a time, at a build's cost instead
- * of one call per entry), and count those not in the list they hash to.
- */
-static void
-verify_flush(VerifyState *v)
+static uint32
+code_hash(const LshCode *code, int dim)
 {
-	if (v->nbatch == 0)
-		return;
-	lsh_hash_batch(v->state, v->batch, v->nbatch, v->batch_hashed);
-	for (int i = 0; i < v->nbatch; i++)
-		if (v->batch_hashed[i] != v->batch_list[i])
-			v->misplaced++;
-	v->nbatch = 0;
+	return hash_bytes((const unsigned char *) code, offsetof(LshCode, code) + dim);
 }
 
 static void
 verify_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 {
 	VerifyState *v = arg;
-	int			dim = v->state->meta.dim;
+	const LshMetaPageData *meta = &v->state->meta;
+	VerifyEntry *e;
 
 	if (entry == NULL)
 		return;
@@ -208,32 +214,53 @@ verify_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 	if (v->ntids == v->capacity)
 	{
 		v->capacity *= 2;
-		v->tids = repalloc_huge(v->tids, sizeof(ItemPointerData) * v->capacity);
+		v->entries = repalloc_huge(v->entries, sizeof(VerifyEntry) * v->capacity);
 	}
-	v->tids[v->ntids++] = entry->heap_tid;
-	if (v->state->meta.learned)
-	{
-		memcpy(v->batch + (Size) v->nbatch * dim, entry->x, sizeof(float) * dim);
-		v->batch_list[v->nbatch++] = list;
-		if (v->nbatch == LSH_HASH_CHUNK)
-			verify_flush(v);
-	}
-	if (lsh_has_bounds(&v->state->meta))
-	{
-		float		resid;
-		float		norm;
+	e = &v->entries[v->ntids++];
+	e->tid = entry->heap_tid;
+	e->list = list;
+	e->code_hash = meta->code_bits > 0 ? code_hash(lsh_entry_code(meta, entry), meta->dim) : 0;
+}
 
-		lsh_member_geometry(v->state, list, entry->x, &resid, &norm);
-		lsh_item_widen(&v->seen[list], resid, norm);
-	}
-	if (v->state->meta.code_bits > 0)
+/*
+ * The waiting table rows: hashed in one call, as the build hashes its rows
+ * (lsh_hash_batch: the same list as one at a time, at a build's cost), each
+ * compared with the list its entry is in; measured against that list for
+ * its bounds; encoded, as the build encodes it, against the entry's code.
+ */
+static void
+verify_flush(VerifyState *v)
+{
+	const LshMetaPageData *meta = &v->state->meta;
+	int			dim = meta->dim;
+
+	if (v->nbatch == 0)
+		return;
+	lsh_hash_batch(v->state, v->batch, v->nbatch, v->batch_hashed);
+	for (int i = 0; i < v->nbatch; i++)
 	{
-		/* the scan bounds the entry by its code: it must be its vector's */
-		lsh_code_encode(v->state, list, entry->x, v->code);
-		if (memcmp(v->code, lsh_entry_code(entry, dim),
-				   offsetof(LshCode, code) + (Size) dim) != 0)
-			v->badcodes++;
+		const VerifyEntry *e = v->batch_entry[i];
+		const float *x = v->batch + (Size) i * dim;
+
+		if (v->batch_hashed[i] != e->list)
+			v->misplaced++;
+		if (lsh_has_bounds(meta))
+		{
+			float		resid;
+			float		norm;
+
+			lsh_member_geometry(v->state, e->list, x, &resid, &norm);
+			lsh_item_widen(&v->seen[e->list], resid, norm);
+		}
+		if (meta->code_bits > 0)
+		{
+			/* the scan bounds the row by its code: it must be its vector's */
+			lsh_code_encode(v->state, e->list, x, v->code);
+			if (code_hash(v->code, dim) != e->code_hash)
+				v->badcodes++;
+		}
 	}
+	v->nbatch = 0;
 }
 
 static int
@@ -242,20 +269,46 @@ cmp_tid(const void *a, const void *b)
 	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
 }
 
+/*
+ * Every row the snapshot sees: its entry (missing if none), and in a learned
+ * index its value (the index's expression evaluated, as the build did)
+ * against that entry: the entries of a coded index hold no vector.
+ */
 static void
 verify_heap_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 					 bool tupleIsAlive, void *arg)
 {
 	VerifyState *v = arg;
+	const VerifyEntry *e;
 
 	if (isnull[0])
 		return;
 	v->heap_rows++;
-	if (bsearch(tid, v->tids, v->ntids, sizeof(ItemPointerData), cmp_tid) == NULL)
+	e = bsearch(tid, v->entries, v->ntids, sizeof(VerifyEntry), cmp_tid);
+	if (e == NULL)
 	{
 		if (v->missing == 0)
 			v->first_missing = *tid;
 		v->missing++;
+		return;
+	}
+	if (v->state->meta.learned)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(v->tmpcxt);
+		Embedding  *x = DatumGetEmbeddingP(values[0]);
+		int			dim = v->state->meta.dim;
+
+		if (x->dim == dim)
+		{
+			memcpy(v->batch + (Size) v->nbatch * dim, EMBEDDING_VEC(x), sizeof(float) * dim);
+			v->batch_entry[v->nbatch++] = e;
+		}
+		else
+			v->misplaced++;
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(v->tmpcxt);
+		if (v->nbatch == LSH_HASH_CHUNK)
+			verify_flush(v);
 	}
 }
 
@@ -308,39 +361,23 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
 
-	/* 1. every entry: collect its TID, check it sits in the list it hashes to */
+	/* 1. every entry: its TID, its list, its code */
 	memset(&v, 0, sizeof(v));
 	v.index = index;
 	v.state = lsh_get_state(index);
 	v.batch = palloc(sizeof(float) * LSH_HASH_CHUNK * Max(v.state->meta.dim, 1));
-	v.batch_list = palloc(sizeof(int) * LSH_HASH_CHUNK);
+	v.batch_entry = palloc(sizeof(VerifyEntry *) * LSH_HASH_CHUNK);
 	v.batch_hashed = palloc(sizeof(int) * LSH_HASH_CHUNK);
-	v.code = palloc(offsetof(LshCode, code) + TYPEALIGN(sizeof(float4), (Size) Max(meta.dim, 1)));
+	v.code = palloc(lsh_code_size(Max(meta.dim, 1)));
+	v.tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "lsh verify row", ALLOCSET_DEFAULT_SIZES);
 	v.capacity = 1024;
-	v.tids = palloc_extended(sizeof(ItemPointerData) * v.capacity, MCXT_ALLOC_HUGE);
+	v.entries = palloc_extended(sizeof(VerifyEntry) * v.capacity, MCXT_ALLOC_HUGE);
 	v.items = palloc(sizeof(LshListItem) * meta.nlists);
 	v.seen = palloc(sizeof(LshListItem) * meta.nlists);
 	for (int l = 0; l < meta.nlists; l++)
 		lsh_item_init(&v.seen[l], InvalidBlockNumber);
 	entry_pages = walk_index(index, &meta, v.items, verify_visit, &v);
-	verify_flush(&v);
-
-	/*
-	 * Every entry within its list's bounds, or a scan could stop before
-	 * reading it.  The directory is read again: an insert widens the bounds
-	 * before it writes its entries, so bounds read after the walk cover every
-	 * entry the walk saw.
-	 */
-	if (lsh_has_bounds(&meta))
-	{
-		lsh_read_directory(index, &meta, v.items);
-		for (int l = 0; l < meta.nlists; l++)
-			if (v.seen[l].rmax >= v.seen[l].rmin &&
-				(!lsh_item_covers(&v.items[l], v.seen[l].rmin, v.seen[l].maxnorm) ||
-				 !lsh_item_covers(&v.items[l], v.seen[l].rmax, v.seen[l].maxnorm)))
-				v.outside++;
-	}
-	qsort(v.tids, v.ntids, sizeof(ItemPointerData), cmp_tid);
+	qsort(v.entries, v.ntids, sizeof(VerifyEntry), cmp_tid);
 
 	/* 2. no entry points nowhere, none twice */
 	heap_blocks = RelationGetNumberOfBlocks(heap);
@@ -351,11 +388,12 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 
 		for (int64 i = 0; i < v.ntids; i++)
 		{
-			BlockNumber blk = ItemPointerGetBlockNumber(&v.tids[i]);
-			OffsetNumber off = ItemPointerGetOffsetNumber(&v.tids[i]);
+			ItemPointer tid = &v.entries[i].tid;
+			BlockNumber blk = ItemPointerGetBlockNumber(tid);
+			OffsetNumber off = ItemPointerGetOffsetNumber(tid);
 			bool		ok;
 
-			if (i > 0 && ItemPointerEquals(&v.tids[i], &v.tids[i - 1]))
+			if (i > 0 && ItemPointerEquals(tid, &v.entries[i - 1].tid))
 				duplicates++;
 			if (blk >= heap_blocks)
 				ok = false;
@@ -379,7 +417,7 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 			if (!ok)
 			{
 				if (dangling == 0)
-					first_dangling = v.tids[i];
+					first_dangling = *tid;
 				dangling++;
 			}
 		}
@@ -387,13 +425,33 @@ fct_lsh_verify(PG_FUNCTION_ARGS)
 			UnlockReleaseBuffer(buf);
 	}
 
-	/* 3. every row our snapshot sees (with a non-NULL key) has an entry */
+	/*
+	 * 3. every row our snapshot sees (with a non-NULL key) has an entry, in
+	 * the list its value hashes to, with its value's code
+	 */
 	indexInfo = BuildIndexInfo(index);
 	indexInfo->ii_Concurrent = true;	/* MVCC snapshot scan, as amcheck */
 	scan = table_beginscan_strat(heap, snapshot, 0, NULL, true, false);
 	table_index_build_scan(heap, index, indexInfo, true, false,
 						   verify_heap_callback, &v, scan);
+	verify_flush(&v);
 	UnregisterSnapshot(snapshot);
+
+	/*
+	 * Every entry within its list's bounds, or a scan could stop before
+	 * reading it.  The directory is read again: an insert widens the bounds
+	 * before it writes its entries, so bounds read now cover every entry the
+	 * walk saw.
+	 */
+	if (lsh_has_bounds(&meta))
+	{
+		lsh_read_directory(index, &meta, v.items);
+		for (int l = 0; l < meta.nlists; l++)
+			if (v.seen[l].rmax >= v.seen[l].rmin &&
+				(!lsh_item_covers(&v.items[l], v.seen[l].rmin, v.seen[l].maxnorm) ||
+				 !lsh_item_covers(&v.items[l], v.seen[l].rmax, v.seen[l].maxnorm)))
+				v.outside++;
+	}
 
 	if (v.badcodes > 0)
 		ereport(ERROR,

@@ -87,6 +87,9 @@ write_pending(Relation index, LshPending *p)
 	int			dim = p->dim;
 	/* an unlearned index has no codes, and its dim is this batch's */
 	Size		size = state->meta.code_bits > 0 ? lsh_entry_size(&state->meta) : LSH_ENTRY_SIZE(dim);
+	bool		bounds = lsh_has_bounds(&state->meta);
+	float	   *resid = NULL;
+	float	   *norm = NULL;
 	int			nlists = state->meta.nlists;
 	MemoryContext cxt;
 	MemoryContext oldcxt;
@@ -129,6 +132,12 @@ write_pending(Relation index, LshPending *p)
 
 	/* one list at a time: its entries contiguous, then onto its pages */
 	entries = palloc0(size * (Size) Max(1, start[nlists]));
+	if (bounds)
+	{
+		/* each row's geometry for its list's bounds (the entries may hold no vector) */
+		resid = palloc(sizeof(float) * Max(1, start[nlists]));
+		norm = palloc(sizeof(float) * Max(1, start[nlists]));
+	}
 	for (int l = 0; l < nlists; l++)
 	{
 		int			m = start[l + 1] - start[l];
@@ -138,14 +147,22 @@ write_pending(Relation index, LshPending *p)
 		for (int j = 0; j < m; j++)
 		{
 			int			i = order[start[l] + j];
-			LshEntry   *e = (LshEntry *) (entries + (Size) j * size);
+			const float *x = p->x + (Size) i * dim;
 
-			e->heap_tid = p->tids[i];
-			memcpy(e->x, p->x + (Size) i * dim, sizeof(float) * dim);
 			if (state->meta.code_bits > 0)
-				lsh_code_encode(state, l, e->x, lsh_entry_code(e, dim));
+				lsh_make_entry(state, l, &p->tids[i], x, (LshEntry *) (entries + (Size) j * size));
+			else
+			{
+				/* an unlearned index's dim may be only now fixed: this batch's */
+				LshEntry   *e = (LshEntry *) (entries + (Size) j * size);
+
+				e->heap_tid = p->tids[i];
+				memcpy(e->x, x, sizeof(float) * dim);
+			}
+			if (bounds)
+				lsh_member_geometry(state, l, x, &resid[j], &norm[j]);
 		}
-		lsh_add_entries(index, state, l, entries, m, size);
+		lsh_add_entries(index, state, l, entries, m, size, resid, norm);
 		for (int j = 0; j < m; j++)
 			p->level[order[start[l] + j]] = LSH_PENDING_WRITTEN;
 	}

@@ -12,6 +12,10 @@
  * is the least number of lists read before the first row; fct.lsh_margin sets
  * how tight the bounds are (the recall they buy).
  *
+ * In an index of coded entries (format 4) the scan knows no exact distance:
+ * it orders rows by their codes' lower bounds and returns each with its
+ * bound for the executor to recheck (below, and lshcode.c).
+ *
  * Without bounds (the comparison families simple and wta) the scan probes the
  * best fct.lsh_probes lists of the family's ranking, returns their rows in
  * order, and when they run out widens to the next lists, twice as many each
@@ -39,18 +43,6 @@ typedef struct LshCandidate
 	float8		dist;
 	ItemPointerData tid;
 } LshCandidate;
-
-/*
- * An entry of an index with codes whose code-bound did not beat the nearest
- * rows found: where to read it if the scan ever needs it (lazy re-rank).
- */
-typedef struct LshDeferred
-{
-	float8		lb;				/* the code's bound on its distance */
-	BlockNumber blk;
-	OffsetNumber off;
-	ItemPointerData tid;
-} LshDeferred;
 
 /* A list not read yet, keyed by its bound. */
 typedef struct LshListBound
@@ -85,24 +77,11 @@ typedef struct LshScanOpaqueData
 	int			ncands;
 	int			capacity;
 	int			pos;
-	/* an index with codes (lshcode.c) */
+	/* an index of coded entries (format 4, lshcode.c) */
 	bool		coded;
 	const LshState *state;
-	float	   *w;				/* per-query weights of the code */
-	float8		wconst;			/* <q~, r^> = wconst + lsh_code_dot(w, code) */
-	float8		qrscale;		/* bound on the terms of that sum */
-	float8		qn2;
-	float8		qn;
 	float	   *cdots;			/* <q, c> per list (float, as the bounds') */
-	LshDeferred *def;			/* entries not re-ranked: an array, a
-								 * min-heap once one is needed */
-	int			ndef;
-	int			defcap;
-	bool		defheap;		/* def is a heap */
-	float8		defmin;			/* !defheap: the smallest bound in def */
-	float8	   *topd;			/* max-heap of the nearest exact distances */
-	int			ntop;
-	int			topcap;			/* rows the re-rank threshold aims at */
+	LshCodeQuery cq;			/* the query's side of the codes' bounds */
 } LshScanOpaqueData;
 
 typedef LshScanOpaqueData *LshScanOpaque;
@@ -125,6 +104,13 @@ lsh_beginscan(Relation index, int nkeys, int norderbys)
 	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "lsh scan", ALLOCSET_DEFAULT_SIZES);
 	so->keep = CurrentMemoryContext;
 	scan->opaque = so;
+	/* a coded index returns each row's lower bound for the executor to recheck */
+	if (norderbys > 0)
+	{
+		scan->xs_orderbyvals = palloc0(sizeof(Datum) * norderbys);
+		scan->xs_orderbynulls = palloc(sizeof(bool) * norderbys);
+		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
+	}
 	return scan;
 }
 
@@ -140,17 +126,12 @@ lsh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	MemoryContextReset(so->cxt);
 	so->started = false;
 	so->exhausted = false;
-	/* cands and def are kept: fresh memory per query cost page faults */
+	/* cands is kept: fresh memory per query cost page faults */
 	so->ncands = so->pos = 0;
 	so->examined = 0;
 	so->bounded = false;
 	so->nlheap = 0;
 	so->coded = false;
-	so->ndef = 0;
-	so->defheap = false;
-	so->defmin = get_float8_infinity();
-	so->topd = NULL;
-	so->ntop = so->topcap = 0;
 }
 
 static const float *sort_scores;
@@ -242,173 +223,13 @@ list_sift_down(LshListBound *h, int n, int i)
 	h[i] = x;
 }
 
-/* ----------------------------------------------------------------
- * Indexes with codes (lshcode.c)
- *
- * A list's entries are scored from their codes: a lower bound on each
- * entry's distance.  An entry whose bound beats the topcap-th nearest exact
- * distance found so far is re-ranked at once (its vector is on the page being
- * read); the others wait in a heap keyed by their bounds and are re-ranked
- * only when the scan reaches them: a row is returned only when no unread list
- * and no waiting entry can beat it, so the rows and their order are those of
- * the scan without codes.  topcap starts at 10 (LIMIT 10) and doubles each
- * time a waiting entry had to be read back, so a scan whose filter rejects
- * rows re-ranks more as it goes.
- * ----------------------------------------------------------------
- */
-
-/* Relative allowance for float rounding in a code's bound (lshcode.c). */
-#define LSH_CODE_TOL	1e-5
-#define LSH_CODE_TOPCAP	10
-
+/* Room for n more candidates. */
 static void
-start_coded(LshScanOpaque so, const LshState *state, float *dots)
+cand_reserve(LshScanOpaque so, int n)
 {
-	int			dim = state->meta.dim;
-	float	   *qt = so->q;
-
-	so->coded = true;
-	so->state = state;
-	so->cdots = dots;			/* lsh_list_bounds left <q, c> in work */
-	so->qn2 = kernel_norm_squared(so->q, dim);
-	so->qn = sqrt(so->qn2);
-	so->w = palloc(sizeof(float) * dim);
-	if (so->metric == LSH_METRIC_COSINE)
+	if (so->ncands + n > so->capacity)
 	{
-		/* cosine: the code scores q' = q / |q| */
-		qt = palloc(sizeof(float) * dim);
-		for (int d = 0; d < dim; d++)
-			qt[d] = so->qn > 0 ? (float) (so->q[d] / so->qn) : 0;
-	}
-	so->wconst = lsh_code_query(state, qt, so->w);
-	so->qrscale = 0;
-	for (int d = 0; d < dim; d++)
-		so->qrscale += fabs((float8) qt[d]) *
-			(fabs((float8) state->code_lo[d]) + fabs((float8) state->code_lo[d] + 256.0 * state->code_step[d]));
-	so->topcap = LSH_CODE_TOPCAP;
-	so->topd = palloc(sizeof(float8) * so->topcap);
-	so->ntop = 0;
-}
-
-/* An exact distance found: into the max-heap of the topcap nearest. */
-static void
-top_add(LshScanOpaque so, float8 d)
-{
-	float8	   *h = so->topd;
-	int			i;
-
-	if (so->ntop < so->topcap)
-	{
-		i = so->ntop++;
-		while (i > 0 && h[(i - 1) / 2] < d)
-		{
-			h[i] = h[(i - 1) / 2];
-			i = (i - 1) / 2;
-		}
-		h[i] = d;
-		return;
-	}
-	if (d >= h[0])
-		return;
-	i = 0;
-	for (;;)
-	{
-		int			c = 2 * i + 1;
-
-		if (c >= so->ntop)
-			break;
-		if (c + 1 < so->ntop && h[c + 1] > h[c])
-			c++;
-		if (h[c] <= d)
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	h[i] = d;
-}
-
-static inline bool
-def_before(const LshDeferred *x, const LshDeferred *y)
-{
-	return x->lb < y->lb;
-}
-
-/*
- * A LIMIT 10 query rarely re-ranks a waiting entry: until one is needed, def
- * is an array and only its smallest bound is kept up to date.
- */
-static void
-def_push(LshScanOpaque so, const LshDeferred *e)
-{
-	LshDeferred *h = so->def;
-	int			i = so->ndef++;
-
-	if (!so->defheap)
-	{
-		h[i] = *e;
-		if (e->lb < so->defmin)
-			so->defmin = e->lb;
-		return;
-	}
-
-	while (i > 0 && def_before(e, &h[(i - 1) / 2]))
-	{
-		h[i] = h[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	h[i] = *e;
-}
-
-static void
-def_sift_down(LshDeferred *h, int n, int i)
-{
-	LshDeferred x = h[i];
-
-	for (;;)
-	{
-		int			c = 2 * i + 1;
-
-		if (c >= n)
-			break;
-		if (c + 1 < n && def_before(&h[c + 1], &h[c]))
-			c++;
-		if (!def_before(&h[c], &x))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	h[i] = x;
-}
-
-/* The smallest bound of a waiting entry (+infinity: none). */
-static inline float8
-def_top(LshScanOpaque so)
-{
-	if (so->ndef == 0)
-		return get_float8_infinity();
-	return so->defheap ? so->def[0].lb : so->defmin;
-}
-
-static void
-def_pop(LshScanOpaque so)
-{
-	int			n = --so->ndef;
-
-	if (n == 0)
-		return;
-	so->def[0] = so->def[n];
-	def_sift_down(so->def, n, 0);
-}
-
-/* An exact candidate into the heap of candidates. */
-static void
-cand_push(LshScanOpaque so, float8 dist, ItemPointer tid)
-{
-	LshCandidate c;
-
-	if (so->ncands >= so->capacity)
-	{
-		int			cap = Max(1024, so->capacity * 2);
+		int			cap = Max(1024, Max(so->capacity * 2, so->ncands + n));
 
 		if (so->cands == NULL)
 			so->cands = MemoryContextAlloc(so->keep, sizeof(LshCandidate) * cap);
@@ -416,226 +237,67 @@ cand_push(LshScanOpaque so, float8 dist, ItemPointer tid)
 			so->cands = repalloc(so->cands, sizeof(LshCandidate) * cap);
 		so->capacity = cap;
 	}
-	c.dist = dist;
-	c.tid = *tid;
-	sift_up(so->cands, so->ncands++, c);
 }
 
-typedef struct CodedPage
-{
-	IndexScanDesc scan;
-	int			list;
-	float8		k1;				/* per list: see coded_visit */
-	float8		k2;
-	float8		tol;
-} CodedPage;
-
-/*
- * One page of a list of an index with codes: every live entry's bound from
- * its code (lshcode.c's formulas); re-rank now or defer.
+/* ----------------------------------------------------------------
+ * Indexes of coded entries (format 4, lshcode.c)
+ *
+ * An entry holds the row's code and no vector.  Its key in the candidate
+ * heap is the code's lower bound on the distance (lsh_code_bound), and a row
+ * is returned with that bound as its ORDER BY value and xs_recheckorderby:
+ * the executor computes the operator on the heap row and holds rows in its
+ * queue until the index's next value cannot beat them (nodeIndexscan.c,
+ * IndexNextWithReorder), so rows reach the query in exact order and only
+ * rows whose bound beats the k-th distance are fetched.  The ordered-scan
+ * rule is the same as with exact distances: a row is returned only when no
+ * unread list's bound can beat its key.
+ * ----------------------------------------------------------------
  */
+
+/* One page of a list: every live entry's bound into the candidate heap. */
 static bool
 coded_visit(int list, Buffer buf, void *arg)
 {
-	CodedPage  *cp = arg;
-	LshScanOpaque so = (LshScanOpaque) cp->scan->opaque;
+	LshScanOpaque so = (LshScanOpaque) arg;
 	Page		page = BufferGetPage(buf);
 	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
-	BlockNumber blk = BufferGetBlockNumber(buf);
-	int			dim = so->dim;
-	float8		tau = so->ntop < so->topcap ? get_float8_infinity() : so->topd[0];
+	PageHeader	ph = (PageHeader) page;
 
-	if (so->ndef + maxoff > so->defcap)
-	{
-		int			cap = Max(1024, Max(so->defcap * 2, so->ndef + maxoff));
-
-		if (so->def == NULL)
-			so->def = MemoryContextAllocHuge(so->keep, sizeof(LshDeferred) * cap);
-		else
-			so->def = repalloc_huge(so->def, sizeof(LshDeferred) * cap);
-		so->defcap = cap;
-	}
+	cand_reserve(so, maxoff);
 
 	/*
-	 * The page's codes are apart by a vector each, and the index is larger
-	 * than the caches: without asking for all of them first, every entry
-	 * waits for its own cache misses in turn (three quarters of the scan's
-	 * time, measured with perf).
+	 * The page's entries are larger than the caches' lines and the index
+	 * larger than the caches: ask for all of them first, so that the entries
+	 * do not wait for their cache misses one after the other (perf).
 	 */
-	for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
-	{
-		ItemId		iid = PageGetItemId(page, i);
-
-		if (ItemIdIsNormal(iid))
-		{
-			const char *e = (const char *) PageGetItem(page, iid);
-			const char *c = (const char *) lsh_entry_code((const LshEntry *) e, dim);
-
-			__builtin_prefetch(e);
-			for (Size b = 0; b < offsetof(LshCode, code) + (Size) dim; b += 64)
-				__builtin_prefetch(c + b);
-		}
-	}
+	for (Size b = ph->pd_upper; b < ph->pd_special; b += 64)
+		__builtin_prefetch((const char *) page + b);
 	for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
 	{
 		ItemId		iid = PageGetItemId(page, i);
 		const LshEntry *entry;
-		const LshCode *code;
-		float8		qr;
-		float8		lb;
+		LshCandidate c;
 
 		if (!ItemIdIsNormal(iid))
 			continue;
 		entry = (const LshEntry *) PageGetItem(page, iid);
-		code = lsh_entry_code(entry, dim);
-		qr = so->wconst + lsh_code_dot(so->w, code->code, dim);
-		switch (so->metric)
-		{
-			case LSH_METRIC_L2:
-				{
-					/* k1 = |q - c|^2, k2: the rounding allowance of est2 */
-					float8		est2 = cp->k1 - 2.0 * qr + code->aux - cp->k2;
-					float8		e = est2 > 0 ? sqrt(est2) - code->err : 0;
-
-					lb = e > 0 ? e * e : 0;
-				}
-				break;
-			case LSH_METRIC_COSINE:
-				/* k1 = <q', c> */
-				lb = 1.0 - cp->k1 - qr - code->err - cp->tol;
-				break;
-			default:
-				/* inner product: k1 = <q, c> */
-				lb = -(float8) code->aux * (cp->k1 + qr + so->qn * code->err + cp->tol);
-				break;
-		}
-		if (lb < tau)
-		{
-			float8		d = lsh_distance(so->metric, so->q, entry->x, dim);
-
-			cand_push(so, d, (ItemPointer) &entry->heap_tid);
-			top_add(so, d);
-			if (so->ntop == so->topcap)
-				tau = so->topd[0];
-		}
-		else
-		{
-			LshDeferred e;
-
-			e.lb = lb;
-			e.blk = blk;
-			e.off = i;
-			e.tid = entry->heap_tid;
-			def_push(so, &e);
-		}
+		c.dist = lsh_code_bound(&so->cq, (const LshCode *) entry->x);
+		c.tid = entry->heap_tid;
+		sift_up(so->cands, so->ncands++, c);
 		so->examined++;
 	}
 	return true;
 }
 
-/* Read a list of an index with codes. */
+/* Read a list of coded entries. */
 static void
 probe_list_coded(IndexScanDesc scan, int list)
 {
 	LshScanOpaque so = (LshScanOpaque) scan->opaque;
-	const LshState *state = so->state;
-	const LshListItem *it = &so->items[list];
-	int			dim = so->dim;
-	CodedPage	cp;
 
-	cp.scan = scan;
-	cp.list = list;
-	cp.k1 = cp.k2 = cp.tol = 0;
-	switch (so->metric)
-	{
-		case LSH_METRIC_L2:
-			{
-				const float *c = state->params + (Size) list * dim;
-				float8		cn = sqrt(state->center_norm2[list]);
-				float8		rm = (float8) it->rmax;
-
-				cp.k1 = kernel_l2_squared(so->q, c, dim);
-				/* every term of est2 is at most this large: allow its rounding */
-				cp.k2 = LSH_CODE_TOL * (cp.k1 + 2.0 * so->qrscale + 2.0 * (cn + rm) * rm + rm * rm);
-			}
-			break;
-		case LSH_METRIC_COSINE:
-			cp.k1 = so->qn > 0 ? so->cdots[list] / so->qn : 0;
-			cp.tol = LSH_CODE_TOL * (1.0 + it->rmax + so->qrscale);
-			break;
-		case LSH_METRIC_IP:
-			cp.k1 = so->cdots[list];
-			cp.tol = LSH_CODE_TOL * (so->qn * (1.0 + it->rmax) + so->qrscale);
-			break;
-	}
-	lsh_walk_pages(scan->indexRelation, list, it->head, BUFFER_LOCK_SHARE, NULL,
-				   coded_visit, &cp);
-}
-
-/*
- * Re-rank the waiting entry of the smallest bound (and the next ones of its
- * page while they lead the heap): read its page again.  An entry VACUUM
- * removed meanwhile belonged to a row no snapshot sees: it is dropped.
- * VACUUM compacts pages, so an entry not at its offset is looked up by TID.
- */
-static void
-rerank_deferred(IndexScanDesc scan)
-{
-	LshScanOpaque so = (LshScanOpaque) scan->opaque;
-	BlockNumber blk;
-	Buffer		buf;
-	Page		page;
-	OffsetNumber maxoff;
-
-	if (!so->defheap)
-	{
-		for (int i = so->ndef / 2 - 1; i >= 0; i--)
-			def_sift_down(so->def, so->ndef, i);
-		so->defheap = true;
-	}
-	blk = so->def[0].blk;
-	buf = ReadBuffer(scan->indexRelation, blk);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	maxoff = PageGetMaxOffsetNumber(page);
-	while (so->ndef > 0 && so->def[0].blk == blk)
-	{
-		LshDeferred e = so->def[0];
-		const LshEntry *found = NULL;
-
-		def_pop(so);
-		if (LshPageGetOpaque(page)->flags == LSH_PAGE_ENTRY)
-		{
-			/* its own offset first (the page unchanged), then every one */
-			for (int k = 0; k <= maxoff && found == NULL; k++)
-			{
-				OffsetNumber i = k == 0 ? e.off : (OffsetNumber) k;
-				ItemId		iid;
-
-				if (i > maxoff || (k > 0 && i == e.off))
-					continue;
-				iid = PageGetItemId(page, i);
-				if (ItemIdIsNormal(iid) &&
-					ItemPointerEquals((ItemPointer) &((LshEntry *) PageGetItem(page, iid))->heap_tid, &e.tid))
-					found = (const LshEntry *) PageGetItem(page, iid);
-			}
-		}
-		if (found)
-		{
-			float8		d = lsh_distance(so->metric, so->q, found->x, so->dim);
-
-			cand_push(so, d, &e.tid);
-			top_add(so, d);
-		}
-	}
-	UnlockReleaseBuffer(buf);
-
-	/* the caller wants more rows than the threshold aimed at: aim further */
-	if (so->topcap < 4096)
-	{
-		so->topcap *= 2;
-		so->topd = repalloc(so->topd, sizeof(float8) * so->topcap);
-	}
+	lsh_code_list(&so->cq, so->state, list, &so->items[list], so->cdots[list]);
+	lsh_walk_pages(scan->indexRelation, list, so->items[list].head, BUFFER_LOCK_SHARE, NULL,
+				   coded_visit, so);
 }
 
 /*
@@ -649,8 +311,14 @@ start_bounded(LshScanOpaque so, const LshState *state)
 	float	   *work = palloc(sizeof(float) * so->nlists);
 
 	lsh_list_bounds(state, so->q, so->items, lb, work);
-	if (state->meta.code_bits > 0)
-		start_coded(so, state, work);
+	if (!lsh_entry_has_vector(&state->meta))
+	{
+		/* lsh_list_bounds left <q, c> in work */
+		so->coded = true;
+		so->state = state;
+		so->cdots = work;
+		lsh_code_bounds_init(&so->cq, state, so->q);
+	}
 	so->lheap = palloc(sizeof(LshListBound) * so->nlists);
 	so->nlheap = 0;
 	for (int l = 0; l < so->nlists; l++)
@@ -775,16 +443,7 @@ probe_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 	if (entry == NULL)
 	{
 		/* a new page: room for all its entries */
-		if (so->ncands + maxoff > so->capacity)
-		{
-			int			cap = Max(1024, Max(so->capacity * 2, so->ncands + maxoff));
-
-			if (so->cands == NULL)
-				so->cands = MemoryContextAlloc(so->keep, sizeof(LshCandidate) * cap);
-			else
-				so->cands = repalloc(so->cands, sizeof(LshCandidate) * cap);
-			so->capacity = cap;
-		}
+		cand_reserve(so, maxoff);
 		return;
 	}
 	c.tid = entry->heap_tid;
@@ -855,17 +514,10 @@ bounded_next(IndexScanDesc scan)
 	{
 		bool		lists = !so->exhausted && so->nlheap > 0;
 
-		/* the nearest candidate, when no unread list nor waiting entry can beat it */
+		/* the nearest candidate, when no unread list can beat it */
 		if (so->ncands > 0 &&
-			(!lists || (so->read >= min_read && so->cands[0].dist <= so->lheap[0].lb)) &&
-			so->cands[0].dist <= def_top(so))
+			(!lists || (so->read >= min_read && so->cands[0].dist <= so->lheap[0].lb)))
 			break;
-		if (so->ndef > 0 &&
-			(!lists || (so->read >= min_read && def_top(so) <= so->lheap[0].lb)))
-		{
-			rerank_deferred(scan);
-			continue;
-		}
 		if (!lists)
 			return false;
 		{
@@ -890,14 +542,20 @@ bounded_next(IndexScanDesc scan)
 	}
 
 	scan->xs_heaptid = so->cands[0].tid;
+	scan->xs_recheck = false;
+	/* a code's bound: the executor computes the distance and reorders */
+	scan->xs_recheckorderby = so->coded;
+	if (so->coded)
+	{
+		scan->xs_orderbyvals[0] = Float8GetDatum(lsh_operator_value(so->metric, so->cands[0].dist));
+		scan->xs_orderbynulls[0] = false;
+	}
 	so->ncands--;
 	if (so->ncands > 0)
 	{
 		so->cands[0] = so->cands[so->ncands];
 		sift_down(so->cands, so->ncands, 0);
 	}
-	scan->xs_recheck = false;
-	scan->xs_recheckorderby = false;
 	return true;
 }
 
@@ -946,8 +604,6 @@ lsh_endscan(IndexScanDesc scan)
 	MemoryContextDelete(so->cxt);
 	if (so->cands)
 		pfree(so->cands);
-	if (so->def)
-		pfree(so->def);
 	pfree(so);
 	scan->opaque = NULL;
 }

@@ -95,12 +95,13 @@ for my $lim (1, 10, 50, 100)
 	cmp_ok($recall, '<', 0.95, "1%, fct.lsh_max_candidates = 3000: recall\@10 $recall falls short");
 }
 
-# Beyond the first rows, a scan reads entries whose codes did not beat the
-# nearest rows it had found (lshscan.c re-reads their pages when it reaches
-# them).  VACUUM compacting those pages between two fetches of a cursor moves
-# the entries to other offsets: none may be lost or taken for another.  The
-# lists' bounds at Cauchy-Schwarz (fct.lsh_margin = 1000: exact, lshbound.c),
-# so that any row lost or out of order is the codes' doing.
+# A cursor holds the scan's candidates (TIDs and their codes' bounds) and the
+# executor's queue of rows waiting for the index's next bound (a coded index:
+# the executor re-ranks from the heap, lshscan.c) between two fetches; VACUUM
+# between them removes entries and compacts pages: no row may be lost, taken
+# for another or returned out of order.  The lists' bounds at Cauchy-Schwarz
+# (fct.lsh_margin = 1000: exact, lshbound.c), so that any row lost or out of
+# order is the codes' doing.
 $node->safe_psql('postgres', 'DELETE FROM items WHERE id % 3 = 0');
 {
 	my $q = '(SELECT q FROM queries WHERE j = 3)';
