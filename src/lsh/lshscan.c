@@ -235,20 +235,30 @@ list_sift_down(LshListBound *h, int n, int i)
 	h[i] = x;
 }
 
+/*
+ * Room for need candidates in *arr (capacity *cap), kept in the scan's
+ * context: reused by every query of the scan.
+ */
+static void
+cands_grow(LshScanOpaque so, LshCandidate **arr, int *cap, int need)
+{
+	if (need > *cap)
+	{
+		int			n = Max(1024, Max(*cap * 2, need));
+
+		if (*arr == NULL)
+			*arr = MemoryContextAlloc(so->keep, sizeof(LshCandidate) * n);
+		else
+			*arr = repalloc(*arr, sizeof(LshCandidate) * n);
+		*cap = n;
+	}
+}
+
 /* Room for n more candidates. */
 static void
 cand_reserve(LshScanOpaque so, int n)
 {
-	if (so->ncands + n > so->capacity)
-	{
-		int			cap = Max(1024, Max(so->capacity * 2, so->ncands + n));
-
-		if (so->cands == NULL)
-			so->cands = MemoryContextAlloc(so->keep, sizeof(LshCandidate) * cap);
-		else
-			so->cands = repalloc(so->cands, sizeof(LshCandidate) * cap);
-		so->capacity = cap;
-	}
+	cands_grow(so, &so->cands, &so->capacity, so->ncands + n);
 }
 
 /* ----------------------------------------------------------------
@@ -332,16 +342,8 @@ coded_visit(int list, Buffer buf, void *arg)
 		get_float8_infinity();
 
 	cand_reserve(so, maxoff);
-	if (so->spilling && so->nspill + maxoff > so->spillcap)
-	{
-		int			cap = Max(1024, Max(so->spillcap * 2, so->nspill + maxoff));
-
-		if (so->spill == NULL)
-			so->spill = MemoryContextAlloc(so->keep, sizeof(LshCandidate) * cap);
-		else
-			so->spill = repalloc(so->spill, sizeof(LshCandidate) * cap);
-		so->spillcap = cap;
-	}
+	if (so->spilling)
+		cands_grow(so, &so->spill, &so->spillcap, so->nspill + maxoff);
 
 	/*
 	 * The page's entries are larger than the caches' lines and the index
@@ -596,6 +598,18 @@ probe_batch(IndexScanDesc scan)
 			sift_down(so->cands, so->ncands, i);
 }
 
+/* Remove the candidate heap's minimum. */
+static void
+cand_pop(LshScanOpaque so)
+{
+	so->ncands--;
+	if (so->ncands > 0)
+	{
+		so->cands[0] = so->cands[so->ncands];
+		sift_down(so->cands, so->ncands, 0);
+	}
+}
+
 /*
  * Ordered scan: read lists until the nearest candidate is no farther than
  * every unread list's bound, then return it.
@@ -655,12 +669,7 @@ bounded_next(IndexScanDesc scan)
 		scan->xs_orderbyvals[0] = Float8GetDatum(lsh_operator_value(so->metric, so->cands[0].dist));
 		scan->xs_orderbynulls[0] = false;
 	}
-	so->ncands--;
-	if (so->ncands > 0)
-	{
-		so->cands[0] = so->cands[so->ncands];
-		sift_down(so->cands, so->ncands, 0);
-	}
+	cand_pop(so);
 	return true;
 }
 
@@ -688,12 +697,7 @@ lsh_gettuple(IndexScanDesc scan, ScanDirection dir)
 	{
 		/* pop the heap's minimum; pos counts the rows returned */
 		scan->xs_heaptid = so->cands[0].tid;
-		so->ncands--;
-		if (so->ncands > 0)
-		{
-			so->cands[0] = so->cands[so->ncands];
-			sift_down(so->cands, so->ncands, 0);
-		}
+		cand_pop(so);
 		so->pos = 0;
 	}
 	scan->xs_recheck = false;
