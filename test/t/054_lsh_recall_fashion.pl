@@ -34,6 +34,10 @@ def out(path, x):
             f.write("%d\\t[%s]\\n" % (i + 1, ",".join("%.9g" % a for a in v)))
 out("$dir/rows.tsv", proj(train))
 out("$dir/queries.tsv", proj(test[:200]))
+# the rest of the test images: rows inserted after the build (ids from 60,001)
+with open("$dir/more.tsv", "w") as f:
+    for i, v in enumerate(proj(test[200:])):
+        f.write("%d\\t[%s]\\n" % (60001 + i, ",".join("%.9g" % a for a in v)))
 };
 system('/usr/bin/python3', '-c', $py) == 0 or die "projecting Fashion-MNIST failed";
 
@@ -86,9 +90,34 @@ note("cosine: recall\@10 $r, $inv adjacent inversions over 200 queries");
 cmp_ok($r, '>=', 0.95, "Fashion-MNIST PCA-128, cosine: recall\@10 at the defaults ($r)");
 cmp_ok($inv, '<=', 40, "cosine: rows in distance order but for a few near neighbours ($inv inversions in 1,800 pairs)");
 
-my ($missing, $dangling) = split /\|/, $node->safe_psql('postgres',
-	"SELECT missing, dangling FROM fct_lsh_verify('fl2_lsh')");
-is("$missing|$dangling", '0|0', 'the L2 index is consistent with its table');
+# fct_lsh_verify: every live row in its list, no entry without its row, every code and bound right
+sub verify
+{
+	my ($t, $when) = @_;
+	is($node->safe_psql('postgres',
+		"SELECT missing || '|' || dangling || '|' || misplaced FROM fct_lsh_verify('${t}_lsh')"),
+		'0|0|0', "$t: the index is consistent with its table $when");
+}
+verify($_, 'after the build') for qw(fl2 fcos);
+
+# Maintenance on the same real data: 9,800 rows inserted into the built index (the test images
+# other than the queries), then a third of all rows deleted and vacuumed.  Recall is against the
+# exact top 10 of the table as it then is.
+for my $step (['after 9,800 inserts', "COPY fl2 FROM '$dir/more.tsv'; COPY fcos FROM '$dir/more.tsv'"],
+	['after deleting a third and VACUUM', 'DELETE FROM fl2 WHERE id % 3 = 0; DELETE FROM fcos WHERE id % 3 = 0'])
+{
+	my ($when, $sql) = @$step;
+	$node->safe_psql('postgres', $sql);
+	$node->safe_psql('postgres', 'VACUUM ANALYZE fl2; VACUUM ANALYZE fcos');
+	for my $m (['fl2', '<->', 'L2'], ['fcos', '<=>', 'cosine'])
+	{
+		my ($t, $op, $name) = @$m;
+		my ($r, $inv) = measure($t, $op);
+		note("$name $when: recall\@10 $r, $inv adjacent inversions");
+		cmp_ok($r, '>=', 0.95, "$name $when: recall\@10 at the defaults ($r)");
+		verify($t, $when);
+	}
+}
 
 $node->stop;
 done_testing();
