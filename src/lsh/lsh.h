@@ -404,6 +404,15 @@ extern void lsh_code_list(LshCodeQuery *cq, const LshState *state, int list,
 extern float8 lsh_code_bound(const LshCodeQuery *cq, const LshCode *code);
 extern float8 lsh_operator_value(LshMetric metric, float8 dist);
 
+/* lshlate.c: rows an ordered scan of coded entries finds late */
+typedef struct LshLate LshLate;
+extern LshLate *lsh_late_create(MemoryContext keep, MemoryContext cxt);
+extern void lsh_late_returned(LshLate *late, ItemPointer tid, bool known, float8 dist);
+extern bool lsh_late_distance(IndexScanDesc scan, LshLate *late, ItemPointer tid, float8 *value);
+extern bool lsh_late_emitted_beyond(IndexScanDesc scan, LshLate *late, float8 dist, float8 maxret);
+extern void lsh_late_reset(LshLate *late);
+extern void lsh_late_free(LshLate *late);
+
 /* lshcalibrate.c */
 typedef struct LshCalibration LshCalibration;
 extern LshCalibration *lsh_calibrate_begin(const LshState *state, const float *sample,

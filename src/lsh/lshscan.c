@@ -16,6 +16,13 @@
  * it orders rows by their codes' lower bounds and returns each with its
  * bound for the executor to recheck (below, and lshcode.c).
  *
+ * The bounds fct.lsh_margin scales are not certain: a list read late can hold
+ * a row nearer than rows already returned.  Such a row (rare) is returned
+ * only where it is still in exact order, and dropped where it is not
+ * (late_row; a coded row's distance is computed from the heap row,
+ * lshlate.c), so the rows always come back in exact distance order and a
+ * wrong margin costs recall, never order.
+ *
  * Without bounds (the comparison families simple and wta) the scan probes the
  * best fct.lsh_probes lists of the family's ranking, returns their rows in
  * order, and when they run out widens to the next lists, twice as many each
@@ -42,6 +49,7 @@ typedef struct LshCandidate
 {
 	float8		dist;
 	ItemPointerData tid;
+	bool		exact;			/* coded: dist is the row's exact distance (late_row) */
 } LshCandidate;
 
 /* A list not read yet, keyed by its bound. */
@@ -90,6 +98,9 @@ typedef struct LshScanOpaqueData
 	float8		spillmin;		/* the smallest bound in spill */
 	float8		topk[64];		/* max-heap of the LSH_SPILL_TOPK smallest bounds */
 	int			ntopk;
+	/* bounded: rows found late (late_row) */
+	float8		maxret;			/* the largest value returned: coded, the ORDER BY value; else dist */
+	LshLate    *late;			/* coded: the rows returned, the late rows' distances */
 } LshScanOpaqueData;
 
 #define LSH_SPILL_TOPK	64
@@ -113,6 +124,8 @@ lsh_beginscan(Relation index, int nkeys, int norderbys)
 
 	so->cxt = AllocSetContextCreate(CurrentMemoryContext, "lsh scan", ALLOCSET_DEFAULT_SIZES);
 	so->keep = CurrentMemoryContext;
+	so->maxret = -get_float8_infinity();
+	so->late = lsh_late_create(so->keep, so->cxt);
 	scan->opaque = so;
 	/* a coded index returns each row's lower bound for the executor to recheck */
 	if (norderbys > 0)
@@ -133,6 +146,7 @@ lsh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
 	if (orderbys && scan->numberOfOrderBys > 0)
 		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	lsh_late_reset(so->late);
 	MemoryContextReset(so->cxt);
 	so->started = false;
 	so->exhausted = false;
@@ -144,6 +158,7 @@ lsh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	so->coded = false;
 	so->nspill = 0;
 	so->ntopk = 0;
+	so->maxret = -get_float8_infinity();
 }
 
 static const float *sort_scores;
@@ -363,6 +378,7 @@ coded_visit(int list, Buffer buf, void *arg)
 		entry = (const LshEntry *) PageGetItem(page, iid);
 		c.dist = lsh_code_bound(&so->cq, (const LshCode *) entry->x);
 		c.tid = entry->heap_tid;
+		c.exact = false;
 		if (c.dist < tau)
 		{
 			sift_up(so->cands, so->ncands++, c);
@@ -545,6 +561,7 @@ probe_visit(int list, OffsetNumber maxoff, const LshEntry *entry, void *arg)
 		return;
 	}
 	c.tid = entry->heap_tid;
+	c.exact = false;
 	c.dist = so->unordered ? 0 : lsh_distance(so->metric, so->q, entry->x, so->dim);
 	if (so->bounded)
 		sift_up(so->cands, so->ncands++, c);
@@ -611,14 +628,61 @@ cand_pop(LshScanOpaque so)
 }
 
 /*
+ * A row found late: its bound (coded) or distance is below the largest value
+ * the scan has returned.  The lists' bounds are scaled by fct.lsh_margin, not
+ * certain, so a list read late can hold a row nearer than rows returned
+ * before it; returned as it is, it could reach the query after farther rows
+ * (an order inversion: a few per hundred queries on Fashion-MNIST).  A row
+ * with its exact distance (no code, or one computed here) is returned only if
+ * no row already emitted is farther (the uncoded rows are emitted as
+ * returned: none may be nearer than the largest returned); otherwise it
+ * cannot be returned in order and is dropped.  A coded row's bound says
+ * little about its distance: the scan computes the distance from the heap row
+ * (lshlate.c) and puts the row back with it, to be returned in its turn.
+ * With certain bounds (a margin that reaches Cauchy-Schwarz) a row's distance
+ * is at least its list's bound, which is at least every value returned before
+ * the list was read, so no row is dropped and the scan stays exact.
+ */
+static bool
+late_in_order(IndexScanDesc scan, const LshCandidate *c, float8 value)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+
+	return so->coded && c->exact &&
+		!lsh_late_emitted_beyond(scan, so->late, value, so->maxret);
+}
+
+static void
+late_row(IndexScanDesc scan, LshCandidate c)
+{
+	LshScanOpaque so = (LshScanOpaque) scan->opaque;
+	float8		value;
+
+	if (!so->coded || c.exact ||
+		!lsh_late_distance(scan, so->late, &c.tid, &value))
+		return;
+
+	/*
+	 * In the heap's unit (squared for L2; the square root of a double's
+	 * square is the double itself, so the row is returned with exactly the
+	 * operator's value)
+	 */
+	c.dist = so->metric == LSH_METRIC_L2 ? value * value : value;
+	c.exact = true;
+	cand_reserve(so, 1);
+	sift_up(so->cands, so->ncands++, c);
+}
+
+/*
  * Ordered scan: read lists until the nearest candidate is no farther than
- * every unread list's bound, then return it.
+ * every unread list's bound, then return it (unless it was found late).
  */
 static bool
 bounded_next(IndexScanDesc scan)
 {
 	LshScanOpaque so = (LshScanOpaque) scan->opaque;
 	int			min_read = lsh_probes;
+	float8		value;
 
 	for (;;)
 	{
@@ -636,7 +700,16 @@ bounded_next(IndexScanDesc scan)
 		if (so->ncands > 0 &&
 			(!lists || (so->read >= min_read && so->cands[0].dist <= so->lheap[0].lb)) &&
 			(so->nspill == 0 || so->cands[0].dist <= so->spillmin))
-			break;
+		{
+			LshCandidate c = so->cands[0];
+
+			value = so->coded ? lsh_operator_value(so->metric, c.dist) : c.dist;
+			if (value >= so->maxret || late_in_order(scan, &c, value))
+				break;
+			cand_pop(so);
+			late_row(scan, c);
+			continue;
+		}
 		if (!lists)
 			return false;
 		{
@@ -666,9 +739,11 @@ bounded_next(IndexScanDesc scan)
 	scan->xs_recheckorderby = so->coded;
 	if (so->coded)
 	{
-		scan->xs_orderbyvals[0] = Float8GetDatum(lsh_operator_value(so->metric, so->cands[0].dist));
+		scan->xs_orderbyvals[0] = Float8GetDatum(value);
 		scan->xs_orderbynulls[0] = false;
+		lsh_late_returned(so->late, &so->cands[0].tid, so->cands[0].exact, value);
 	}
+	so->maxret = Max(so->maxret, value);
 	cand_pop(so);
 	return true;
 }
@@ -710,6 +785,7 @@ lsh_endscan(IndexScanDesc scan)
 {
 	LshScanOpaque so = (LshScanOpaque) scan->opaque;
 
+	lsh_late_free(so->late);
 	MemoryContextDelete(so->cxt);
 	if (so->cands)
 		pfree(so->cands);
