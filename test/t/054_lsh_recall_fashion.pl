@@ -117,6 +117,7 @@ for my $step (['after 9,800 inserts', "COPY fl2 FROM '$dir/more.tsv'; COPY fcos 
 		my ($r, $inv) = measure($t, $op);
 		note("$name $when: recall\@10 $r, $inv adjacent inversions");
 		cmp_ok($r, '>=', 0.95, "$name $when: recall\@10 at the defaults ($r)");
+		is($inv, 0, "$name $when: rows in exact distance order");
 		verify($t, $when);
 	}
 }
