@@ -376,11 +376,10 @@ extern void lsh_code_encode(const LshState *state, int list, const float *x, Lsh
 extern LshCode *lsh_entry_code(const LshMetaPageData *meta, const LshEntry *entry);
 extern void lsh_make_entry(const LshState *state, int list, ItemPointer tid,
 						   const float *x, LshEntry *entry);
-extern float lsh_code_dot(const float *w, const uint8 *code, int dim);
 
 /*
  * A query's side of the codes' lower bounds (lshcode.c): lsh_code_bounds_init
- * once per query, lsh_code_list per list read, lsh_code_bound per entry.
+ * once per query, lsh_code_list per list read, lsh_code_bounds per page.
  */
 typedef struct LshCodeQuery
 {
@@ -388,7 +387,9 @@ typedef struct LshCodeQuery
 	int			dim;
 	const float *q;
 	float	   *w;				/* per-query weights of the code */
-	float8		wconst;			/* <q~, r^> = wconst + lsh_code_dot(w, code) */
+	int16	   *wi;				/* the same as integers: w ~ wscale wi */
+	float8		wscale;
+	float8		wconst;			/* <q~, r^> <= wconst + wscale sum_d wi[d] code[d] */
 	float8		qrscale;		/* bound on the terms of that sum */
 	float8		qn;				/* |q| */
 	float8		rel;			/* relative rounding allowance */
@@ -401,7 +402,8 @@ typedef struct LshCodeQuery
 extern void lsh_code_bounds_init(LshCodeQuery *cq, const LshState *state, const float *q);
 extern void lsh_code_list(LshCodeQuery *cq, const LshState *state, int list,
 						  const LshListItem *item, float8 qc);
-extern float8 lsh_code_bound(const LshCodeQuery *cq, const LshCode *code);
+extern void lsh_code_bounds(const LshCodeQuery *cq, const LshCode *const *codes, int n,
+							float8 *out);
 extern float8 lsh_operator_value(LshMetric metric, float8 dist);
 
 /* lshlate.c: rows an ordered scan of coded entries finds late */

@@ -286,9 +286,78 @@ lsh_make_entry(const LshState *state, int list, ItemPointer tid, const float *x,
 }
 
 /* ----------------------------------------------------------------
+ * The product of a query's integer weights with a code: sum_d wi[d] code[d],
+ * exact in int32 (code_weights_init bounds the weights for that), so the
+ * AVX2 version and the plain loop give the same value.  gcc turns a vector
+ * widening of bytes into one scalar conversion per byte, so the AVX2 version
+ * is written with intrinsics (16 bytes -> 16 int16, multiplied and summed in
+ * pairs into 8 int32 per step) and picked at run time.
+ * ----------------------------------------------------------------
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LSH_CODE_AVX2 1
+
+static bool
+have_avx2(void)
+{
+	static int	avx2 = -1;
+
+	if (unlikely(avx2 < 0))
+		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+	return avx2 == 1;
+}
+
+__attribute__((target("avx2")))
+static int32
+code_dot_int_avx2(const int16 *w, const uint8 *code, int dim)
+{
+	__m256i		s0 = _mm256_setzero_si256();
+	__m256i		s1 = _mm256_setzero_si256();
+	__m128i		h;
+	int32		s;
+	int			d = 0;
+
+	for (; d + 32 <= dim; d += 32)
+	{
+		__m256i		b = _mm256_loadu_si256((const __m256i *) (code + d));
+		__m256i		c0 = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(b));
+		__m256i		c1 = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(b, 1));
+
+		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *) (w + d))));
+		s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *) (w + d + 16))));
+	}
+	for (; d + 16 <= dim; d += 16)
+	{
+		__m256i		c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *) (code + d)));
+
+		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *) (w + d))));
+	}
+	s0 = _mm256_add_epi32(s0, s1);
+	h = _mm_add_epi32(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+	s = _mm_cvtsi128_si32(h);
+	for (; d < dim; d++)
+		s += (int32) w[d] * code[d];
+	return s;
+}
+#endif
+
+static int32
+code_dot_int_plain(const int16 *w, const uint8 *code, int dim)
+{
+	int32		s = 0;
+
+	for (int d = 0; d < dim; d++)
+		s += (int32) w[d] * code[d];
+	return s;
+}
+
+/* ----------------------------------------------------------------
  * The per-query side: lower bounds on the operator's value
  *
- * A scan returns a coded row with lsh_code_bound's value and the executor
+ * A scan returns a coded row with lsh_code_bounds' value and the executor
  * recomputes the operator on the heap row (lshscan.c).  PostgreSQL stops
  * the query ("index returned tuples in wrong order") if the value it
  * computes is below the index's, so the bound must be at most the
@@ -309,6 +378,40 @@ lsh_make_entry(const LshState *state, int list, ItemPointer tid, const float *x,
  * the executor's check.
  * ----------------------------------------------------------------
  */
+
+/*
+ * The weights as integers, for an exact integer product with the codes
+ * (code_dot_int): wi[d] = w[d] / wscale rounded, with |wi| small enough that
+ * no sum of dim products of a code overflows int32 (15 bits at 128
+ * dimensions).  What the rounding leaves out is at most
+ * 255 sum_d |w[d] - wscale wi[d]| for any code: added to wconst, so that
+ * wconst + wscale code_dot_int(wi, code) is at least wconst + sum_d w[d] code[d],
+ * the value the bounds take for <q~, r^>; they all fall as it grows, so they
+ * stay bounds.
+ */
+static void
+code_weights_init(LshCodeQuery *cq)
+{
+	int			dim = cq->dim;
+	float8		wmax = 0;
+	float8		limit = Min(32767.0, floor((float8) PG_INT32_MAX / (255.0 * Max(dim, 1))));
+	float8		slack = 0;
+
+	cq->wi = palloc0(sizeof(int16) * TYPEALIGN(16, (Size) dim));
+	for (int d = 0; d < dim; d++)
+		wmax = Max(wmax, fabs((float8) cq->w[d]));
+	cq->wscale = wmax > 0 && isfinite(wmax) ? wmax / limit : 0;
+	for (int d = 0; d < dim; d++)
+	{
+		float8		v = cq->wscale > 0 ? rint((float8) cq->w[d] / cq->wscale) : 0;
+
+		v = Max(-limit, Min(limit, v));
+		cq->wi[d] = (int16) v;
+		slack += fabs((float8) cq->w[d] - cq->wscale * v);
+	}
+	/* the float8 arithmetic of the slack itself, with room to spare */
+	cq->wconst += 255.0 * slack * (1.0 + 1e-9) + 255.0 * dim * cq->wscale * 1e-12;
+}
 
 /* Once per query: the code's weights and the allowances. */
 void
@@ -339,7 +442,7 @@ lsh_code_bounds_init(LshCodeQuery *cq, const LshState *state, const float *q)
 
 	/*
 	 * w[d] = q~[d] step[d] and the constant sum_d q~[d] (lo[d] + step[d] / 2):
-	 * then <q~, r^> = constant + lsh_code_dot(w, code).
+	 * then <q~, r^> = constant + sum_d w[d] code[d] (code_weights_init: as integers).
 	 */
 	cq->w = palloc(sizeof(float) * dim);
 	cq->qrscale = 0;
@@ -352,6 +455,7 @@ lsh_code_bounds_init(LshCodeQuery *cq, const LshState *state, const float *q)
 			 fabs((float8) state->code_lo[d] + 256.0 * state->code_step[d]));
 	}
 	cq->wconst = k;
+	code_weights_init(cq);
 }
 
 /*
@@ -385,10 +489,9 @@ lsh_code_list(LshCodeQuery *cq, const LshState *state, int list,
  * the scan's units (lsh_distance: squared L2), the formulas of the file
  * header loosened by the allowances above.
  */
-float8
-lsh_code_bound(const LshCodeQuery *cq, const LshCode *code)
+static inline float8
+bound_of(const LshCodeQuery *cq, const LshCode *code, float8 qr)
 {
-	float8		qr = cq->wconst + lsh_code_dot(cq->w, code->code, cq->dim);
 	float8		err = code->err;
 	float8		rh = cq->rm + err;	/* |r^| is at most this */
 	float8		rel = cq->rel;
@@ -425,87 +528,30 @@ lsh_code_bound(const LshCodeQuery *cq, const LshCode *code)
 	return lb;
 }
 
+/*
+ * Lower bounds of n codes (a page's entries) into out[0 .. n).  The
+ * product with each code is exact (integers: the same on every CPU), and the
+ * loop over the codes is here, next to the bound, so that neither is a call
+ * per entry.
+ */
+void
+lsh_code_bounds(const LshCodeQuery *cq, const LshCode *const *codes, int n, float8 *out)
+{
+	int32		(*dot) (const int16 *w, const uint8 *code, int dim) = code_dot_int_plain;
+
+#ifdef LSH_CODE_AVX2
+	if (have_avx2())
+		dot = code_dot_int_avx2;
+#endif
+	for (int i = 0; i < n; i++)
+		out[i] = bound_of(cq, codes[i],
+						  cq->wconst + cq->wscale * (float8) dot(cq->wi, codes[i]->code, cq->dim));
+}
+
 /* The operator's value of a distance in the scan's units. */
 float8
 lsh_operator_value(LshMetric metric, float8 dist)
 {
-	/* a negative L2 bound is -infinity (lsh_code_bound): still a bound */
+	/* a negative L2 bound is -infinity (lsh_code_bounds): still a bound */
 	return metric == LSH_METRIC_L2 && dist >= 0 ? sqrt(dist) : dist;
-}
-
-/*
- * sum_d w[d] code[d].  Only a scan's estimate (lshscan.c allows for its
- * rounding), never a stored or returned value, so its summation order may
- * differ between the two versions.  gcc turns a vector conversion of bytes
- * into floats into one scalar conversion per byte, so the AVX2 version is
- * written with intrinsics (8 bytes -> 8 int32 -> 8 floats per step) and picked
- * at run time; other CPUs take the plain loop.
- */
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define LSH_CODE_AVX2 1
-
-__attribute__((target("avx2")))
-static float
-code_dot_avx2(const float *w, const uint8 *code, int dim)
-{
-	__m256		s0 = _mm256_setzero_ps();
-	__m256		s1 = _mm256_setzero_ps();
-	__m128		h;
-	float		s;
-	int			d = 0;
-
-	for (; d + 16 <= dim; d += 16)
-	{
-		__m128i		b = _mm_loadu_si128((const __m128i *) (code + d));
-		__m256		c0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
-		__m256		c1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(b, 8)));
-
-		s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_loadu_ps(w + d), c0));
-		s1 = _mm256_add_ps(s1, _mm256_mul_ps(_mm256_loadu_ps(w + d + 8), c1));
-	}
-	s0 = _mm256_add_ps(s0, s1);
-	h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
-	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-	h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-	s = _mm_cvtss_f32(h);
-	for (; d < dim; d++)
-		s += w[d] * code[d];
-	return s;
-}
-#endif
-
-static float
-code_dot_plain(const float *w, const uint8 *code, int dim)
-{
-	float		s0 = 0,
-				s1 = 0,
-				s2 = 0,
-				s3 = 0;
-	int			d = 0;
-
-	for (; d + 4 <= dim; d += 4)
-	{
-		s0 += w[d] * code[d];
-		s1 += w[d + 1] * code[d + 1];
-		s2 += w[d + 2] * code[d + 2];
-		s3 += w[d + 3] * code[d + 3];
-	}
-	for (; d < dim; d++)
-		s0 += w[d] * code[d];
-	return (s0 + s1) + (s2 + s3);
-}
-
-float
-lsh_code_dot(const float *w, const uint8 *code, int dim)
-{
-#ifdef LSH_CODE_AVX2
-	static int	have_avx2 = -1;
-
-	if (unlikely(have_avx2 < 0))
-		have_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
-	if (have_avx2)
-		return code_dot_avx2(w, code, dim);
-#endif
-	return code_dot_plain(w, code, dim);
 }

@@ -280,7 +280,7 @@ cand_reserve(LshScanOpaque so, int n)
  * Indexes of coded entries (format 4, lshcode.c)
  *
  * An entry holds the row's code and no vector.  Its key in the candidate
- * heap is the code's lower bound on the distance (lsh_code_bound), and a row
+ * heap is the code's lower bound on the distance (lsh_code_bounds), and a row
  * is returned with that bound as its ORDER BY value and xs_recheckorderby:
  * the executor computes the operator on the heap row and holds rows in its
  * queue until the index's next value cannot beat them (nodeIndexscan.c,
@@ -367,35 +367,48 @@ coded_visit(int list, Buffer buf, void *arg)
 	 */
 	for (Size b = ph->pd_upper; b < ph->pd_special; b += 64)
 		__builtin_prefetch((const char *) page + b);
-	for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
 	{
-		ItemId		iid = PageGetItemId(page, i);
-		const LshEntry *entry;
-		LshCandidate c;
+		const LshEntry *entries[MaxIndexTuplesPerPage];
+		const LshCode *codes[MaxIndexTuplesPerPage];
+		float8		bounds[MaxIndexTuplesPerPage];
+		int			n = 0;
 
-		if (!ItemIdIsNormal(iid))
-			continue;
-		entry = (const LshEntry *) PageGetItem(page, iid);
-		c.dist = lsh_code_bound(&so->cq, (const LshCode *) entry->x);
-		c.tid = entry->heap_tid;
-		c.exact = false;
-		if (c.dist < tau)
+		for (OffsetNumber i = FirstOffsetNumber; i <= maxoff; i++)
 		{
-			sift_up(so->cands, so->ncands++, c);
-			if (so->spilling)
+			ItemId		iid = PageGetItemId(page, i);
+
+			if (!ItemIdIsNormal(iid))
+				continue;
+			entries[n] = (const LshEntry *) PageGetItem(page, iid);
+			codes[n] = (const LshCode *) entries[n]->x;
+			n++;
+		}
+		lsh_code_bounds(&so->cq, codes, n, bounds);
+		for (int j = 0; j < n; j++)
+		{
+			LshCandidate c;
+
+			c.dist = bounds[j];
+			c.tid = entries[j]->heap_tid;
+			c.exact = false;
+			if (c.dist < tau)
 			{
-				topk_add(so, c.dist);
-				if (so->ntopk == LSH_SPILL_TOPK)
-					tau = so->topk[0];
+				sift_up(so->cands, so->ncands++, c);
+				if (so->spilling)
+				{
+					topk_add(so, c.dist);
+					if (so->ntopk == LSH_SPILL_TOPK)
+						tau = so->topk[0];
+				}
 			}
+			else
+			{
+				if (so->nspill == 0 || c.dist < so->spillmin)
+					so->spillmin = c.dist;
+				so->spill[so->nspill++] = c;
+			}
+			so->examined++;
 		}
-		else
-		{
-			if (so->nspill == 0 || c.dist < so->spillmin)
-				so->spillmin = c.dist;
-			so->spill[so->nspill++] = c;
-		}
-		so->examined++;
 	}
 	return true;
 }
