@@ -386,29 +386,41 @@ coded_visit(int list, Buffer buf, void *arg)
 		lsh_code_bounds(&so->cq, codes, n, bounds);
 		for (int j = 0; j < n; j++)
 		{
-			LshCandidate c;
+			float8		d = bounds[j];
 
-			c.dist = bounds[j];
-			c.tid = entries[j]->heap_tid;
-			c.exact = false;
-			if (c.dist < tau)
+			if (d < tau)
 			{
+				LshCandidate c;
+
+				c.dist = d;
+				c.tid = entries[j]->heap_tid;
+				c.exact = false;
 				sift_up(so->cands, so->ncands++, c);
 				if (so->spilling)
 				{
-					topk_add(so, c.dist);
+					topk_add(so, d);
 					if (so->ntopk == LSH_SPILL_TOPK)
 						tau = so->topk[0];
 				}
 			}
 			else
 			{
-				if (so->nspill == 0 || c.dist < so->spillmin)
-					so->spillmin = c.dist;
-				so->spill[so->nspill++] = c;
+				/*
+				 * Most entries come here: the fields are written in place,
+				 * as a whole struct built on the stack was read back before
+				 * its parts were stored (perf: a third of the page's time)
+				 */
+				LshCandidate *s = &so->spill[so->nspill];
+
+				if (so->nspill == 0 || d < so->spillmin)
+					so->spillmin = d;
+				s->dist = d;
+				s->tid = entries[j]->heap_tid;
+				s->exact = false;
+				so->nspill++;
 			}
-			so->examined++;
 		}
+		so->examined += n;
 	}
 	return true;
 }
