@@ -460,6 +460,7 @@ extern void lsh_pending_init(void);
 
 /* lshscan.c */
 extern int	lsh_effective_probes(int nlists);
+extern int	lsh_bounded_first_lists(void);
 extern IndexScanDesc lsh_beginscan(Relation index, int nkeys, int norderbys);
 extern void lsh_rescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 					   ScanKey orderbys, int norderbys);

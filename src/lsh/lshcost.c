@@ -10,7 +10,7 @@
  *	   LIMIT k under a WHERE filter that keeps a fraction s of the rows (the
  *	   executor drops the others), and returns a row only once no unread list
  *	   can beat it, so it reads several times those rows: LSH_ORDERED_READ
- *	   entries per row returned, plus a first list.  A selective filter makes
+ *	   entries per row returned, plus its first lists.  A selective filter makes
  *	   the scan read much of the index; then an exact plan through another
  *	   index on the filtered columns (a bitmap scan and a sort) costs less,
  *	   and the planner takes it;
@@ -83,7 +83,7 @@ lsh_costestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 											   info->rel->relid, JOIN_INNER, NULL);
 		double		rows = Min(tuples, k / Max(s, 1.0 / tuples));
 
-		startup_tuples = Max(1.0, lsh_probes) * tuples / nlists + LSH_ORDERED_READ * rows;
+		startup_tuples = (double) lsh_bounded_first_lists() * tuples / nlists + LSH_ORDERED_READ * rows;
 	}
 	else
 		startup_tuples = (double) lsh_effective_probes(nlists) * tuples / nlists;

@@ -107,9 +107,9 @@ lsh_options_init(void)
 
 	DefineCustomIntVariable("fct.lsh_probes",
 							"Lists an lsh index scan reads before it returns its first row.",
-							"k-means (the default family): 0 reads lists until their bounds say no unread list can beat the next row "
-							"(see fct.lsh_margin); more adds recall. Families simple and wta: the lists probed before widening, "
-							"0 meaning 0.5% of the lists, at least 2.",
+							"k-means (the default family): the least lists read, 0 meaning 2; then lists until their bounds say no "
+							"unread list can beat the next row (see fct.lsh_margin); more adds recall. Families simple and wta: "
+							"the lists probed before widening, 0 meaning 0.5% of the lists, at least 2.",
 							&lsh_probes, 0, 0, LSH_MAX_LISTS,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("fct.lsh_margin",
