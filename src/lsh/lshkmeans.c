@@ -227,7 +227,8 @@ balance_lists(float *centers, int *counts, int k, int dim, int n, bool spherical
  * k centres of the n points x (n x dim, row-major) into centers (k x dim).
  * Initial centres by k-means++ (D^2 sampling, on a random subset), which
  * keeps the partition balanced when the data has many more clusters than k;
- * an empty cluster is re-seeded with a random point.  spherical: the points
+ * an empty cluster is re-seeded with a random point, and each update
+ * balances the lists (balance_lists).  spherical: the points
  * are unit vectors and the centres are renormalised after each update (cosine
  * k-means).  Requires n >= k >= 1.
  */
