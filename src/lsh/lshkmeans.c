@@ -168,6 +168,17 @@ update_d2(const float *x, const float *x_norm2, int m, int dim, const float *c,
 	}
 }
 
+/* A spherical k-means centre back to unit length (a zero centre stays). */
+static void
+normalise_center(float *c, int dim)
+{
+	float		cn = (float) sqrt(kernel_norm_squared(c, dim));
+
+	if (cn > 0)
+		for (int d = 0; d < dim; d++)
+			c[d] /= cn;
+}
+
 /*
  * Balance the lists: while the largest list holds more than twice the mean
  * and the smallest less than half of it, the smallest list's centre moves
@@ -210,14 +221,10 @@ balance_lists(float *centers, int *counts, int k, int dim, int n, bool spherical
 			cb[d] = cb[d] * (1.0f - e);
 		}
 		if (spherical)
-			for (float *c = cb; c != NULL; c = (c == cb ? cs : NULL))
-			{
-				float		cn = (float) sqrt(kernel_norm_squared(c, dim));
-
-				if (cn > 0)
-					for (int d = 0; d < dim; d++)
-						c[d] /= cn;
-			}
+		{
+			normalise_center(cb, dim);
+			normalise_center(cs, dim);
+		}
 		counts[small] = counts[big] / 2;
 		counts[big] -= counts[small];
 	}
@@ -369,13 +376,7 @@ lsh_kmeans(float *x, int n, int dim, int k, float *centers, int iterations,
 			for (int d = 0; d < dim; d++)
 				c[d] = (float) (sums[(Size) j * dim + d] / counts[j]);
 			if (spherical)
-			{
-				float		cn = (float) sqrt(kernel_norm_squared(c, dim));
-
-				if (cn > 0)
-					for (int d = 0; d < dim; d++)
-						c[d] /= cn;
-			}
+				normalise_center(c, dim);
 		}
 		balance_lists(centers, counts, k, dim, n, spherical);
 	}

@@ -423,9 +423,9 @@ coded_visit(int list, Buffer buf, void *arg)
 			else
 			{
 				/*
-				 * Most entries come here: the fields are written in place,
-				 * as a whole struct built on the stack was read back before
-				 * its parts were stored (perf: a third of the page's time)
+				 * Most entries come here: the fields are written in place (a
+				 * struct built on the stack and copied whole stalled on its
+				 * parts' stores; perf)
 				 */
 				LshCandidate *s = &so->spill[so->nspill];
 
