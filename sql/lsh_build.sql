@@ -19,8 +19,8 @@ WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'lsh') ORDER BY opcname;
 SELECT amvalidate(oid) FROM pg_opclass
 WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'lsh') ORDER BY opcname;
 
--- default options: lists from the row count (3000 rows / 500), one norm
--- range; the NULL is not indexed
+-- default options: lists from the row count (3000 rows / 500), the norm
+-- ranges measured (here one); the NULL is not indexed
 CREATE INDEX lsh_build_ip ON lsh_build_t USING lsh (e);
 SELECT family, metric, dim, learned, lists, norm_ranges, entries, empty_lists,
        min_list > 0 AS all_lists_used, avg_list
@@ -44,6 +44,32 @@ SELECT family, lists, norm_ranges, bits, entries FROM fct_lsh_stats('lsh_build_w
 SELECT entries, missing, dangling FROM fct_lsh_verify('lsh_build_simple');
 SELECT entries, missing, dangling FROM fct_lsh_verify('lsh_build_wta');
 DROP INDEX lsh_build_simple, lsh_build_wta, lsh_build_cos, lsh_build_l2, lsh_build_ip2;
+
+-- an inner-product index's norm ranges are measured at build (1 or 8), by
+-- scans simulated on the sample: rows of 4 broad classes whose norms vary
+-- within each class get 8 (the long rows' lists bound the others away);
+-- 200 tight clusters with the same norms get 1 (8 ranges would split every
+-- cluster); an explicit norm_ranges is used as given
+SELECT setseed(0.21);
+CREATE TABLE lsh_build_dir (c int PRIMARY KEY, v real[]);
+INSERT INTO lsh_build_dir
+SELECT c, array(SELECT random() - 0.5 FROM generate_series(1, 16) WHERE c >= 0) FROM generate_series(0, 199) c;
+CREATE TABLE lsh_build_norms (id int PRIMARY KEY, broad embedding, tight embedding);
+INSERT INTO lsh_build_norms
+SELECT i, fct_embedding(array(SELECT s * (x + 0.5 * (random() - 0.5)) FROM unnest(b.v) x)::real[]),
+       fct_embedding(array(SELECT s * (x + 0.15 * (random() - 0.5)) FROM unnest(t.v) x)::real[])
+FROM generate_series(1, 20000) i
+JOIN lsh_build_dir b ON b.c = i % 4
+JOIN lsh_build_dir t ON t.c = i % 200
+CROSS JOIN LATERAL (SELECT exp(1.5 * random()) + 0 * i AS s) r;
+CREATE INDEX lsh_build_broad ON lsh_build_norms USING lsh (broad);
+CREATE INDEX lsh_build_tight ON lsh_build_norms USING lsh (tight);
+CREATE INDEX lsh_build_broad1 ON lsh_build_norms USING lsh (broad) WITH (norm_ranges = 1);
+SELECT c.relname, s.lists, s.norm_ranges
+FROM (VALUES ('lsh_build_broad'), ('lsh_build_tight'), ('lsh_build_broad1')) v(n)
+JOIN pg_class c ON c.relname = v.n, fct_lsh_stats(c.oid) s ORDER BY 1;
+SELECT entries, missing, dangling, misplaced FROM fct_lsh_verify('lsh_build_broad');
+DROP TABLE lsh_build_dir, lsh_build_norms;
 
 -- options out of range or unknown: 22023
 SELECT test_error('CREATE INDEX ON lsh_build_t USING lsh (e) WITH (lists = -1)');

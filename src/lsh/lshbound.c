@@ -186,10 +186,17 @@ void
 lsh_list_bounds(const LshState *state, const float *q, const LshListItem *items,
 				float8 *lb, float *work)
 {
+	lsh_list_bounds_at(state, q, items, lsh_bound_scale(&state->meta), lb, work);
+}
+
+/* lsh_list_bounds for the allowance s (the build's simulated scans: lshranges.c). */
+void
+lsh_list_bounds_at(const LshState *state, const float *q, const LshListItem *items,
+				   float8 s, float8 *lb, float *work)
+{
 	const LshMetaPageData *meta = &state->meta;
 	int			dim = meta->dim;
 	int			nlists = meta->nlists;
-	float8		s = lsh_bound_scale(meta);
 	float8		qn2 = kernel_norm_squared(q, dim);
 	float8		qn = sqrt(qn2);
 	float	   *dots = work;

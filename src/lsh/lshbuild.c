@@ -186,11 +186,20 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 		meta->build_tuples = bs.ntuples;
 		lsh_plan_shape(&bs);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, LSH_PHASE_LEARN);
-		lsh_learn(&bs);
+		if (lsh_ranges_measured(&bs))
+		{
+			/* sample queries and their neighbours measure the norm ranges too */
+			bs.calibration = lsh_calibrate_begin(&bs.state, bs.sample, bs.sample_n, bs.ntuples);
+			lsh_learn_measuring_ranges(&bs, bs.calibration);
+		}
+		else
+		{
+			lsh_learn(&bs);
+			/* sample queries and their neighbours, before the sample goes */
+			bs.calibration = lsh_calibrate_begin(&bs.state, bs.sample, bs.sample_n, bs.ntuples);
+		}
 		/* the entries' codes (lshcode.c), from the same sample */
 		lsh_code_learn(&bs.state, bs.sample, bs.sample_n);
-		/* sample queries and their neighbours, before the sample goes */
-		bs.calibration = lsh_calibrate_begin(&bs.state, bs.sample, bs.sample_n, bs.ntuples);
 	}
 	if (bs.sample)
 		pfree(bs.sample);

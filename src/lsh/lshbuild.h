@@ -62,8 +62,13 @@ typedef struct LshBuildState
 
 /* lshlearn.c */
 extern int	lsh_default_lists(double n);
+extern int	lsh_ranges_that_fit(const LshBuildState *bs, int want);
 extern void lsh_plan_shape(LshBuildState *bs);
 extern void lsh_learn(LshBuildState *bs);
+
+/* lshranges.c */
+extern bool lsh_ranges_measured(const LshBuildState *bs);
+extern void lsh_learn_measuring_ranges(LshBuildState *bs, const LshCalibration *cal);
 
 /* lshbuildhash.c */
 extern void lsh_build_check_shape(LshBuildState *bs, const Embedding *e);

@@ -1,7 +1,8 @@
 /*
  * lshcalibrate.c
  *	  The unit of the ordered scan's bounds, measured at build from sample
- *	  queries and their nearest neighbours.
+ *	  queries and their nearest neighbours; the ordered scan's work,
+ *	  simulated on the sample for those queries.
  *
  * The bounds (lshbound.c) must guess how far a list's member points towards
  * the query: <q, r> <= s |q| |r|.  A member that is a near neighbour of the
@@ -30,6 +31,12 @@
  * was within 0.04 of the one on the benchmarks' real test queries, where the
  * sample rows alone underestimated it for random queries (0.06 against 0.22
  * on 60 clusters of 32 dimensions; the drawn queries gave 0.22).
+ *
+ * The same queries measure a shape before it is built (lsh_calibrate_scan,
+ * for lshranges.c): the default scan, simulated on the sample, reads lists
+ * in the order of their bounds until its nearest rows are no farther than the
+ * next list's bound; the rows it read and the share of the queries' nearest
+ * sample rows it found say what the shape costs and misses.
  *
  * Cost: LSH_CALIBRATION_QUERIES inner products with every sample row (the
  * sample is 40 rows per list, so a few percent of the build's assignment),
@@ -61,10 +68,13 @@
 struct LshCalibration
 {
 	int			dim;
+	int			nqueries;
+	int			m;				/* neighbours per query: the table's top 10 in the sample */
+	float	   *queries;		/* nqueries x dim */
+	int		   *query_row;		/* per query: its sample row, -1 for a draw */
 	int			npairs;
-	float	   *q;				/* npairs x dim: the query of each pair */
+	int		   *pair_query;		/* per pair: its query */
 	float	   *x;				/* npairs x dim: the neighbour of each pair */
-	bool	   *drawn;			/* per pair: its query is a draw, not a row */
 };
 
 /* Scan distance from q to each of n rows (squared L2, cosine, -inner product). */
@@ -126,10 +136,13 @@ lsh_calibrate_begin(const LshState *state, const float *sample, int n, double nt
 
 	cal = palloc(sizeof(LshCalibration));
 	cal->dim = dim;
+	cal->nqueries = 0;
+	cal->m = m;
+	cal->queries = palloc(sizeof(float) * (Size) nq * dim);
+	cal->query_row = palloc(sizeof(int) * nq);
 	cal->npairs = 0;
-	cal->q = palloc(sizeof(float) * (Size) nq * m * dim);
+	cal->pair_query = palloc(sizeof(int) * (Size) nq * m);
 	cal->x = palloc(sizeof(float) * (Size) nq * m * dim);
-	cal->drawn = palloc(sizeof(bool) * (Size) nq * m);
 
 	/* the sample's mean and spread per coordinate, for the drawn queries */
 	mean = palloc0(sizeof(float8) * dim);
@@ -191,17 +204,19 @@ lsh_calibrate_begin(const LshState *state, const float *sample, int n, double nt
 			}
 			best[p] = i;
 		}
+		memcpy(cal->queries + (Size) j * dim, q, sizeof(float) * dim);
+		cal->query_row[j] = is_drawn ? -1 : qi;
 		for (int b = 0; b < nb; b++)
 		{
 			if (isinf(dist[best[b]]))
 				continue;
-			memcpy(cal->q + (Size) cal->npairs * dim, q, sizeof(float) * dim);
 			memcpy(cal->x + (Size) cal->npairs * dim, sample + (Size) best[b] * dim,
 				   sizeof(float) * dim);
-			cal->drawn[cal->npairs] = is_drawn;
+			cal->pair_query[cal->npairs] = j;
 			cal->npairs++;
 		}
 	}
+	cal->nqueries = nq;
 	pfree(norm2);
 	pfree(mean);
 	pfree(sd);
@@ -222,11 +237,11 @@ cmp_double(const void *a, const void *b)
 }
 
 /*
- * The unit, from the built lists' bounds (items); 0 ("not measured": the
- * scan uses 1 / sqrt(D)) without pairs.  Frees cal.
+ * The unit, from the lists' bounds (items); 0 ("not measured": the scan uses
+ * 1 / sqrt(D)) without pairs.
  */
 float
-lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem *items)
+lsh_calibrate_unit(const LshCalibration *cal, const LshState *state, const LshListItem *items)
 {
 	int			dim;
 	double	   *need[2];
@@ -244,10 +259,10 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 	lsh_hash_batch(state, cal->x, cal->npairs, lists);
 	for (int i = 0; i < cal->npairs; i++)
 	{
-		const float *q = cal->q + (Size) i * dim;
+		const float *q = cal->queries + (Size) cal->pair_query[i] * dim;
 		const float *x = cal->x + (Size) i * dim;
 		int			list = lists[i];
-		int			kind = cal->drawn[i] ? 1 : 0;
+		int			kind = cal->query_row[cal->pair_query[i]] < 0 ? 1 : 0;
 
 		/* a sample row the second pass did not see (concurrent build) */
 		if (items[list].rmax < items[list].rmin)
@@ -257,17 +272,7 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 			lsh_needed_scale(state, q, list, &items[list],
 							 lsh_distance((LshMetric) state->meta.metric, q, x, dim));
 	}
-	pfree(cal->q);
-	pfree(cal->x);
-	pfree(cal->drawn);
-	pfree(cal);
 	pfree(lists);
-	if (n[0] + n[1] == 0)
-	{
-		pfree(need[0]);
-		pfree(need[1]);
-		return 0;
-	}
 	/* the quantile of each kind of query; the larger serves both */
 	for (int kind = 0; kind < 2; kind++)
 	{
@@ -286,5 +291,191 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 	}
 	pfree(need[0]);
 	pfree(need[1]);
+	if (n[0] + n[1] == 0)
+		return 0;
 	return (float) Max(unit, LSH_CALIBRATION_MIN_UNIT);
+}
+
+/* The unit of the index as built (lsh_calibrate_unit); frees cal. */
+float
+lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem *items)
+{
+	float		unit = lsh_calibrate_unit(cal, state, items);
+
+	if (cal != NULL)
+	{
+		pfree(cal->queries);
+		pfree(cal->query_row);
+		pfree(cal->pair_query);
+		pfree(cal->x);
+		pfree(cal);
+	}
+	return unit;
+}
+
+static int
+cmp_list_bound(const void *a, const void *b, void *arg)
+{
+	const float8 *lb = (const float8 *) arg;
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	if (lb[x] != lb[y])
+		return lb[x] < lb[y] ? -1 : 1;
+	return x - y;
+}
+
+/* Keep d among the m smallest of best[0..*nb) (ascending), by insertion. */
+static inline void
+keep_nearest(float8 *best, int *nb, int m, float8 d)
+{
+	int			b;
+
+	if (*nb == m && d >= best[m - 1])
+		return;
+	b = *nb < m ? (*nb)++ : m - 1;
+	while (b > 0 && best[b - 1] > d)
+	{
+		best[b] = best[b - 1];
+		b--;
+	}
+	best[b] = d;
+}
+
+/* The sample, grouped by list for simulated scans. */
+typedef struct SimSample
+{
+	const float *rows;
+	int			n;
+	int		   *start;			/* nlists + 1: each list's first member */
+	int		   *members;		/* the rows, list by list */
+	float	   *norm2;			/* per row: |x|^2 */
+	/* per query */
+	float8	   *dist;
+	float8	   *lb;
+	float	   *work;
+	int		   *order;
+} SimSample;
+
+/*
+ * One ordered scan at allowance s, simulated on the sample for query q (see
+ * lsh_calibrate_scan; self: the query's own sample row, or -1): the sample
+ * rows read, and in *found how many of the m nearest rows of the sample are
+ * in the lists read.
+ */
+static int
+simulated_scan(const LshState *state, const LshListItem *items, float8 s, SimSample *ss,
+			   const float *q, int self, int m, int *found)
+{
+	int			nlists = state->meta.nlists;
+	float8		best[LSH_CALIBRATION_K];
+	float8		mth;
+	int			nb = 0;
+	int			rows = 0;
+
+	distances((LshMetric) state->meta.metric, q, ss->rows, ss->norm2, ss->n, state->meta.dim,
+			  ss->dist, ss->work);
+	if (self >= 0)
+		ss->dist[self] = get_float8_infinity();
+	for (int i = 0; i < ss->n; i++)
+		keep_nearest(best, &nb, m, ss->dist[i]);
+	mth = best[nb - 1];
+
+	lsh_list_bounds_at(state, q, items, s, ss->lb, ss->work);
+	for (int l = 0; l < nlists; l++)
+		ss->order[l] = l;
+	qsort_arg(ss->order, nlists, sizeof(int), cmp_list_bound, ss->lb);
+	nb = 0;
+	*found = 0;
+	for (int t = 0; t < nlists; t++)
+	{
+		int			l = ss->order[t];
+
+		if (isinf(ss->lb[l]) ||
+			(t >= LSH_BOUNDED_FIRST_LISTS && nb == m && best[m - 1] <= ss->lb[l]))
+			break;
+		rows += ss->start[l + 1] - ss->start[l];
+		for (int i = ss->start[l]; i < ss->start[l + 1]; i++)
+		{
+			float8		d = ss->dist[ss->members[i]];
+
+			*found += d <= mth;
+			keep_nearest(best, &nb, m, d);
+		}
+	}
+	*found = Min(*found, m);
+	return rows;
+}
+
+/*
+ * The work of an ordered scan at the default margin with this unit (as
+ * lsh_calibrate_unit gave it), simulated on the sample (the one the
+ * calibration began with; sample_lists: each row's list): lists read in the
+ * order of their bounds, at least LSH_BOUNDED_FIRST_LISTS, until the nearest
+ * rows read so far (as many as the table's top 10 has in the sample) are no
+ * farther than the next list's bound.  Per kind of query (0: the
+ * calibration's sample rows, like the data; 1: its drawn queries; 2: the
+ * nextra queries given), the mean sample rows read per query, in rows[kind],
+ * and the share of the queries' nearest sample rows in the lists read, in
+ * recall[kind].
+ */
+void
+lsh_calibrate_scan(const LshCalibration *cal, const LshState *state, const LshListItem *items,
+				   float unit, const float *sample, const int *sample_lists, int n,
+				   const float *extra, int nextra, double rows[3], double recall[3])
+{
+	float8		s = Min(1.0, LSH_CALIBRATION_MARGIN * unit);
+	int			nlists = state->meta.nlists;
+	int			dim = cal->dim;
+	int			queries[3] = {0, 0, 0};
+	int			found[3] = {0, 0, 0};
+	int		   *fill = palloc(sizeof(int) * nlists);
+	SimSample	ss;
+
+	ss.rows = sample;
+	ss.n = n;
+	ss.start = palloc0(sizeof(int) * (nlists + 1));
+	ss.members = palloc(sizeof(int) * Max(n, 1));
+	ss.norm2 = palloc(sizeof(float) * Max(n, 1));
+	ss.dist = palloc(sizeof(float8) * Max(n, 1));
+	ss.lb = palloc(sizeof(float8) * nlists);
+	ss.work = palloc(sizeof(float) * Max(nlists, n));
+	ss.order = palloc(sizeof(int) * nlists);
+	for (int i = 0; i < n; i++)
+		ss.start[sample_lists[i] + 1]++;
+	for (int l = 0; l < nlists; l++)
+		ss.start[l + 1] += ss.start[l];
+	memcpy(fill, ss.start, sizeof(int) * nlists);
+	for (int i = 0; i < n; i++)
+		ss.members[fill[sample_lists[i]]++] = i;
+	for (int i = 0; i < n; i++)
+		ss.norm2[i] = (float) kernel_norm_squared(sample + (Size) i * dim, dim);
+
+	rows[0] = rows[1] = rows[2] = 0;
+	for (int j = 0; j < cal->nqueries + nextra; j++)
+	{
+		bool		is_extra = j >= cal->nqueries;
+		int			kind = is_extra ? 2 : cal->query_row[j] < 0 ? 1 : 0;
+		const float *q = is_extra ? extra + (Size) (j - cal->nqueries) * dim
+			: cal->queries + (Size) j * dim;
+		int			hits;
+
+		rows[kind] += simulated_scan(state, items, s, &ss, q, is_extra ? -1 : cal->query_row[j],
+									 cal->m, &hits);
+		found[kind] += hits;
+		queries[kind]++;
+	}
+	for (int kind = 0; kind < 3; kind++)
+	{
+		rows[kind] = queries[kind] > 0 ? rows[kind] / queries[kind] : 0;
+		recall[kind] = queries[kind] > 0 ? (double) found[kind] / (queries[kind] * cal->m) : 1.0;
+	}
+	pfree(fill);
+	pfree(ss.start);
+	pfree(ss.members);
+	pfree(ss.norm2);
+	pfree(ss.dist);
+	pfree(ss.lb);
+	pfree(ss.work);
+	pfree(ss.order);
 }

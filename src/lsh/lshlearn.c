@@ -37,15 +37,6 @@ lsh_default_lists(double n)
  * ----------------------------------------------------------------
  */
 
-static int
-cmp_float(const void *a, const void *b)
-{
-	float		x = *(const float *) a;
-	float		y = *(const float *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /*
  * Norm range bounds: equal-count quantiles of the sample's norms.  Ties (for
  * instance normalised vectors, all of norm 1) can leave a range with fewer
@@ -58,7 +49,7 @@ learn_norm_ranges(LshBuildState *bs, LshMetaPageData *meta, float *norms)
 	int		   *counts = palloc(sizeof(int) * LSH_MAX_NORM_RANGES);
 
 	memcpy(sorted, norms, sizeof(float) * bs->sample_n);
-	qsort(sorted, bs->sample_n, sizeof(float), cmp_float);
+	qsort(sorted, bs->sample_n, sizeof(float), lsh_cmp_float);
 	for (;;)
 	{
 		bool		ok = true;
@@ -353,6 +344,21 @@ fit_bits(LshBuildState *bs, int bits, int ranges, int base, int max_lists_mem)
 }
 
 /*
+ * The most norm ranges, up to want, of a k-means index of meta.nlists lists:
+ * each range must hold at least as many sample rows as lists.
+ */
+int
+lsh_ranges_that_fit(const LshBuildState *bs, int want)
+{
+	int			lists = bs->state.meta.nlists;
+	int			ranges = Max(1, Min(want, lists));
+
+	while (ranges > 1 && bs->sample_n / ranges < (lists + ranges - 1) / ranges + 1)
+		ranges--;
+	return ranges;
+}
+
+/*
  * Decide the shape of the index (lists, ranges, bits) from the options and
  * the row count.  An explicit option is used as given or is an error; where
  * the table cannot support it (too few rows, too little memory for an
@@ -425,12 +431,8 @@ lsh_plan_shape(LshBuildState *bs)
 								 errhint("REINDEX when the table has more rows.")));
 					lists = Max(1, bs->sample_n / 4);
 				}
-				meta->nranges = Max(1, Min(want_ranges, lists));
 				meta->nlists = lists;
-				/* each range must hold at least as many sample rows as lists */
-				while (meta->nranges > 1 &&
-					   bs->sample_n / meta->nranges < (lists + meta->nranges - 1) / meta->nranges + 1)
-					meta->nranges--;
+				meta->nranges = lsh_ranges_that_fit(bs, want_ranges);
 			}
 			break;
 		case LSH_FAMILY_SIMPLE:

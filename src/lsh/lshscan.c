@@ -107,16 +107,6 @@ typedef struct LshScanOpaqueData
 
 typedef LshScanOpaqueData *LshScanOpaque;
 
-/*
- * Lists an ordered scan reads before its first row when fct.lsh_probes is 0.
- * The second best list by bound often holds a near neighbour the margin's
- * bound would have let go: on the benchmark's five data sets (compare,
- * 300 queries) 2 lists instead of 1 took the defaults' recall@10 from
- * 0.953-0.993 to 0.968-0.994 at the same CPU but on the mixture (+20%, where
- * the query's own list holds its neighbours).
- */
-#define LSH_BOUNDED_FIRST_LISTS 2
-
 /* Lists a scan of the comparison families probes first: the GUC, or 0.5% of the lists (at least 2). */
 int
 lsh_effective_probes(int nlists)

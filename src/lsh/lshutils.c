@@ -96,7 +96,7 @@ lsh_options_init(void)
 					  "Number of buckets (lists) of the kmeans family; by default from the row count",
 					  0, 1, LSH_MAX_LISTS, AccessExclusiveLock);
 	add_int_reloption(lsh_relopt_kind, "norm_ranges",
-					  "Norm ranges (inner product and l2); by default 1",
+					  "Norm ranges (inner product and l2); by default 1, for inner product 1 or 8 as the build measures",
 					  0, 1, LSH_MAX_NORM_RANGES, AccessExclusiveLock);
 	add_int_reloption(lsh_relopt_kind, "bits",
 					  "Hash bits (simple) or windows (wta); by default from the row count",
@@ -403,4 +403,14 @@ lsh_gaussian(pg_prng_state *rng)
 	double		v = pg_prng_double(rng);
 
 	return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+}
+
+/* qsort's comparison of floats, ascending. */
+int
+lsh_cmp_float(const void *a, const void *b)
+{
+	float		x = *(const float *) a;
+	float		y = *(const float *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -1,0 +1,226 @@
+/*
+ * lshranges.c
+ *	  Norm ranges of an inner-product k-means index: chosen at build, by scans
+ *	  simulated on the sample.
+ *
+ * For inner product the rows that win are long rows pointing the query's way.
+ * Split by norm into ranges, each range with its own lists, the lists of the
+ * long rows get their own largest norm, and the bounds of the other lists
+ * (lshbound.c: -maxnorm u) let the scan pass them by.  Whether that pays is a
+ * property of the data: where a class spreads over many lists and its rows'
+ * norms vary within it (the benchmark's MLP embeddings: 10 classes, 400
+ * lists), 8 ranges cut the CPU per query at recall@10 0.95 2.4x; where tight
+ * clusters each fill a list or less (the mixture set: 1,000 clusters), every
+ * range splits every cluster, a list holds pieces of several, and 8 ranges
+ * cost 3-5x.
+ *
+ * So the build measures it.  It learns the lists with one range and with
+ * LSH_MEASURED_RANGES; for each, it hashes the sample, takes the lists'
+ * bounds the table would give from the sample rows (table_maxima), calibrates
+ * the unit on them (lshcalibrate.c) and simulates the default scan for three
+ * kinds of query: the calibration's sample rows (queries like the data), its
+ * draws (queries off the data) and the one range's centres (queries between
+ * the rows, as a cluster's mean is).  The ranges are kept when the scans of
+ * the queries like the data read at most LSH_RANGES_GAIN of the rows the one
+ * range's read, and no kind of query loses more than LSH_RANGES_RECALL_LOSS
+ * of recall: on a mixture mapped by a linear upgrade (TAP 059), 8 ranges read
+ * 2.6x fewer rows for queries like the data but found 0.940 of the centres'
+ * neighbours against 1.000, and the built index's recall@10 for queries near
+ * the clusters' centres fell from 0.99 to 0.89.  An explicit norm_ranges
+ * option is used as given.
+ *
+ * What the simulation said, rows read a query like the data with 1 and 8
+ * ranges (the index built: pages or CPU a query): MLP embeddings 5,290 and
+ * 1,917 (CPU at recall 0.95 2.4x lower with 8); the mixture 1,246 and 12,000
+ * (8 ranges cost 3-5x); TAP 053's broad classes 4,995 and 1,060 (pages 37 and
+ * 8), its tight clusters 1,525 and 2,361 (pages 14 and 20).
+ *
+ * Cost: the second learning is about an eighth of the first (each range's
+ * k-means has an eighth of the sample and of the lists), plus two hashes of
+ * the sample and the simulated scans (a few hundred queries against the
+ * sample): on the benchmark's 200,000 rows, +9% of the build when one range
+ * is kept, -5% when the ranges are (their hash is cheaper).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "lshbuild.h"
+#include "utils/rel.h"
+
+/* The ranges measured against one range. */
+#define LSH_MEASURED_RANGES		8
+/* Queries at the one range's centres (between the rows). */
+#define LSH_CENTRE_QUERIES		128
+/* To be kept, the ranges read at most this share of the one range's rows (queries like the data)... */
+#define LSH_RANGES_GAIN			0.8
+/* ... and lose at most this much simulated recall on any kind of query. */
+#define LSH_RANGES_RECALL_LOSS	0.02
+
+/* Whether the build chooses the norm ranges (lsh_learn_measuring_ranges). */
+bool
+lsh_ranges_measured(const LshBuildState *bs)
+{
+	return bs->family == LSH_FAMILY_KMEANS && bs->metric == LSH_METRIC_IP &&
+		!(bs->opts && bs->opts->norm_ranges > 0);
+}
+
+/*
+ * The largest of each list's values (resid or norm of its n sample members,
+ * lists[i] the list of member i) that the table's rows would give, into
+ * out[l].  A list's largest residual and norm grow with its members, and the
+ * scan's bounds with them; the sample holds about one row in ntuples / n, and
+ * its own largest values made the simulated scans on the MLP embeddings read
+ * 2.5x fewer rows than those of the index built.  So a list's largest value
+ * is its sample mean plus its sample spread times the standardised value
+ * that one in (its members in the table) of the pooled sample's exceeds.
+ */
+static void
+table_maxima(const float *value, const int *lists, int n, int nlists, double ntuples,
+			 float *out)
+{
+	double	   *sum = palloc0(sizeof(double) * nlists);
+	double	   *sum2 = palloc0(sizeof(double) * nlists);
+	int		   *count = palloc0(sizeof(int) * nlists);
+	float	   *z = palloc(sizeof(float) * Max(n, 1));
+	int			nz = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		sum[lists[i]] += value[i];
+		sum2[lists[i]] += (double) value[i] * value[i];
+		count[lists[i]]++;
+	}
+	for (int l = 0; l < nlists; l++)
+	{
+		double		mean = count[l] > 0 ? sum[l] / count[l] : 0;
+
+		sum2[l] = count[l] > 1 ? sqrt(Max(sum2[l] / count[l] - mean * mean, 0.0)) : 0;
+		sum[l] = mean;
+		out[l] = 0;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		int			l = lists[i];
+
+		out[l] = Max(out[l], value[i]);
+		if (sum2[l] > 0)
+			z[nz++] = (float) ((value[i] - sum[l]) / sum2[l]);
+	}
+	qsort(z, nz, sizeof(float), lsh_cmp_float);
+	for (int l = 0; l < nlists && nz > 0; l++)
+	{
+		double		members = count[l] * ntuples / Max(n, 1);
+		int			at = (int) ((1.0 - 1.0 / (members + 1.0)) * (nz - 1));
+
+		out[l] = Max(out[l], (float) (sum[l] + sum2[l] * z[Max(0, Min(at, nz - 1))]));
+	}
+	pfree(sum);
+	pfree(sum2);
+	pfree(count);
+	pfree(z);
+}
+
+/*
+ * The sample rows the default scan reads per query like the data (sample
+ * rows; the calibration's drawn queries are left out), simulated with the
+ * family as learned and the lists' bounds the table would give; *recall,
+ * the share of the calibration's neighbours in the lists read.
+ */
+static void
+simulated_rows(const LshBuildState *bs, const LshCalibration *cal, const float *extra, int nextra,
+			   double rows[3], double recall[3])
+{
+	const LshState *state = &bs->state;
+	int			n = bs->sample_n;
+	int			nlists = state->meta.nlists;
+	int		   *lists = palloc(sizeof(int) * n);
+	float	   *resid = palloc(sizeof(float) * n);
+	float	   *norm = palloc(sizeof(float) * n);
+	float	   *rmax = palloc(sizeof(float) * nlists);
+	float	   *maxnorm = palloc(sizeof(float) * nlists);
+	LshListItem *items = palloc(sizeof(LshListItem) * nlists);
+
+	lsh_hash_batch(state, bs->sample, n, lists);
+	for (int l = 0; l < nlists; l++)
+		lsh_item_init(&items[l], InvalidBlockNumber);
+	for (int i = 0; i < n; i++)
+	{
+		lsh_member_geometry(state, lists[i], bs->sample + (Size) i * bs->dim, &resid[i], &norm[i]);
+		lsh_item_widen(&items[lists[i]], resid[i], norm[i]);
+	}
+	table_maxima(resid, lists, n, nlists, bs->ntuples, rmax);
+	table_maxima(norm, lists, n, nlists, bs->ntuples, maxnorm);
+	for (int l = 0; l < nlists; l++)
+		if (items[l].rmax >= items[l].rmin)
+			lsh_item_widen(&items[l], rmax[l], maxnorm[l]);
+	lsh_calibrate_scan(cal, state, items, lsh_calibrate_unit(cal, state, items),
+					   bs->sample, lists, n, extra, nextra, rows, recall);
+	pfree(lists);
+	pfree(resid);
+	pfree(norm);
+	pfree(rmax);
+	pfree(maxnorm);
+	pfree(items);
+}
+
+/*
+ * lsh_learn, for an index whose norm ranges the build chooses: learns one
+ * range and LSH_MEASURED_RANGES (where the sample holds enough rows per
+ * range) and keeps the one whose simulated scans read fewer rows (see the
+ * file header).  cal: the calibration's queries, from the same sample.
+ */
+void
+lsh_learn_measuring_ranges(LshBuildState *bs, const LshCalibration *cal)
+{
+	LshMetaPageData planned = bs->state.meta;
+	LshState	one;
+	double		rows_one[3];
+	double		rows_ranges[3];
+	double		recall_one[3];
+	double		recall_ranges[3];
+	int			ranges = lsh_ranges_that_fit(bs, LSH_MEASURED_RANGES);
+	int			ncentres;
+	float	   *centres;
+	bool		keep;
+
+	bs->state.meta.nranges = 1;
+	lsh_learn(bs);
+	if (cal == NULL || ranges <= 1)
+		return;
+	/* queries between the rows: the one range's centres (directions), spread over the lists */
+	ncentres = Min(bs->state.meta.nlists, LSH_CENTRE_QUERIES);
+	centres = palloc(sizeof(float) * (Size) ncentres * bs->dim);
+	for (int c = 0; c < ncentres; c++)
+		memcpy(centres + (Size) c * bs->dim,
+			   bs->state.params + (Size) (((int64) c * bs->state.meta.nlists) / ncentres) * bs->dim,
+			   sizeof(float) * bs->dim);
+	simulated_rows(bs, cal, centres, ncentres, rows_one, recall_one);
+	one = bs->state;
+
+	/* from the planned shape, not from what the first learning left (two-level cells) */
+	bs->state.meta = planned;
+	bs->state.meta.nranges = ranges;
+	lsh_learn(bs);
+	/* learn_norm_ranges may have cut the ranges (ties) */
+	if (bs->state.meta.nranges == 1)
+	{
+		bs->state = one;
+		return;
+	}
+	simulated_rows(bs, cal, centres, ncentres, rows_ranges, recall_ranges);
+	elog(DEBUG1, "lsh index \"%s\": simulated scans read, a query like the data | drawn | at a centre: %.0f | %.0f | %.0f rows with 1 norm range (recall %.3f | %.3f | %.3f), %.0f | %.0f | %.0f with %d (recall %.3f | %.3f | %.3f)",
+		 RelationGetRelationName(bs->index),
+		 rows_one[0] * bs->ntuples / bs->sample_n, rows_one[1] * bs->ntuples / bs->sample_n,
+		 rows_one[2] * bs->ntuples / bs->sample_n,
+		 recall_one[0], recall_one[1], recall_one[2],
+		 rows_ranges[0] * bs->ntuples / bs->sample_n, rows_ranges[1] * bs->ntuples / bs->sample_n,
+		 rows_ranges[2] * bs->ntuples / bs->sample_n,
+		 bs->state.meta.nranges, recall_ranges[0], recall_ranges[1], recall_ranges[2]);
+	keep = rows_ranges[0] <= LSH_RANGES_GAIN * rows_one[0];
+	for (int kind = 0; kind < 3; kind++)
+		keep = keep && recall_ranges[kind] >= recall_one[kind] - LSH_RANGES_RECALL_LOSS;
+	if (!keep)
+		bs->state = one;
+	pfree(centres);
+}
