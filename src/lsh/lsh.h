@@ -428,10 +428,17 @@ extern float lsh_calibrate_unit(const LshCalibration *cal, const LshState *state
 								const LshListItem *items);
 extern float lsh_calibrate_end(LshCalibration *cal, const LshState *state,
 							   const LshListItem *items);
-extern void lsh_calibrate_scan(const LshCalibration *cal, const LshState *state,
-							   const LshListItem *items, float unit, const float *sample,
-							   const int *sample_lists, int n, const float *extra, int nextra,
-							   double rows[3], double recall[3]);
+/* A shape the build simulates scans of (lsh_calibrate_scan): its lists and bounds. */
+typedef struct LshSimShape
+{
+	const LshState *state;
+	const LshListItem *items;	/* the lists' bounds */
+	const int  *lists;			/* each sample row's list */
+	float		unit;			/* the bounds' unit (lsh_calibrate_unit) */
+} LshSimShape;
+extern void lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nshapes,
+							   const float *sample, int n, const float *extra, int nextra,
+							   double rows[][3], double recall[][3]);
 
 /* lshkmeans.c */
 extern void lsh_kmeans(float *x, int n, int dim, int k, float *centers,

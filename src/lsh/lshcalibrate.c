@@ -49,6 +49,7 @@
 
 #include "common/pg_prng.h"
 #include "kernels/distance.h"
+#include "kernels/matmul.h"
 #include "lsh.h"
 #include "utils/float.h"
 
@@ -77,14 +78,11 @@ struct LshCalibration
 	float	   *x;				/* npairs x dim: the neighbour of each pair */
 };
 
-/* Scan distance from q to each of n rows (squared L2, cosine, -inner product). */
+/* Scan distances from dots[i] = <q, rows[i]> (squared L2, cosine, -inner product). */
 static void
-distances(LshMetric metric, const float *q, const float *rows, const float *norm2,
-		  int n, int dim, float8 *out, float *dots)
+distances_from_dots(LshMetric metric, float8 qn2, const float *dots, const float *norm2,
+					int n, float8 *out)
 {
-	float8		qn2 = kernel_norm_squared(q, dim);
-
-	kernel_inner_product_batch(q, rows, n, dim, dots);
 	for (int i = 0; i < n; i++)
 	{
 		switch (metric)
@@ -100,6 +98,15 @@ distances(LshMetric metric, const float *q, const float *rows, const float *norm
 				break;
 		}
 	}
+}
+
+/* Scan distance from q to each of n rows; dots: n floats of work. */
+static void
+distances(LshMetric metric, const float *q, const float *rows, const float *norm2,
+		  int n, int dim, float8 *out, float *dots)
+{
+	kernel_inner_product_batch(q, rows, n, dim, dots);
+	distances_from_dots(metric, kernel_norm_squared(q, dim), dots, norm2, n, out);
 }
 
 /*
@@ -342,62 +349,39 @@ keep_nearest(float8 *best, int *nb, int m, float8 d)
 	best[b] = d;
 }
 
-/* The sample, grouped by list for simulated scans. */
-typedef struct SimSample
-{
-	const float *rows;
-	int			n;
-	int		   *start;			/* nlists + 1: each list's first member */
-	int		   *members;		/* the rows, list by list */
-	float	   *norm2;			/* per row: |x|^2 */
-	/* per query */
-	float8	   *dist;
-	float8	   *lb;
-	float	   *work;
-	int		   *order;
-} SimSample;
-
 /*
- * One ordered scan at allowance s, simulated on the sample for query q (see
- * lsh_calibrate_scan; self: the query's own sample row, or -1): the sample
- * rows read, and in *found how many of the m nearest rows of the sample are
- * in the lists read.
+ * One ordered scan at allowance s, simulated on the sample for a query whose
+ * distances to the sample rows are dist (see lsh_calibrate_scan; mth: the
+ * distance of its m-th nearest sample row): the sample rows read, and in
+ * *found how many of the m nearest rows of the sample are in the lists read.
+ * lb, order: nlists of work.
  */
 static int
-simulated_scan(const LshState *state, const LshListItem *items, float8 s, SimSample *ss,
-			   const float *q, int self, int m, int *found)
+simulated_scan(const LshSimShape *shape, const int *start, const int *members, float8 s,
+			   const float *q, const float8 *dist, float8 mth, int m, int *found,
+			   float8 *lb, int *order, float *work)
 {
-	int			nlists = state->meta.nlists;
+	int			nlists = shape->state->meta.nlists;
 	float8		best[LSH_CALIBRATION_K];
-	float8		mth;
 	int			nb = 0;
 	int			rows = 0;
 
-	distances((LshMetric) state->meta.metric, q, ss->rows, ss->norm2, ss->n, state->meta.dim,
-			  ss->dist, ss->work);
-	if (self >= 0)
-		ss->dist[self] = get_float8_infinity();
-	for (int i = 0; i < ss->n; i++)
-		keep_nearest(best, &nb, m, ss->dist[i]);
-	mth = best[nb - 1];
-
-	lsh_list_bounds_at(state, q, items, s, ss->lb, ss->work);
+	lsh_list_bounds_at(shape->state, q, shape->items, s, lb, work);
 	for (int l = 0; l < nlists; l++)
-		ss->order[l] = l;
-	qsort_arg(ss->order, nlists, sizeof(int), cmp_list_bound, ss->lb);
-	nb = 0;
+		order[l] = l;
+	qsort_arg(order, nlists, sizeof(int), cmp_list_bound, lb);
 	*found = 0;
 	for (int t = 0; t < nlists; t++)
 	{
-		int			l = ss->order[t];
+		int			l = order[t];
 
-		if (isinf(ss->lb[l]) ||
-			(t >= LSH_BOUNDED_FIRST_LISTS && nb == m && best[m - 1] <= ss->lb[l]))
+		if (isinf(lb[l]) ||
+			(t >= LSH_BOUNDED_FIRST_LISTS && nb == m && best[m - 1] <= lb[l]))
 			break;
-		rows += ss->start[l + 1] - ss->start[l];
-		for (int i = ss->start[l]; i < ss->start[l + 1]; i++)
+		rows += start[l + 1] - start[l];
+		for (int i = start[l]; i < start[l + 1]; i++)
 		{
-			float8		d = ss->dist[ss->members[i]];
+			float8		d = dist[members[i]];
 
 			*found += d <= mth;
 			keep_nearest(best, &nb, m, d);
@@ -407,75 +391,129 @@ simulated_scan(const LshState *state, const LshListItem *items, float8 s, SimSam
 	return rows;
 }
 
+/* Queries a matrix product takes at once (a block of query x sample products). */
+#define LSH_SIM_BLOCK	32
+
 /*
- * The work of an ordered scan at the default margin with this unit (as
- * lsh_calibrate_unit gave it), simulated on the sample (the one the
- * calibration began with; sample_lists: each row's list): lists read in the
- * order of their bounds, at least LSH_BOUNDED_FIRST_LISTS, until the nearest
- * rows read so far (as many as the table's top 10 has in the sample) are no
- * farther than the next list's bound.  Per kind of query (0: the
- * calibration's sample rows, like the data; 1: its drawn queries; 2: the
- * nextra queries given), the mean sample rows read per query, in rows[kind],
- * and the share of the queries' nearest sample rows in the lists read, in
- * recall[kind].
+ * The work of the ordered scan at the default margin, simulated on the
+ * sample (the one the calibration began with) for each of nshapes shapes
+ * (their lists, bounds and units): lists read in the order of their bounds,
+ * at least LSH_BOUNDED_FIRST_LISTS, until the nearest rows read so far (as
+ * many as the table's top 10 has in the sample) are no farther than the next
+ * list's bound.  Per shape and kind of query (0: the calibration's sample
+ * rows, like the data; 1: its drawn queries; 2: the nextra queries given),
+ * the mean sample rows read per query, in rows[shape][kind], and the share of
+ * the queries' nearest sample rows in the lists read, in recall[shape][kind].
+ * The queries' distances to the sample come from one matrix product per
+ * block of queries, shared by the shapes.
  */
 void
-lsh_calibrate_scan(const LshCalibration *cal, const LshState *state, const LshListItem *items,
-				   float unit, const float *sample, const int *sample_lists, int n,
-				   const float *extra, int nextra, double rows[3], double recall[3])
+lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nshapes,
+				   const float *sample, int n, const float *extra, int nextra,
+				   double rows[][3], double recall[][3])
 {
-	float8		s = Min(1.0, LSH_CALIBRATION_MARGIN * unit);
-	int			nlists = state->meta.nlists;
+	LshMetric	metric = (LshMetric) shapes[0].state->meta.metric;
 	int			dim = cal->dim;
+	int			m = cal->m;
+	int			maxlists = 0;
+	int		  **start = palloc(sizeof(int *) * nshapes);
+	int		  **members = palloc(sizeof(int *) * nshapes);
+	float	   *norm2 = palloc(sizeof(float) * Max(n, 1));
+	float	   *dots = palloc_extended(sizeof(float) * (Size) LSH_SIM_BLOCK * Max(n, 1), MCXT_ALLOC_HUGE);
+	float	   *block = palloc(sizeof(float) * (Size) LSH_SIM_BLOCK * dim);
+	float8	   *dist = palloc(sizeof(float8) * Max(n, 1));
+	float8	   *lb;
+	int		   *order;
+	float	   *work;
 	int			queries[3] = {0, 0, 0};
-	int			found[3] = {0, 0, 0};
-	int		   *fill = palloc(sizeof(int) * nlists);
-	SimSample	ss;
+	int		  (*found)[3] = palloc0(sizeof(int[3]) * nshapes);
 
-	ss.rows = sample;
-	ss.n = n;
-	ss.start = palloc0(sizeof(int) * (nlists + 1));
-	ss.members = palloc(sizeof(int) * Max(n, 1));
-	ss.norm2 = palloc(sizeof(float) * Max(n, 1));
-	ss.dist = palloc(sizeof(float8) * Max(n, 1));
-	ss.lb = palloc(sizeof(float8) * nlists);
-	ss.work = palloc(sizeof(float) * Max(nlists, n));
-	ss.order = palloc(sizeof(int) * nlists);
-	for (int i = 0; i < n; i++)
-		ss.start[sample_lists[i] + 1]++;
-	for (int l = 0; l < nlists; l++)
-		ss.start[l + 1] += ss.start[l];
-	memcpy(fill, ss.start, sizeof(int) * nlists);
-	for (int i = 0; i < n; i++)
-		ss.members[fill[sample_lists[i]]++] = i;
-	for (int i = 0; i < n; i++)
-		ss.norm2[i] = (float) kernel_norm_squared(sample + (Size) i * dim, dim);
-
-	rows[0] = rows[1] = rows[2] = 0;
-	for (int j = 0; j < cal->nqueries + nextra; j++)
+	/* each shape's sample rows grouped by list */
+	for (int k = 0; k < nshapes; k++)
 	{
-		bool		is_extra = j >= cal->nqueries;
-		int			kind = is_extra ? 2 : cal->query_row[j] < 0 ? 1 : 0;
-		const float *q = is_extra ? extra + (Size) (j - cal->nqueries) * dim
-			: cal->queries + (Size) j * dim;
-		int			hits;
+		int			nlists = shapes[k].state->meta.nlists;
+		int		   *fill = palloc(sizeof(int) * nlists);
 
-		rows[kind] += simulated_scan(state, items, s, &ss, q, is_extra ? -1 : cal->query_row[j],
-									 cal->m, &hits);
-		found[kind] += hits;
-		queries[kind]++;
+		maxlists = Max(maxlists, nlists);
+		start[k] = palloc0(sizeof(int) * (nlists + 1));
+		members[k] = palloc(sizeof(int) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+			start[k][shapes[k].lists[i] + 1]++;
+		for (int l = 0; l < nlists; l++)
+			start[k][l + 1] += start[k][l];
+		memcpy(fill, start[k], sizeof(int) * nlists);
+		for (int i = 0; i < n; i++)
+			members[k][fill[shapes[k].lists[i]]++] = i;
+		pfree(fill);
+		memset(rows[k], 0, sizeof(double) * 3);
 	}
-	for (int kind = 0; kind < 3; kind++)
+	lb = palloc(sizeof(float8) * maxlists);
+	order = palloc(sizeof(int) * maxlists);
+	work = palloc(sizeof(float) * maxlists);
+	for (int i = 0; i < n; i++)
+		norm2[i] = (float) kernel_norm_squared(sample + (Size) i * dim, dim);
+
+	for (int j0 = 0; j0 < cal->nqueries + nextra; j0 += LSH_SIM_BLOCK)
 	{
-		rows[kind] = queries[kind] > 0 ? rows[kind] / queries[kind] : 0;
-		recall[kind] = queries[kind] > 0 ? (double) found[kind] / (queries[kind] * cal->m) : 1.0;
+		int			nb = Min(LSH_SIM_BLOCK, cal->nqueries + nextra - j0);
+
+		for (int b = 0; b < nb; b++)
+		{
+			int			j = j0 + b;
+
+			memcpy(block + (Size) b * dim,
+				   j < cal->nqueries ? cal->queries + (Size) j * dim
+				   : extra + (Size) (j - cal->nqueries) * dim,
+				   sizeof(float) * dim);
+		}
+		kernel_matmul(sample, NULL, n, dim, block, dim, nb, dots, n, false);
+		for (int b = 0; b < nb; b++)
+		{
+			int			j = j0 + b;
+			const float *q = block + (Size) b * dim;
+			int			self = j < cal->nqueries ? cal->query_row[j] : -1;
+			int			kind = j >= cal->nqueries ? 2 : self < 0 ? 1 : 0;
+			float8		best[LSH_CALIBRATION_K];
+			int			nbest = 0;
+
+			distances_from_dots(metric, kernel_norm_squared(q, dim), dots + (Size) b * n,
+								norm2, n, dist);
+			if (self >= 0)
+				dist[self] = get_float8_infinity();	/* not itself */
+			for (int i = 0; i < n; i++)
+				keep_nearest(best, &nbest, m, dist[i]);
+			queries[kind]++;
+			for (int k = 0; k < nshapes; k++)
+			{
+				int			hits;
+
+				rows[k][kind] += simulated_scan(&shapes[k], start[k], members[k],
+												Min(1.0, LSH_CALIBRATION_MARGIN * shapes[k].unit),
+												q, dist, best[nbest - 1], m, &hits,
+												lb, order, work);
+				found[k][kind] += hits;
+			}
+		}
 	}
-	pfree(fill);
-	pfree(ss.start);
-	pfree(ss.members);
-	pfree(ss.norm2);
-	pfree(ss.dist);
-	pfree(ss.lb);
-	pfree(ss.work);
-	pfree(ss.order);
+	for (int k = 0; k < nshapes; k++)
+	{
+		for (int kind = 0; kind < 3; kind++)
+		{
+			rows[k][kind] = queries[kind] > 0 ? rows[k][kind] / queries[kind] : 0;
+			recall[k][kind] = queries[kind] > 0 ?
+				(double) found[k][kind] / ((double) queries[kind] * m) : 1.0;
+		}
+		pfree(start[k]);
+		pfree(members[k]);
+	}
+	pfree(start);
+	pfree(members);
+	pfree(found);
+	pfree(norm2);
+	pfree(dots);
+	pfree(block);
+	pfree(dist);
+	pfree(lb);
+	pfree(order);
+	pfree(work);
 }

@@ -38,8 +38,9 @@
  * Cost: the second learning is about an eighth of the first (each range's
  * k-means has an eighth of the sample and of the lists), plus two hashes of
  * the sample and the simulated scans (a few hundred queries against the
- * sample): on the benchmark's 200,000 rows, +9% of the build when one range
- * is kept, -5% when the ranges are (their hash is cheaper).
+ * sample, one matrix product per block of queries for both shapes): on the
+ * benchmark's 200,000 rows, +11% of the build where one range is kept, -8%
+ * where the ranges are (their hash compares a row with fewer centres).
  */
 #include "postgres.h"
 
@@ -122,16 +123,14 @@ table_maxima(const float *value, const int *lists, int n, int nlists, double ntu
 }
 
 /*
- * The sample rows the default scan reads per query like the data (sample
- * rows; the calibration's drawn queries are left out), simulated with the
- * family as learned and the lists' bounds the table would give; *recall,
- * the share of the calibration's neighbours in the lists read.
+ * A shape to simulate, from the family as learned (state): each sample row's
+ * list, the lists' bounds the table would give, and the unit the calibration
+ * gives them.
  */
 static void
-simulated_rows(const LshBuildState *bs, const LshCalibration *cal, const float *extra, int nextra,
-			   double rows[3], double recall[3])
+shape_of(const LshBuildState *bs, const LshState *state, const LshCalibration *cal,
+		 LshSimShape *shape)
 {
-	const LshState *state = &bs->state;
 	int			n = bs->sample_n;
 	int			nlists = state->meta.nlists;
 	int		   *lists = palloc(sizeof(int) * n);
@@ -154,31 +153,37 @@ simulated_rows(const LshBuildState *bs, const LshCalibration *cal, const float *
 	for (int l = 0; l < nlists; l++)
 		if (items[l].rmax >= items[l].rmin)
 			lsh_item_widen(&items[l], rmax[l], maxnorm[l]);
-	lsh_calibrate_scan(cal, state, items, lsh_calibrate_unit(cal, state, items),
-					   bs->sample, lists, n, extra, nextra, rows, recall);
-	pfree(lists);
+	shape->state = state;
+	shape->items = items;
+	shape->lists = lists;
+	shape->unit = lsh_calibrate_unit(cal, state, items);
 	pfree(resid);
 	pfree(norm);
 	pfree(rmax);
 	pfree(maxnorm);
-	pfree(items);
+}
+
+static void
+shape_free(LshSimShape *shape)
+{
+	pfree((void *) shape->items);
+	pfree((void *) shape->lists);
 }
 
 /*
  * lsh_learn, for an index whose norm ranges the build chooses: learns one
  * range and LSH_MEASURED_RANGES (where the sample holds enough rows per
- * range) and keeps the one whose simulated scans read fewer rows (see the
- * file header).  cal: the calibration's queries, from the same sample.
+ * range) and keeps the ranges where the simulated scans say so (see the file
+ * header).  cal: the calibration's queries, from the same sample.
  */
 void
 lsh_learn_measuring_ranges(LshBuildState *bs, const LshCalibration *cal)
 {
 	LshMetaPageData planned = bs->state.meta;
 	LshState	one;
-	double		rows_one[3];
-	double		rows_ranges[3];
-	double		recall_one[3];
-	double		recall_ranges[3];
+	LshSimShape shapes[2];
+	double		rows[2][3];
+	double		recall[2][3];
 	int			ranges = lsh_ranges_that_fit(bs, LSH_MEASURED_RANGES);
 	int			ncentres;
 	float	   *centres;
@@ -188,14 +193,6 @@ lsh_learn_measuring_ranges(LshBuildState *bs, const LshCalibration *cal)
 	lsh_learn(bs);
 	if (cal == NULL || ranges <= 1)
 		return;
-	/* queries between the rows: the one range's centres (directions), spread over the lists */
-	ncentres = Min(bs->state.meta.nlists, LSH_CENTRE_QUERIES);
-	centres = palloc(sizeof(float) * (Size) ncentres * bs->dim);
-	for (int c = 0; c < ncentres; c++)
-		memcpy(centres + (Size) c * bs->dim,
-			   bs->state.params + (Size) (((int64) c * bs->state.meta.nlists) / ncentres) * bs->dim,
-			   sizeof(float) * bs->dim);
-	simulated_rows(bs, cal, centres, ncentres, rows_one, recall_one);
 	one = bs->state;
 
 	/* from the planned shape, not from what the first learning left (two-level cells) */
@@ -208,19 +205,30 @@ lsh_learn_measuring_ranges(LshBuildState *bs, const LshCalibration *cal)
 		bs->state = one;
 		return;
 	}
-	simulated_rows(bs, cal, centres, ncentres, rows_ranges, recall_ranges);
+
+	/* queries between the rows: the one range's centres (directions), spread over the lists */
+	ncentres = Min(one.meta.nlists, LSH_CENTRE_QUERIES);
+	centres = palloc(sizeof(float) * (Size) ncentres * bs->dim);
+	for (int c = 0; c < ncentres; c++)
+		memcpy(centres + (Size) c * bs->dim,
+			   one.params + (Size) (((int64) c * one.meta.nlists) / ncentres) * bs->dim,
+			   sizeof(float) * bs->dim);
+	shape_of(bs, &one, cal, &shapes[0]);
+	shape_of(bs, &bs->state, cal, &shapes[1]);
+	lsh_calibrate_scan(cal, shapes, 2, bs->sample, bs->sample_n, centres, ncentres, rows, recall);
 	elog(DEBUG1, "lsh index \"%s\": simulated scans read, a query like the data | drawn | at a centre: %.0f | %.0f | %.0f rows with 1 norm range (recall %.3f | %.3f | %.3f), %.0f | %.0f | %.0f with %d (recall %.3f | %.3f | %.3f)",
 		 RelationGetRelationName(bs->index),
-		 rows_one[0] * bs->ntuples / bs->sample_n, rows_one[1] * bs->ntuples / bs->sample_n,
-		 rows_one[2] * bs->ntuples / bs->sample_n,
-		 recall_one[0], recall_one[1], recall_one[2],
-		 rows_ranges[0] * bs->ntuples / bs->sample_n, rows_ranges[1] * bs->ntuples / bs->sample_n,
-		 rows_ranges[2] * bs->ntuples / bs->sample_n,
-		 bs->state.meta.nranges, recall_ranges[0], recall_ranges[1], recall_ranges[2]);
-	keep = rows_ranges[0] <= LSH_RANGES_GAIN * rows_one[0];
+		 rows[0][0] * bs->ntuples / bs->sample_n, rows[0][1] * bs->ntuples / bs->sample_n,
+		 rows[0][2] * bs->ntuples / bs->sample_n, recall[0][0], recall[0][1], recall[0][2],
+		 rows[1][0] * bs->ntuples / bs->sample_n, rows[1][1] * bs->ntuples / bs->sample_n,
+		 rows[1][2] * bs->ntuples / bs->sample_n,
+		 bs->state.meta.nranges, recall[1][0], recall[1][1], recall[1][2]);
+	keep = rows[1][0] <= LSH_RANGES_GAIN * rows[0][0];
 	for (int kind = 0; kind < 3; kind++)
-		keep = keep && recall_ranges[kind] >= recall_one[kind] - LSH_RANGES_RECALL_LOSS;
+		keep = keep && recall[1][kind] >= recall[0][kind] - LSH_RANGES_RECALL_LOSS;
 	if (!keep)
 		bs->state = one;
+	shape_free(&shapes[0]);
+	shape_free(&shapes[1]);
 	pfree(centres);
 }
