@@ -437,7 +437,8 @@ typedef struct LshSimShape
 	float		unit;			/* the bounds' unit (lsh_calibrate_unit) */
 } LshSimShape;
 extern void lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nshapes,
-							   const float *sample, int n, const float *extra, int nextra,
+							   const float *sample, int n, double ntuples,
+							   const float *extra, int nextra,
 							   double rows[][3], double recall[][3]);
 
 /* lshkmeans.c */

@@ -70,7 +70,6 @@ struct LshCalibration
 {
 	int			dim;
 	int			nqueries;
-	int			m;				/* neighbours per query: the table's top 10 in the sample */
 	float	   *queries;		/* nqueries x dim */
 	int		   *query_row;		/* per query: its sample row, -1 for a draw */
 	int			npairs;
@@ -110,6 +109,18 @@ distances(LshMetric metric, const float *q, const float *rows, const float *norm
 }
 
 /*
+ * The rows of a sample of n rows of a table of ntuples that stand for the
+ * table's top 10: about 10 n / ntuples (at least the nearest).
+ */
+static int
+sample_top(int n, double ntuples)
+{
+	int			m = (int) ceil(LSH_CALIBRATION_K * (double) n / Max(ntuples, (double) n));
+
+	return Max(1, Min(m, LSH_CALIBRATION_K));
+}
+
+/*
  * Choose the pairs from the build's sample (n rows of a table of ntuples):
  * the query rows and copies of their neighbours, kept until the lists are
  * built.  NULL when the sample is too small to say anything.
@@ -134,17 +145,11 @@ lsh_calibrate_begin(const LshState *state, const float *sample, int n, double nt
 	if (nq < 8 || !lsh_has_bounds(&state->meta))
 		return NULL;
 
-	/*
-	 * The top 10 of the table are about the top 10 n / ntuples of the sample
-	 * (at least the nearest).
-	 */
-	m = (int) ceil(LSH_CALIBRATION_K * (double) n / Max(ntuples, (double) n));
-	m = Max(1, Min(m, LSH_CALIBRATION_K));
+	m = sample_top(n, ntuples);
 
 	cal = palloc(sizeof(LshCalibration));
 	cal->dim = dim;
 	cal->nqueries = 0;
-	cal->m = m;
 	cal->queries = palloc(sizeof(float) * (Size) nq * dim);
 	cal->query_row = palloc(sizeof(int) * nq);
 	cal->npairs = 0;
@@ -396,8 +401,9 @@ simulated_scan(const LshSimShape *shape, const int *start, const int *members, f
 
 /*
  * The work of the ordered scan at the default margin, simulated on the
- * sample (the one the calibration began with) for each of nshapes shapes
- * (their lists, bounds and units): lists read in the order of their bounds,
+ * sample (the one the calibration began with, or its first n rows, of a
+ * table of ntuples) for each of nshapes shapes (their lists of those rows,
+ * bounds and units): lists read in the order of their bounds,
  * at least LSH_BOUNDED_FIRST_LISTS, until the nearest rows read so far (as
  * many as the table's top 10 has in the sample) are no farther than the next
  * list's bound.  Per shape and kind of query (0: the calibration's sample
@@ -409,12 +415,12 @@ simulated_scan(const LshSimShape *shape, const int *start, const int *members, f
  */
 void
 lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nshapes,
-				   const float *sample, int n, const float *extra, int nextra,
+				   const float *sample, int n, double ntuples, const float *extra, int nextra,
 				   double rows[][3], double recall[][3])
 {
 	LshMetric	metric = (LshMetric) shapes[0].state->meta.metric;
 	int			dim = cal->dim;
-	int			m = cal->m;
+	int			m = sample_top(n, ntuples);
 	int			maxlists = 0;
 	int		  **start = palloc(sizeof(int *) * nshapes);
 	int		  **members = palloc(sizeof(int *) * nshapes);
@@ -478,7 +484,7 @@ lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nsh
 
 			distances_from_dots(metric, kernel_norm_squared(q, dim), dots + (Size) b * n,
 								norm2, n, dist);
-			if (self >= 0)
+			if (self >= 0 && self < n)
 				dist[self] = get_float8_infinity();	/* not itself */
 			for (int i = 0; i < n; i++)
 				keep_nearest(best, &nbest, m, dist[i]);
