@@ -396,8 +396,12 @@ simulated_scan(const LshSimShape *shape, const int *start, const int *members, f
 	return rows;
 }
 
-/* Queries a matrix product takes at once (a block of query x sample products). */
+/*
+ * Queries a matrix product takes at once, and the most bytes of their
+ * products with the sample (a large sample takes fewer queries at once).
+ */
 #define LSH_SIM_BLOCK	32
+#define LSH_SIM_BLOCK_BYTES (16 * 1024 * 1024)
 
 /*
  * The work of the ordered scan at the default margin, simulated on the
@@ -425,8 +429,10 @@ lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nsh
 	int		  **start = palloc(sizeof(int *) * nshapes);
 	int		  **members = palloc(sizeof(int *) * nshapes);
 	float	   *norm2 = palloc(sizeof(float) * Max(n, 1));
-	float	   *dots = palloc_extended(sizeof(float) * (Size) LSH_SIM_BLOCK * Max(n, 1), MCXT_ALLOC_HUGE);
-	float	   *block = palloc(sizeof(float) * (Size) LSH_SIM_BLOCK * dim);
+	int			block_queries = (int) Max(1, Min(LSH_SIM_BLOCK,
+												 LSH_SIM_BLOCK_BYTES / (sizeof(float) * (Size) Max(n, 1))));
+	float	   *dots = palloc_extended(sizeof(float) * (Size) block_queries * Max(n, 1), MCXT_ALLOC_HUGE);
+	float	   *block = palloc(sizeof(float) * (Size) block_queries * dim);
 	float8	   *dist = palloc(sizeof(float8) * Max(n, 1));
 	float8	   *lb;
 	int		   *order;
@@ -459,9 +465,9 @@ lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nsh
 	for (int i = 0; i < n; i++)
 		norm2[i] = (float) kernel_norm_squared(sample + (Size) i * dim, dim);
 
-	for (int j0 = 0; j0 < cal->nqueries + nextra; j0 += LSH_SIM_BLOCK)
+	for (int j0 = 0; j0 < cal->nqueries + nextra; j0 += block_queries)
 	{
-		int			nb = Min(LSH_SIM_BLOCK, cal->nqueries + nextra - j0);
+		int			nb = Min(block_queries, cal->nqueries + nextra - j0);
 
 		for (int b = 0; b < nb; b++)
 		{
