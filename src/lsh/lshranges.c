@@ -9,7 +9,7 @@
  * (lshbound.c: -maxnorm u) let the scan pass them by.  Whether that pays is a
  * property of the data: where a class spreads over many lists and its rows'
  * norms vary within it (the benchmark's MLP embeddings: 10 classes, 400
- * lists), 8 ranges cut the CPU per query at recall@10 0.95 2.4x; where tight
+ * lists), 8 ranges cut the CPU per query at recall@10 0.95 2-2.4x; where tight
  * clusters each fill a list or less (the mixture set: 1,000 clusters), every
  * range splits every cluster, a list holds pieces of several, and 8 ranges
  * cost 3-5x.
@@ -31,7 +31,7 @@
  *
  * What the simulation said, rows read a query like the data with 1 and 8
  * ranges (the index built: pages or CPU a query): MLP embeddings 5,290 and
- * 1,917 (CPU at recall 0.95 2.4x lower with 8); the mixture 1,246 and 12,000
+ * 1,917 (CPU at recall 0.95 2-2.4x lower with 8); the mixture 1,246 and 12,000
  * (8 ranges cost 3-5x); TAP 053's broad classes 4,995 and 1,060 (pages 37 and
  * 8), its tight clusters 1,525 and 2,361 (pages 14 and 20).
  *
