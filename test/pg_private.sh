@@ -27,7 +27,9 @@ pg_private_reexec_as_postgres() {
 	# ../shared (FCT_SHARED, resolved by vendor_resolve before this) may sit where postgres cannot
 	# read; then its vendor/ sources travel with the copy.
 	if [ -n "${FCT_SHARED:-}" ] && ! runuser -u postgres -- test -r "$FCT_SHARED/vendor/." 2>/dev/null; then
-		mkdir -p "$stage/.shared" && cp -a "$FCT_SHARED/vendor" "$stage/.shared/" && export FCT_SHARED=$stage/.shared
+		# writable, so that the copy's owner can remove it (../shared/vendor is read-only)
+		mkdir -p "$stage/.shared" && cp -a "$FCT_SHARED/vendor" "$stage/.shared/" &&
+			chmod -R u+w "$stage/.shared" && export FCT_SHARED=$stage/.shared
 	fi
 	chmod 755 "$stage"
 	chown -R postgres:postgres "$stage"
