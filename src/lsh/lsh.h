@@ -203,6 +203,9 @@ typedef struct LshMetaPageData
 	/* appended (format 3): an index built before reads 0, no codes */
 	int32		code_bits;		/* kmeans: bits per dimension of an entry's
 								 * code (lshcode.c), 0: entries without */
+	/* appended: an index built before reads 0, cosine codes without aux */
+	int32		code_cosine_aux;	/* cosine: an entry's aux is |x^|^2 - |c|^2,
+									 * for the quadratic bound (lshcode.c) */
 } LshMetaPageData;
 
 typedef LshMetaPageData *LshMetaPage;
@@ -400,7 +403,9 @@ typedef struct LshCodeQuery
 	float8		rel;			/* relative rounding allowance */
 	float8		abs;			/* absolute allowance (underflow) */
 	/* per list (lsh_code_list) */
+	bool		cosine_aux;		/* cosine: the codes' aux is there (meta.code_cosine_aux) */
 	float8		k1;				/* l2: |q - c|^2; cosine: <q', c>; ip: <q, c> */
+	float8		k1q;			/* cosine: |q' - c|^2, as 1 - 2 <q', c> + |c|^2 */
 	float8		cn;				/* |c| */
 	float8		rm;				/* the list's largest residual norm */
 } LshCodeQuery;

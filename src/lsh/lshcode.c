@@ -26,6 +26,10 @@
  *	 l2:			|q - x| >= |q - c - r^| - err,
  *					|q - c - r^|^2 = |q - c|^2 - 2 <q, r^> + aux,	aux = 2 <c, r^> + |r^|^2
  *	 cosine:		1 - cos(q, x) >= 1 - <q', c> - <q', r^> - err	(q' = q / |q|)
+ *					and, as 1 - cos(q, x) = |q' - x'|^2 / 2 (x' = x / |x| = c + r):
+ *					1 - cos(q, x) >= (|q' - c - r^| - err)^2 / 2,	aux = 2 <c, r^> + |r^|^2
+ *					(the larger; for a near neighbour, |q' - x'| < 1, the second,
+ *					which takes err |q' - x'| where the first takes err)
  *	 inner product: -<q, x> >= -|x| (<q, c> + <q, r^> + |q| err),	aux = |x|
  *
  * and <q, r^> = sum_d q[d] (lo[d] + step[d] / 2) + sum_d (q[d] step[d]) code[d]:
@@ -198,6 +202,7 @@ lsh_code_learn(LshState *state, const float *sample, int n)
 	if (rows)
 		pfree(rows);
 	meta->code_bits = 8;
+	meta->code_cosine_aux = meta->metric == LSH_METRIC_COSINE ? 1 : 0;
 	/* params moved: the derived pointers into them with it */
 	lsh_kmeans_state_init(state);
 	lsh_code_state_init(state);
@@ -255,7 +260,7 @@ lsh_code_encode(const LshState *state, int list, const float *x, LshCode *out)
 	if ((float8) err < sqrt(e2))
 		err = nextafterf(err, FLT_MAX);
 	out->err = err;
-	out->aux = l2 ? (float) (2.0 * cr + rn2) :
+	out->aux = l2 || state->meta.code_cosine_aux ? (float) (2.0 * cr + rn2) :
 		state->meta.metric == LSH_METRIC_IP ? (float) norm : 0;
 }
 
@@ -423,6 +428,7 @@ lsh_code_bounds_init(LshCodeQuery *cq, const LshState *state, const float *q)
 	float8		k = 0;
 
 	cq->metric = (LshMetric) state->meta.metric;
+	cq->cosine_aux = cq->metric == LSH_METRIC_COSINE && state->meta.code_cosine_aux;
 	cq->dim = dim;
 	cq->q = q;
 	cq->qn = sqrt(kernel_norm_squared(q, dim));
@@ -478,6 +484,7 @@ lsh_code_list(LshCodeQuery *cq, const LshState *state, int list,
 			break;
 		case LSH_METRIC_COSINE:
 			cq->k1 = cq->qn > 0 ? qc / cq->qn : 0;
+			cq->k1q = 1.0 - 2.0 * cq->k1 + state->center_norm2[list];
 			break;
 		case LSH_METRIC_IP:
 			cq->k1 = qc;
@@ -522,6 +529,21 @@ bound_cosine(const LshCodeQuery *cq, const LshCode *code, float8 qr)
 	float8		lb = 1.0 - cq->k1 - qr - err * (1.0 + rel) -
 		rel * (3.0 + cq->cn + rh + cq->qrscale) - cq->abs;
 
+	if (cq->cosine_aux)
+	{
+		/*
+		 * The quadratic bound (file header): e estimates |q' - x^| from
+		 * below, as bound_l2 does |q - x^| (its terms' allowance, and 2 for
+		 * |q'|^2 = 1 up to rounding); |q' - x'| >= e - err; the operator's
+		 * value is |q' - x'|^2 / 2 up to its own rounding (3 rel, as above).
+		 */
+		float8		est2 = cq->k1q - 2.0 * qr + code->aux -
+			rel * (2.0 + cq->k1q + 2.0 * cq->qrscale + 2.0 * cq->cn * rh + rh * rh);
+		float8		e = est2 > 0 ? sqrt(est2) - err * (1.0 + rel) - rel : 0;
+		float8		lbq = e > 0 ? 0.5 * e * e * (1.0 - 2.0 * rel) - 3.0 * rel - cq->abs : 0;
+
+		lb = Max(lb, lbq);
+	}
 	/* the operator clamps the cosine to [-1, 1] */
 	return bound_finite(lb > 0 ? lb : 0);
 }
