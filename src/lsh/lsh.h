@@ -206,6 +206,11 @@ typedef struct LshMetaPageData
 	/* appended: an index built before reads 0, cosine codes without aux */
 	int32		code_cosine_aux;	/* cosine: an entry's aux is |x^|^2 - |c|^2,
 									 * for the quadratic bound (lshcode.c) */
+	/* appended: an index built before reads 0, the allowance s |r| */
+	int32		bound_rms;		/* kmeans: the lists' bounds allow <q^, r> up
+								 * to a multiple of the list's rrms
+								 * (lshbound.c), and bound_unit was measured
+								 * for that */
 } LshMetaPageData;
 
 typedef LshMetaPageData *LshMetaPage;
@@ -223,6 +228,11 @@ typedef struct LshListItem
 	float4		rmin;			/* smallest residual norm of a member */
 	float4		rmax;			/* largest residual norm of a member */
 	float4		maxnorm;		/* largest norm of a member */
+	/* appended in the item's alignment padding: an index built before reads 0 */
+	float4		rrms;			/* root mean square residual norm of the
+								 * members the build added (meta.bound_rms):
+								 * the list's spread, not a bound, so inserts
+								 * leave it and REINDEX refreshes it */
 } LshListItem;
 
 /*
@@ -362,6 +372,8 @@ extern void lsh_add_entries(Relation index, const LshState *state, int list,
 
 /* lshbound.c */
 extern bool lsh_has_bounds(const LshMetaPageData *meta);
+extern void lsh_items_set_rms(LshListItem *items, int nlists, const float8 *sum_r2,
+							  const int64 *count);
 extern void lsh_item_init(LshListItem *item, BlockNumber head);
 extern void lsh_member_geometry(const LshState *state, int list, const float *x,
 								float *resid, float *norm);

@@ -15,22 +15,32 @@
  * A member x of list l is c + r: c the list's centre, r its residual (for
  * inner product and cosine, of x's direction x / |x|, since their centres
  * are directions).  The directory item keeps, over the members ever added,
- * the smallest and largest |r| (rmin, rmax) and the largest |x| (maxnorm).
- * The bounds need <q, r>, which only Cauchy-Schwarz bounds for certain
- * (|<q, r>| <= |q| |r|), so they use
- *	   <q, r> <= s |q| |r|,   s = min(1, fct.lsh_margin x unit),
+ * the smallest and largest |r| (rmin, rmax) and the largest |x| (maxnorm),
+ * and the root mean square of the |r| the build added (rrms).  The bounds
+ * need <q^, r> (q^ the unit vector of the direction that matters: q, q - c),
+ * which only Cauchy-Schwarz bounds for certain (<q^, r> <= |r|), so they
+ * allow
+ *	   <q^, r> <= a = min(|r|, rrms s / (1 - s)),   s = min(1, fct.lsh_margin x unit),
  * with the index's unit measured at build (lshcalibrate.c): the default
- * margin 3 lets through 95% of sample queries' nearest neighbours.  (An
- * index built before the measurement takes unit = 1 / sqrt(D), the spread of
- * a random direction in D dimensions: far too tight where the variance sits
- * in a few dimensions.)  s = 1 is Cauchy-Schwarz itself: the scan is then
- * exact, in exact order (fct.lsh_margin = 1000 always gets there).
+ * margin 3 lets through 95% of sample queries' nearest neighbours.  s = 1 is
+ * Cauchy-Schwarz itself: the scan is then exact, in exact order
+ * (fct.lsh_margin = 1000 always gets there).
  *
- *	 l2 (squared):  |q - x|^2 = |q - c|^2 + |r|^2 - 2 <q - c, r>
- *					>= min over |r| in [rmin, rmax] of dc^2 + |r|^2 - 2 s dc |r|
- *	 cosine:		1 - cos(q, x) >= 1 - <q', c> - s rmax		(q' = q / |q|)
+ * Why rrms: a near neighbour of q in the list is a member whose residual
+ * points towards q, and how far it reaches that way follows the list's
+ * typical spread, not its one farthest member.  An allowance s rmax, which
+ * indexes built before meta.bound_rms keep (a = s |r|), made a list with a
+ * few outlying members look near every query: in the numpy prototype
+ * (test/bench/lsh/README.md) rrms read 31-36% fewer rows at recall 0.95-0.99
+ * on the MLP embeddings (cosine), 18-30% on Fashion-MNIST (L2), 5-10% on the
+ * embeddings (inner product).  (Indexes built before the unit was measured
+ * take unit = 1 / sqrt(D).)
+ *
+ *	 l2 (squared):  |q - x|^2 = dc^2 + |r|^2 - 2 <q - c, r>,  dc = |q - c|
+ *					>= min over |r| in [rmin, rmax] of dc^2 + |r|^2 - 2 dc a
+ *	 cosine:		1 - cos(q, x) >= 1 - <q', c> - a			(q' = q / |q|)
  *	 inner product: -<q, x> = -|x| <q, x'> >= -maxnorm u when u > 0, else 0,
- *					u = min(|q|, <q, c> + s |q| rmax)
+ *					u = min(|q|, <q, c> + |q| a)
  *
  * The directory items only widen: an insert widens them before it writes its
  * entries (lshchain.c), VACUUM leaves them (a bound that is too wide is
@@ -46,6 +56,10 @@
 #include "utils/float.h"
 
 double		lsh_margin = 3.0;
+
+/* rrms sits in the alignment padding of the items of older indexes: same layout */
+StaticAssertDecl(MAXALIGN(sizeof(LshListItem)) == MAXALIGN(offsetof(LshListItem, rrms)),
+				 "LshListItem grew past its old aligned size");
 
 /* Whether the index keeps per-list bounds (the learned k-means family). */
 bool
@@ -63,6 +77,19 @@ lsh_item_init(LshListItem *item, BlockNumber head)
 	item->rmin = FLT_MAX;
 	item->rmax = 0;
 	item->maxnorm = 0;
+	item->rrms = 0;
+}
+
+/*
+ * Each list's rrms from its members' residual norms (the build's pass, or
+ * the sample's when a shape is simulated: lshranges.c): sum_r2[l] is the sum
+ * of their squares, count[l] how many.
+ */
+void
+lsh_items_set_rms(LshListItem *items, int nlists, const float8 *sum_r2, const int64 *count)
+{
+	for (int l = 0; l < nlists; l++)
+		items[l].rrms = count[l] > 0 ? (float) sqrt(sum_r2[l] / (float8) count[l]) : 0;
 }
 
 /*
@@ -143,11 +170,27 @@ lsh_bound_scale(const LshMetaPageData *meta)
 }
 
 /*
- * The bound of one list (see the file header) for the allowance s: dot is
- * <q, c>, qn2 |q|^2, cn2 |c|^2.  Non-increasing in s.
+ * The allowance for <q^, r> of a list's largest member for s (file header):
+ * rrms s / (1 - s), at most rmax; for s < 0 (lsh_needed_scale's bisection),
+ * rrms s.  Non-decreasing in s, rmax at s = 1.
  */
 static inline float8
-list_bound(LshMetric metric, float8 s, float8 qn2, float8 qn, float8 dot,
+rms_allowance(float8 s, const LshListItem *it)
+{
+	if (s >= 1.0)
+		return it->rmax;
+	if (s < 0)
+		return (float8) it->rrms * s;
+	return Min((float8) it->rrms * s / (1.0 - s), (float8) it->rmax);
+}
+
+/*
+ * The bound of one list (see the file header) for the allowance s: dot is
+ * <q, c>, qn2 |q|^2, cn2 |c|^2; rms: the index's bounds use rrms
+ * (meta.bound_rms), else the allowance is s |r|.  Non-increasing in s.
+ */
+static inline float8
+list_bound(LshMetric metric, bool rms, float8 s, float8 qn2, float8 qn, float8 dot,
 		   float8 cn2, const LshListItem *it)
 {
 	if (it->rmax < it->rmin)
@@ -157,19 +200,40 @@ list_bound(LshMetric metric, float8 s, float8 qn2, float8 qn, float8 dot,
 		case LSH_METRIC_L2:
 			{
 				float8		dc = sqrt(Max(qn2 - 2.0 * dot + cn2, 0.0));
-				float8		r = Min(Max(s * dc, (float8) it->rmin), (float8) it->rmax);
 
-				return Max(dc * dc + r * r - 2.0 * s * dc * r, 0.0);
+				if (rms)
+				{
+					/*
+					 * dc^2 + |r|^2 - 2 dc min(|r|, a): (dc - |r|)^2 up to
+					 * |r| = a, rising beyond; below rmin, at rmin
+					 */
+					float8		a = rms_allowance(s, it);
+					float8		r;
+
+					if (a < it->rmin)
+						return Max(dc * dc + (float8) it->rmin * it->rmin -
+								   2.0 * dc * a, 0.0);
+					r = Min(Max(dc, (float8) it->rmin), a);
+					return (dc - r) * (dc - r);
+				}
+				else
+				{
+					float8		r = Min(Max(s * dc, (float8) it->rmin), (float8) it->rmax);
+
+					return Max(dc * dc + r * r - 2.0 * s * dc * r, 0.0);
+				}
 			}
 		case LSH_METRIC_COSINE:
 			{
 				float8		cosc = qn > 0 ? dot / qn : 0;
+				float8		a = rms ? rms_allowance(s, it) : s * it->rmax;
 
-				return Max(1.0 - cosc - s * it->rmax, 0.0);
+				return Max(1.0 - cosc - a, 0.0);
 			}
 		case LSH_METRIC_IP:
 			{
-				float8		u = Min(qn, dot + s * qn * it->rmax);
+				float8		a = rms ? rms_allowance(s, it) : s * it->rmax;
+				float8		u = Min(qn, dot + qn * a);
 
 				return u > 0 ? -(float8) it->maxnorm * u : 0.0;
 			}
@@ -200,10 +264,11 @@ lsh_list_bounds_at(const LshState *state, const float *q, const LshListItem *ite
 	float8		qn2 = kernel_norm_squared(q, dim);
 	float8		qn = sqrt(qn2);
 	float	   *dots = work;
+	bool		rms = meta->bound_rms != 0;
 
 	kernel_inner_product_batch(q, state->params, nlists, dim, dots);
 	for (int l = 0; l < nlists; l++)
-		lb[l] = list_bound((LshMetric) meta->metric, s, qn2, qn, dots[l],
+		lb[l] = list_bound((LshMetric) meta->metric, rms, s, qn2, qn, dots[l],
 						   state->center_norm2[l], &items[l]);
 }
 
@@ -225,14 +290,15 @@ lsh_needed_scale(const LshState *state, const float *q, int list,
 	float8		cn2 = state->center_norm2[list];
 	float8		lo = -1.0;
 	float8		hi = 1.0;
+	bool		rms = meta->bound_rms != 0;
 
-	if (list_bound((LshMetric) meta->metric, lo, qn2, qn, dot, cn2, item) <= dist)
+	if (list_bound((LshMetric) meta->metric, rms, lo, qn2, qn, dot, cn2, item) <= dist)
 		return lo;
 	for (int i = 0; i < 30; i++)
 	{
 		float8		mid = (lo + hi) / 2;
 
-		if (list_bound((LshMetric) meta->metric, mid, qn2, qn, dot, cn2, item) <= dist)
+		if (list_bound((LshMetric) meta->metric, rms, mid, qn2, qn, dot, cn2, item) <= dist)
 			hi = mid;
 		else
 			lo = mid;

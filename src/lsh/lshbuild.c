@@ -152,6 +152,7 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.opts = (LshOptions *) index->rd_options;
 	bs.tmpcxt = AllocSetContextCreate(buildcxt, "lsh build tuple", ALLOCSET_DEFAULT_SIZES);
 	bs.nblocks = 0;
+	bs.unit_factor = 1;
 	bs.use_wal = RelationNeedsWAL(index);
 	pg_prng_seed(&bs.rng, LSH_SEED);
 
@@ -214,6 +215,8 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* pass 2 */
 	bs.pages = palloc0(sizeof(Page) * meta->nlists);
 	bs.items = palloc(sizeof(LshListItem) * meta->nlists);
+	bs.sum_r2 = palloc0(sizeof(float8) * meta->nlists);
+	bs.members = palloc0(sizeof(int64) * meta->nlists);
 	for (int l = 0; l < meta->nlists; l++)
 		lsh_item_init(&bs.items[l], InvalidBlockNumber);
 	if (bs.ntuples > 0)
@@ -235,7 +238,8 @@ lsh_build(Relation heap, Relation index, IndexInfo *indexInfo)
 	lsh_build_write_heads(&bs);
 
 	/* the bounds' unit, from the lists' final bounds (lshcalibrate.c) */
-	meta->bound_unit = lsh_calibrate_end(bs.calibration, &bs.state, bs.items);
+	lsh_items_set_rms(bs.items, meta->nlists, bs.sum_r2, bs.members);
+	meta->bound_unit = lsh_calibrate_end(bs.calibration, &bs.state, bs.items) * bs.unit_factor;
 
 	/* directory, then the final metapage */
 	lsh_build_write_directory(&bs, page);

@@ -41,7 +41,12 @@ typedef struct LshBuildState
 	LshState	state;			/* meta + params, built in memory */
 	Page	   *pages;			/* one page image per list, NULL until used */
 	LshListItem *items;			/* per list: chain head, bounds */
+	float8	   *sum_r2;			/* per list: sum of the members' |r|^2 */
+	int64	   *members;		/* per list: members added */
 	LshCalibration *calibration;	/* sample queries for the bounds' unit */
+	float		unit_factor;	/* the measured unit is scaled by this
+								 * (lshranges.c: a shape kept at a wider
+								 * margin) */
 	int			nchunk;
 	float	   *chunk;			/* LSH_HASH_CHUNK x dim */
 	ItemPointerData *chunk_tids;

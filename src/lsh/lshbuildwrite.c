@@ -107,6 +107,7 @@ lsh_empty_meta(LshMetaPageData *meta, LshMetric metric, LshFamily family)
 	meta->dir_start = 1;
 	meta->ndirpages = 1;
 	meta->lists_per_dirpage = lists_per_dirpage();
+	meta->bound_rms = 1;
 }
 
 /*
@@ -199,7 +200,11 @@ lsh_build_add_rows(LshBuildState *bs, int n, const int *lists, const float *resi
 	for (int i = 0; i < n; i++)
 	{
 		if (bounds)
+		{
 			lsh_item_widen(&bs->items[lists[i]], resid[i], norm[i]);
+			bs->sum_r2[lists[i]] += (float8) resid[i] * resid[i];
+			bs->members[lists[i]]++;
+		}
 		lsh_build_add_entry(bs, lists[i], (const LshEntry *) (entries + bs->entry_size * i),
 							bs->entry_size);
 	}
