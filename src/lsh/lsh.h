@@ -381,9 +381,11 @@ extern bool lsh_item_widen(LshListItem *item, float resid, float norm);
 extern bool lsh_item_covers(const LshListItem *item, float resid, float norm);
 extern double lsh_bound_scale(const LshMetaPageData *meta);
 extern void lsh_list_bounds(const LshState *state, const float *q,
-							const LshListItem *items, float8 *lb, float *work);
+							const LshListItem *items, float8 *lb, float8 *tie, float *work);
 extern void lsh_list_bounds_at(const LshState *state, const float *q,
-							   const LshListItem *items, float8 s, float8 *lb, float *work);
+							   const LshListItem *items, float8 s, float8 *lb, float8 *tie,
+							   float *work);
+extern void lsh_read_own_list_first(const LshState *state, const float *q, float8 *lb);
 extern double lsh_needed_scale(const LshState *state, const float *q, int list,
 							   const LshListItem *item, float8 dist);
 

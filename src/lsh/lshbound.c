@@ -244,21 +244,26 @@ list_bound(LshMetric metric, bool rms, float8 s, float8 qn2, float8 qn, float8 d
 /*
  * lb[l]: no member of list l is nearer to q than lb[l], in the scan's
  * distance (lsh_distance: squared L2, cosine distance, negative inner
- * product).  A list with no member gets +infinity.  work: nlists floats.
+ * product).  A list with no member gets +infinity.  tie (NULL: not wanted):
+ * each list's bound with no allowance (s = 0), the order among lists of
+ * equal bounds (a query inside several lists' allowance has bound 0 for all
+ * of them, and the list it hashes to, the nearest, should come first).
+ * work: nlists floats, left holding <q, c> per list.
  */
 void
 lsh_list_bounds(const LshState *state, const float *q, const LshListItem *items,
-				float8 *lb, float *work)
+				float8 *lb, float8 *tie, float *work)
 {
-	lsh_list_bounds_at(state, q, items, lsh_bound_scale(&state->meta), lb, work);
+	lsh_list_bounds_at(state, q, items, lsh_bound_scale(&state->meta), lb, tie, work);
 }
 
-/* lsh_list_bounds for the allowance s (the build's simulated scans: lshranges.c). */
+/* lsh_list_bounds for the allowance s (the build's simulated scans: lshcalibrate.c). */
 void
 lsh_list_bounds_at(const LshState *state, const float *q, const LshListItem *items,
-				   float8 s, float8 *lb, float *work)
+				   float8 s, float8 *lb, float8 *tie, float *work)
 {
 	const LshMetaPageData *meta = &state->meta;
+	LshMetric	metric = (LshMetric) meta->metric;
 	int			dim = meta->dim;
 	int			nlists = meta->nlists;
 	float8		qn2 = kernel_norm_squared(q, dim);
@@ -268,8 +273,31 @@ lsh_list_bounds_at(const LshState *state, const float *q, const LshListItem *ite
 
 	kernel_inner_product_batch(q, state->params, nlists, dim, dots);
 	for (int l = 0; l < nlists; l++)
-		lb[l] = list_bound((LshMetric) meta->metric, rms, s, qn2, qn, dots[l],
-						   state->center_norm2[l], &items[l]);
+	{
+		lb[l] = list_bound(metric, rms, s, qn2, qn, dots[l], state->center_norm2[l], &items[l]);
+		if (tie)
+			tie[l] = list_bound(metric, rms, 0, qn2, qn, dots[l], state->center_norm2[l], &items[l]);
+	}
+}
+
+/*
+ * The list q hashes to (lsh_hash_batch, as an insert of q would) is read
+ * first: its bound becomes -infinity (still a bound).  A query that is a row
+ * of the table then finds itself before any other row, however far that row
+ * lies from its list's centre: an outlying member's own list can have a
+ * bound above a row of another list (the allowance follows the list's
+ * typical spread, lsh_bound_scale), and the scan would return that row first
+ * (TAP 020's points on the boundary between two lists).  Lists with no
+ * member keep +infinity.
+ */
+void
+lsh_read_own_list_first(const LshState *state, const float *q, float8 *lb)
+{
+	int			own;
+
+	lsh_hash_batch(state, q, 1, &own);
+	if (lb[own] < get_float8_infinity())
+		lb[own] = -get_float8_infinity();
 }
 
 /*

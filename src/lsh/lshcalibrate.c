@@ -325,15 +325,24 @@ lsh_calibrate_end(LshCalibration *cal, const LshState *state, const LshListItem 
 	return unit;
 }
 
+/* The lists' bounds and ties (lsh_list_bounds), for ordering them as the scan does. */
+typedef struct ListOrder
+{
+	const float8 *lb;
+	const float8 *tie;
+} ListOrder;
+
 static int
 cmp_list_bound(const void *a, const void *b, void *arg)
 {
-	const float8 *lb = (const float8 *) arg;
+	const ListOrder *o = (const ListOrder *) arg;
 	int			x = *(const int *) a;
 	int			y = *(const int *) b;
 
-	if (lb[x] != lb[y])
-		return lb[x] < lb[y] ? -1 : 1;
+	if (o->lb[x] != o->lb[y])
+		return o->lb[x] < o->lb[y] ? -1 : 1;
+	if (o->tie[x] != o->tie[y])
+		return o->tie[x] < o->tie[y] ? -1 : 1;
 	return x - y;
 }
 
@@ -359,22 +368,29 @@ keep_nearest(float8 *best, int *nb, int m, float8 d)
  * distances to the sample rows are dist (see lsh_calibrate_scan; mth: the
  * distance of its m-th nearest sample row): the sample rows read, and in
  * *found how many of the m nearest rows of the sample are in the lists read.
- * lb, order: nlists of work.
+ * lb, tie, order: nlists of work.
  */
 static int
 simulated_scan(const LshSimShape *shape, const int *start, const int *members, float8 s,
 			   const float *q, const float8 *dist, float8 mth, int m, int *found,
-			   float8 *lb, int *order, float *work)
+			   float8 *lb, float8 *tie, int *order, float *work)
 {
 	int			nlists = shape->state->meta.nlists;
 	float8		best[LSH_CALIBRATION_K];
 	int			nb = 0;
 	int			rows = 0;
+	ListOrder	lo = {lb, tie};
 
-	lsh_list_bounds_at(shape->state, q, shape->items, s, lb, work);
+	/*
+	 * By the bounds alone: the real scan also reads the query's own list
+	 * first (lsh_read_own_list_first), and simulating that too made the
+	 * ranges' drawn and centre queries look better than the built index
+	 * was (TAP 059: 8 ranges kept, recall@10 0.985 -> 0.922)
+	 */
+	lsh_list_bounds_at(shape->state, q, shape->items, s, lb, tie, work);
 	for (int l = 0; l < nlists; l++)
 		order[l] = l;
-	qsort_arg(order, nlists, sizeof(int), cmp_list_bound, lb);
+	qsort_arg(order, nlists, sizeof(int), cmp_list_bound, &lo);
 	*found = 0;
 	for (int t = 0; t < nlists; t++)
 	{
@@ -435,6 +451,7 @@ lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nsh
 	float	   *block = palloc(sizeof(float) * (Size) block_queries * dim);
 	float8	   *dist = palloc(sizeof(float8) * Max(n, 1));
 	float8	   *lb;
+	float8	   *tie;
 	int		   *order;
 	float	   *work;
 	int			queries[3] = {0, 0, 0};
@@ -460,6 +477,7 @@ lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nsh
 		memset(rows[k], 0, sizeof(double) * 3);
 	}
 	lb = palloc(sizeof(float8) * maxlists);
+	tie = palloc(sizeof(float8) * maxlists);
 	order = palloc(sizeof(int) * maxlists);
 	work = palloc(sizeof(float) * maxlists);
 	for (int i = 0; i < n; i++)
@@ -502,7 +520,7 @@ lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nsh
 				rows[k][kind] += simulated_scan(&shapes[k], start[k], members[k],
 												Min(1.0, LSH_CALIBRATION_MARGIN * shapes[k].unit),
 												q, dist, best[nbest - 1], m, &hits,
-												lb, order, work);
+												lb, tie, order, work);
 				found[k][kind] += hits;
 			}
 		}
@@ -526,6 +544,7 @@ lsh_calibrate_scan(const LshCalibration *cal, const LshSimShape *shapes, int nsh
 	pfree(block);
 	pfree(dist);
 	pfree(lb);
+	pfree(tie);
 	pfree(order);
 	pfree(work);
 }

@@ -56,6 +56,7 @@ typedef struct LshCandidate
 typedef struct LshListBound
 {
 	float8		lb;
+	float8		tie;			/* between equal bounds: the bound at s = 0 */
 	int			list;
 } LshListBound;
 
@@ -233,7 +234,11 @@ sift_up(LshCandidate *h, int i, LshCandidate c)
 static inline bool
 list_before(const LshListBound *x, const LshListBound *y)
 {
-	return x->lb < y->lb || (x->lb == y->lb && x->list < y->list);
+	if (x->lb != y->lb)
+		return x->lb < y->lb;
+	if (x->tie != y->tie)
+		return x->tie < y->tie;
+	return x->list < y->list;
 }
 
 static void
@@ -451,9 +456,11 @@ static void
 start_bounded(LshScanOpaque so, const LshState *state)
 {
 	float8	   *lb = palloc(sizeof(float8) * so->nlists);
+	float8	   *tie = palloc(sizeof(float8) * so->nlists);
 	float	   *work = palloc(sizeof(float) * so->nlists);
 
-	lsh_list_bounds(state, so->q, so->items, lb, work);
+	lsh_list_bounds(state, so->q, so->items, lb, tie, work);
+	lsh_read_own_list_first(state, so->q, lb);
 	if (!lsh_entry_has_vector(&state->meta))
 	{
 		/* lsh_list_bounds left <q, c> in work */
@@ -473,6 +480,7 @@ start_bounded(LshScanOpaque so, const LshState *state)
 		if (!BlockNumberIsValid(so->items[l].head))
 			continue;
 		so->lheap[so->nlheap].lb = lb[l];
+		so->lheap[so->nlheap].tie = tie[l];
 		so->lheap[so->nlheap].list = l;
 		so->nlheap++;
 	}
@@ -481,6 +489,7 @@ start_bounded(LshScanOpaque so, const LshState *state)
 	so->bounded = true;
 	so->read = 0;
 	pfree(lb);
+	pfree(tie);
 	if (!so->coded)
 		pfree(work);
 }
