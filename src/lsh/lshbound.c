@@ -31,10 +31,11 @@
  * typical spread, not its one farthest member.  An allowance s rmax, which
  * indexes built before meta.bound_rms keep (a = s |r|), made a list with a
  * few outlying members look near every query: in the numpy prototype
- * (test/bench/lsh/README.md) rrms read 31-36% fewer rows at recall 0.95-0.99
- * on the MLP embeddings (cosine), 18-30% on Fashion-MNIST (L2), 5-10% on the
- * embeddings (inner product).  (Indexes built before the unit was measured
- * take unit = 1 / sqrt(D).)
+ * (test/bench/lsh/README.md) rrms read 26-43% fewer rows at recall 0.95-0.99
+ * on the MLP embeddings (cosine), 15-27% on Fashion-MNIST (L2), 5-12% on the
+ * embeddings (inner product); the built indexes 16-23% fewer pages on the
+ * first, up to 37% on the second.  (Indexes built before the unit was
+ * measured take unit = 1 / sqrt(D).)
  *
  *	 l2 (squared):  |q - x|^2 = dc^2 + |r|^2 - 2 <q - c, r>,  dc = |q - c|
  *					>= min over |r| in [rmin, rmax] of dc^2 + |r|^2 - 2 dc a
