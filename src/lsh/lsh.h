@@ -385,7 +385,7 @@ extern void lsh_list_bounds(const LshState *state, const float *q,
 extern void lsh_list_bounds_at(const LshState *state, const float *q,
 							   const LshListItem *items, float8 s, float8 *lb, float8 *tie,
 							   float *work);
-extern void lsh_read_own_list_first(const LshState *state, const float *q, float8 *lb);
+extern int lsh_query_own_list(const LshState *state, const float *q);
 extern double lsh_needed_scale(const LshState *state, const float *q, int list,
 							   const LshListItem *item, float8 dist);
 

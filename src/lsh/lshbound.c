@@ -282,23 +282,26 @@ lsh_list_bounds_at(const LshState *state, const float *q, const LshListItem *ite
 }
 
 /*
- * The list q hashes to (lsh_hash_batch, as an insert of q would) is read
- * first: its bound becomes -infinity (still a bound).  A query that is a row
- * of the table then finds itself before any other row, however far that row
- * lies from its list's centre: an outlying member's own list can have a
- * bound above a row of another list (the allowance follows the list's
- * typical spread, lsh_bound_scale), and the scan would return that row first
- * (TAP 020's points on the boundary between two lists).  Lists with no
- * member keep +infinity.
+ * The list q hashes to (lsh_hash_batch, as an insert of q would), which the
+ * scan reads first (lshscan.c, start_bounded): a query that is a row of the
+ * table then finds itself before any other row, however far that row lies
+ * from its list's centre.  An outlying member's own list can have a bound
+ * above a row of another list (the allowance follows the list's typical
+ * spread, lsh_bound_scale), and the scan would return that row first (TAP
+ * 020's points on the boundary between two lists).  Only for distances (L2,
+ * cosine): under the inner product a row is not its own nearest, and the
+ * list q would be inserted into says nothing about where its answers lie.
+ * -1 under the inner product.
  */
-void
-lsh_read_own_list_first(const LshState *state, const float *q, float8 *lb)
+int
+lsh_query_own_list(const LshState *state, const float *q)
 {
 	int			own;
 
+	if ((LshMetric) state->meta.metric == LSH_METRIC_IP)
+		return -1;
 	lsh_hash_batch(state, q, 1, &own);
-	if (lb[own] < get_float8_infinity())
-		lb[own] = -get_float8_infinity();
+	return own;
 }
 
 /*

@@ -383,7 +383,7 @@ simulated_scan(const LshSimShape *shape, const int *start, const int *members, f
 
 	/*
 	 * By the bounds alone: the real scan also reads the query's own list
-	 * first (lsh_read_own_list_first), and simulating that too made the
+	 * first (lsh_query_own_list), and simulating that too made the
 	 * ranges' drawn and centre queries look better than the built index
 	 * was (TAP 059: 8 ranges kept, recall@10 0.985 -> 0.922)
 	 */
