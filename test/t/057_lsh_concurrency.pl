@@ -47,9 +47,12 @@ is($node->safe_psql('postgres', "SELECT missing || ' ' || dangling FROM fct_lsh_
 	'0 0', 'index consistent after concurrent work');
 is($node->safe_psql('postgres', q{
 SET enable_seqscan = off; SET fct.lsh_probes = 1000;
+BEGIN;
 SELECT count(*) = (SELECT count(*) FROM items WHERE e IS NOT NULL)
-FROM (SELECT id FROM items ORDER BY e <#> '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 1000000) s}),
-	't', 'a full ordered scan returns every row once');
+FROM (SELECT id FROM items ORDER BY e <#> '[1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]' LIMIT 1000000) s;
+SELECT pg_stat_get_xact_numscans('items_lsh'::regclass) = 1;
+COMMIT}),
+	"t\nt", 'a full ordered scan returns every row once');
 
 # a crash during inserts (some into pages added at list heads)
 my ($stdout, $stderr);

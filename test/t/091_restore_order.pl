@@ -104,6 +104,10 @@ is($src_answers->{'lsh on fct_upgrade, ORDER BY'},
 	$node->safe_psql('src', q{SET enable_indexscan = off; SET enable_bitmapscan = off;
 		SELECT string_agg(d::text, ',') FROM (SELECT fct_upgrade(e, 'r-v2') <#> 'r-v2:[1,2]' AS d FROM embeddings ORDER BY 1 LIMIT 10) s}),
 	'lsh answer = exact answer in the source');
+is($src_answers->{'lsh in another schema, ORDER BY'},
+	$node->safe_psql('src', q{SET enable_indexscan = off; SET enable_bitmapscan = off;
+		SELECT string_agg(d::text, ',') FROM (SELECT e <-> 'r-v2:[3.2,4.1]' AS d FROM aaa.docs ORDER BY 1 LIMIT 10) s}),
+	'lsh answer in the other schema = exact answer in the source');
 
 # The plain dump writes the user tables' data before the registry's (what broke before).
 my ($dump, $err) = ('', '');

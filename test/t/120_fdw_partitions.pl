@@ -67,8 +67,10 @@ unlike($main->safe_psql('postgres',
 	"EXPLAIN (VERBOSE, COSTS OFF) SELECT id FROM items ORDER BY fct_upgrade(e, 'm2') <#> $q LIMIT 10"),
 	qr/Remote SQL: .*fct_upgrade/, "fct_upgrade(e, 'm2') is not shipped (a text constant; documented)");
 
+# (no second key on the foreign side: the remote index serves the ordering alone, the one the
+# EXPLAIN above shows shipped; with ', id' each remote sorted a sequential scan)
 is($main->safe_psql('postgres',
-	"SELECT array_agg(id) FROM (SELECT id FROM items ORDER BY $up <#> $q, id LIMIT 10) s"),
+	"SELECT array_agg(id) FROM (SELECT id FROM items ORDER BY $up <#> $q LIMIT 10) s"),
 	$main->safe_psql('postgres',
 	"SELECT array_agg(id) FROM (SELECT id FROM items_local ORDER BY fct_upgrade(e, 'm2') <#> $q, id LIMIT 10) s"),
 	'top-10 in the new model over the foreign partitions equals the local table');
