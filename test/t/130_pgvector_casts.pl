@@ -121,9 +121,11 @@ my $plan = $node->safe_psql('postgres', q{
 });
 like($plan, qr/Index Scan using docs_lsh/, 'ORDER BY v <-> $1::vector uses the lsh index');
 my $q = "'" . $node->safe_psql('postgres', q{SELECT v::text FROM docs WHERE id = 77}) . "'::vector";
-is($node->safe_psql('postgres', qq{
+like($node->safe_psql('postgres', qq{
 	PREPARE near2(vector) AS SELECT id FROM docs ORDER BY v <-> \$1 LIMIT 1;
-	EXECUTE near2($q);}), '77', 'a vector-typed parameter finds its own row through the lsh index');
+	EXPLAIN (COSTS OFF) EXECUTE near2($q);
+	EXECUTE near2($q);}), qr/Index Scan using docs_lsh.*\n77\z/s,
+	'a vector-typed parameter finds its own row through the lsh index');
 is($node->safe_psql('postgres', qq{INSERT INTO docs VALUES (5000, $q) RETURNING id}), '5000',
 	'INSERT of a vector into an embedding column (assignment cast)');
 $node->safe_psql('postgres', q{CREATE TABLE back_to_pgv (v vector(16));
