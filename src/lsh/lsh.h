@@ -389,7 +389,7 @@ extern int lsh_query_own_list(const LshState *state, const float *q);
 extern double lsh_needed_scale(const LshState *state, const float *q, int list,
 							   const LshListItem *item, float8 dist);
 
-/* lshcode.c */
+/* lshcode.c (the codes) and lshcodebound.c (a query's bounds from them) */
 extern Size lsh_entry_size(const LshMetaPageData *meta);
 extern void lsh_code_learn(LshState *state, const float *sample, int n);
 extern void lsh_code_state_init(LshState *state);
@@ -400,7 +400,7 @@ extern void lsh_make_entry(const LshState *state, int list, ItemPointer tid,
 						   const float *x, LshEntry *entry);
 
 /*
- * A query's side of the codes' lower bounds (lshcode.c): lsh_code_bounds_init
+ * A query's side of the codes' lower bounds (lshcodebound.c): lsh_code_bounds_init
  * once per query, lsh_code_list per list read, lsh_code_bounds per page.
  */
 typedef struct LshCodeQuery

@@ -1,0 +1,345 @@
+/*
+ * lshcodebound.c
+ *	  A query's lower bounds on the distance of coded entries (lshcode.c has
+ *	  the codes, their formulas and how they are learned and written): the
+ *	  per-query weights, the per-list constants, and the bounds of a page's
+ *	  codes, which an ordered scan reads thousands of per query (lshscan.c).
+ *
+ * The bounds are a scan's hottest loop: the product of the weights with each
+ * code, then each code's bound.  Both have an AVX2 version picked at run
+ * time that gives the same bits as the plain one (integers for the product;
+ * for the bounds the same float8 operations in the same order, and no fused
+ * multiply-add), so the rows a query finds do not depend on the CPU.
+ */
+#include "postgres.h"
+
+#include <float.h>
+#include <math.h>
+
+#include "kernels/distance.h"
+#include "lsh.h"
+#include "utils/float.h"
+
+/* ----------------------------------------------------------------
+ * The product of a query's integer weights with a code: sum_d wi[d] code[d],
+ * exact in int32 (code_weights_init bounds the weights for that), so the
+ * AVX2 version and the plain loop give the same value.  gcc turns a vector
+ * widening of bytes into one scalar conversion per byte, so the AVX2 version
+ * is written with intrinsics (16 bytes -> 16 int16, multiplied and summed in
+ * pairs into 8 int32 per step) and picked at run time.
+ * ----------------------------------------------------------------
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define LSH_CODE_AVX2 1
+
+static bool
+have_avx2(void)
+{
+	static int	avx2 = -1;
+
+	if (unlikely(avx2 < 0))
+		avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+	return avx2 == 1;
+}
+
+__attribute__((target("avx2")))
+static int32
+code_dot_int_avx2(const int16 *w, const uint8 *code, int dim)
+{
+	__m256i		s0 = _mm256_setzero_si256();
+	__m256i		s1 = _mm256_setzero_si256();
+	__m128i		h;
+	int32		s;
+	int			d = 0;
+
+	for (; d + 32 <= dim; d += 32)
+	{
+		__m256i		b = _mm256_loadu_si256((const __m256i *) (code + d));
+		__m256i		c0 = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(b));
+		__m256i		c1 = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(b, 1));
+
+		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *) (w + d))));
+		s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *) (w + d + 16))));
+	}
+	for (; d + 16 <= dim; d += 16)
+	{
+		__m256i		c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *) (code + d)));
+
+		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *) (w + d))));
+	}
+	s0 = _mm256_add_epi32(s0, s1);
+	h = _mm_add_epi32(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+	s = _mm_cvtsi128_si32(h);
+	for (; d < dim; d++)
+		s += (int32) w[d] * code[d];
+	return s;
+}
+#endif
+
+static int32
+code_dot_int_plain(const int16 *w, const uint8 *code, int dim)
+{
+	int32		s = 0;
+
+	for (int d = 0; d < dim; d++)
+		s += (int32) w[d] * code[d];
+	return s;
+}
+
+/* ----------------------------------------------------------------
+ * The per-query side: lower bounds on the operator's value
+ *
+ * A scan returns a coded row with lsh_code_bounds' value and the executor
+ * recomputes the operator on the heap row (lshscan.c).  PostgreSQL stops
+ * the query ("index returned tuples in wrong order") if the value it
+ * computes is below the index's, so the bound must be at most the
+ * operator's float8 result bit for bit, on every path, and not merely at
+ * most the exact real distance.  Every float quantity here and in the
+ * operator (src/kernels/distance.c: float4 lanes, float8 at the end) is a
+ * sum of at most dim + a few rounded products, whose first-order error is at
+ * most dim u times the sum of the terms' magnitudes (u = 2^-24, whatever the
+ * order of the additions); rel = 2 (dim + 16) u covers each such sum with a
+ * factor two to spare, and is charged to every magnitude that enters a
+ * bound: the operator's own (|x| |q| for inner product, the two norms and the
+ * dot product of cosine, the squared distance of L2), <q, c>, <q, r^> (its
+ * terms are at most qrscale), |c|, |r^| <= rmax + err, and the stored
+ * rounding of aux and err.  Products that underflow lose at most FLT_MIN
+ * each: an absolute allowance.  A bound that overflows or is NaN becomes
+ * -infinity (still a bound).  test/t/052_lsh_rerank_bounds.pl runs queries at
+ * zero distance, near duplicates, cosine near 0 and 2 and large norms through
+ * the executor's check.
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The weights as integers, for an exact integer product with the codes
+ * (code_dot_int): wi[d] = w[d] / wscale rounded, with |wi| small enough that
+ * no sum of dim products of a code overflows int32 (15 bits at 128
+ * dimensions).  What the rounding leaves out is at most
+ * 255 sum_d |w[d] - wscale wi[d]| for any code: added to wconst, so that
+ * wconst + wscale code_dot_int(wi, code) is at least wconst + sum_d w[d] code[d],
+ * the value the bounds take for <q~, r^>; they all fall as it grows, so they
+ * stay bounds.
+ */
+static void
+code_weights_init(LshCodeQuery *cq)
+{
+	int			dim = cq->dim;
+	float8		wmax = 0;
+	float8		limit = Min(32767.0, floor((float8) PG_INT32_MAX / (255.0 * Max(dim, 1))));
+	float8		slack = 0;
+
+	cq->wi = palloc0(sizeof(int16) * TYPEALIGN(16, (Size) dim));
+	for (int d = 0; d < dim; d++)
+		wmax = Max(wmax, fabs((float8) cq->w[d]));
+	cq->wscale = wmax > 0 && isfinite(wmax) ? wmax / limit : 0;
+	for (int d = 0; d < dim; d++)
+	{
+		float8		v = cq->wscale > 0 ? rint((float8) cq->w[d] / cq->wscale) : 0;
+
+		v = Max(-limit, Min(limit, v));
+		cq->wi[d] = (int16) v;
+		slack += fabs((float8) cq->w[d] - cq->wscale * v);
+	}
+	/* the float8 arithmetic of the slack itself, with room to spare */
+	cq->wconst += 255.0 * slack * (1.0 + 1e-9) + 255.0 * dim * cq->wscale * 1e-12;
+}
+
+/* Once per query: the code's weights and the allowances. */
+void
+lsh_code_bounds_init(LshCodeQuery *cq, const LshState *state, const float *q)
+{
+	int			dim = state->meta.dim;
+	const float *qt = q;
+	float8		k = 0;
+
+	cq->metric = (LshMetric) state->meta.metric;
+	cq->cosine_aux = cq->metric == LSH_METRIC_COSINE && state->meta.code_cosine_aux;
+	cq->dim = dim;
+	cq->q = q;
+	cq->qn = sqrt(kernel_norm_squared(q, dim));
+	cq->rel = 2.0 * (dim + 16) * ldexp(1.0, -24);
+	if (cq->metric == LSH_METRIC_COSINE)
+	{
+		/* cosine: the code scores q' = q / |q| (a zero query: 0) */
+		float	   *t = palloc(sizeof(float) * dim);
+
+		for (int d = 0; d < dim; d++)
+			t[d] = cq->qn > 0 ? (float) (q[d] / cq->qn) : 0;
+		qt = t;
+		/* ab / sqrt(aa bb) with aa, bb >= 1e-30 (or float8): underflow of ab */
+		cq->abs = (dim + 16) * (float8) FLT_MIN / 1e-30;
+	}
+	else
+		cq->abs = 4.0 * (dim + 16) * (float8) FLT_MIN;
+
+	/*
+	 * w[d] = q~[d] step[d] and the constant sum_d q~[d] (lo[d] + step[d] / 2):
+	 * then <q~, r^> = constant + sum_d w[d] code[d] (code_weights_init: as integers).
+	 */
+	cq->w = palloc(sizeof(float) * dim);
+	cq->qrscale = 0;
+	for (int d = 0; d < dim; d++)
+	{
+		cq->w[d] = qt[d] * state->code_step[d];
+		k += (float8) qt[d] * ((float8) state->code_lo[d] + 0.5 * state->code_step[d]);
+		cq->qrscale += fabs((float8) qt[d]) *
+			(fabs((float8) state->code_lo[d]) +
+			 fabs((float8) state->code_lo[d] + 256.0 * state->code_step[d]));
+	}
+	cq->wconst = k;
+	code_weights_init(cq);
+}
+
+/*
+ * Once per list read: qc is <q, c> as lsh_list_bounds computed it (float,
+ * kernel_matmul's order).
+ */
+void
+lsh_code_list(LshCodeQuery *cq, const LshState *state, int list,
+			  const LshListItem *item, float8 qc)
+{
+	const float *c = state->params + (Size) list * cq->dim;
+
+	cq->cn = sqrt(state->center_norm2[list]);
+	cq->rm = Max((float8) item->rmax, 0.0);
+	switch (cq->metric)
+	{
+		case LSH_METRIC_L2:
+			cq->k1 = kernel_l2_squared(cq->q, c, cq->dim);
+			break;
+		case LSH_METRIC_COSINE:
+			cq->k1 = cq->qn > 0 ? qc / cq->qn : 0;
+			cq->k1q = 1.0 - 2.0 * cq->k1 + state->center_norm2[list];
+			break;
+		case LSH_METRIC_IP:
+			cq->k1 = qc;
+			break;
+	}
+}
+
+/*
+ * Lower bounds on the operator's value for an entry with this code, in the
+ * scan's units (lsh_distance: squared L2), the formulas of the file header
+ * loosened by the allowances above; qr is <q~, r^> (lsh_code_bounds).  One
+ * function per metric, so that a page's loop has no branch on the metric.
+ */
+static inline float8
+bound_finite(float8 lb)
+{
+	return isfinite(lb) ? lb : -get_float8_infinity();
+}
+
+static inline float8
+bound_l2(const LshCodeQuery *cq, const LshCode *code, float8 qr)
+{
+	float8		err = code->err;
+	float8		rh = cq->rm + err;	/* |r^| is at most this */
+	float8		rel = cq->rel;
+	float8		est2 = cq->k1 - 2.0 * qr + code->aux -
+		rel * (cq->k1 + 2.0 * cq->qrscale + 2.0 * cq->cn * rh + rh * rh);
+	float8		e = est2 > 0 ? sqrt(est2) - err * (1.0 + rel) : 0;
+	float8		lb;
+
+	/* the operator is sqrt of a float sum: its squares' allowance */
+	lb = e > 0 ? e * e * (1.0 - 2.0 * rel) - cq->abs : 0;
+	return bound_finite(lb > 0 ? lb : 0);
+}
+
+static inline float8
+bound_cosine(const LshCodeQuery *cq, const LshCode *code, float8 qr)
+{
+	float8		err = code->err;
+	float8		rh = cq->rm + err;
+	float8		rel = cq->rel;
+	float8		lb = 1.0 - cq->k1 - qr - err * (1.0 + rel) -
+		rel * (3.0 + cq->cn + rh + cq->qrscale) - cq->abs;
+
+	if (cq->cosine_aux)
+	{
+		/*
+		 * The quadratic bound (file header): e estimates |q' - x^| from
+		 * below, as bound_l2 does |q - x^| (its terms' allowance, and 2 for
+		 * |q'|^2 = 1 up to rounding); |q' - x'| >= e - err; the operator's
+		 * value is |q' - x'|^2 / 2 up to its own rounding (3 rel, as above).
+		 */
+		float8		est2 = cq->k1q - 2.0 * qr + code->aux -
+			rel * (2.0 + cq->k1q + 2.0 * cq->qrscale + 2.0 * cq->cn * rh + rh * rh);
+		float8		e = est2 > 0 ? sqrt(est2) - err * (1.0 + rel) - rel : 0;
+		float8		lbq = e > 0 ? 0.5 * e * e * (1.0 - 2.0 * rel) - 3.0 * rel - cq->abs : 0;
+
+		lb = Max(lb, lbq);
+	}
+	/* the operator clamps the cosine to [-1, 1] */
+	return bound_finite(lb > 0 ? lb : 0);
+}
+
+static inline float8
+bound_ip(const LshCodeQuery *cq, const LshCode *code, float8 qr)
+{
+	float8		err = code->err;
+	float8		rh = cq->rm + err;
+	float8		rel = cq->rel;
+
+	return bound_finite(-(float8) code->aux *
+						(cq->k1 + qr + cq->qn * err * (1.0 + rel) +
+						 rel * (cq->qn * (1.0 + cq->cn + rh + err) + cq->qrscale)) -
+						cq->abs * (1.0 + code->aux));
+}
+
+/* <q~, r^> from the integer product of the code with the weights */
+static inline float8
+code_qr(const LshCodeQuery *cq, int32 dot)
+{
+	return cq->wconst + cq->wscale * (float8) dot;
+}
+
+/*
+ * Lower bounds of n codes (a page's entries, at most MaxIndexTuplesPerPage)
+ * into out[0 .. n).  The product with each code is exact (integers: the same
+ * on every CPU).  All of a page's products come first and then all its
+ * bounds, in a loop per metric: each bound is a chain of dependent float
+ * operations (a square root among them), and in a loop of its own the CPU
+ * overlaps the chains of consecutive entries (perf: the bounds took a sixth
+ * of a warm query's CPU, most of it waiting on those chains).
+ */
+void
+lsh_code_bounds(const LshCodeQuery *cq, const LshCode *const *codes, int n, float8 *out)
+{
+	int32		(*dot) (const int16 *w, const uint8 *code, int dim) = code_dot_int_plain;
+	int32		dots[MaxIndexTuplesPerPage];
+
+	Assert(n <= MaxIndexTuplesPerPage);
+#ifdef LSH_CODE_AVX2
+	if (have_avx2())
+		dot = code_dot_int_avx2;
+#endif
+	for (int i = 0; i < n; i++)
+		dots[i] = dot(cq->wi, codes[i]->code, cq->dim);
+	switch (cq->metric)
+	{
+		case LSH_METRIC_L2:
+			for (int i = 0; i < n; i++)
+				out[i] = bound_l2(cq, codes[i], code_qr(cq, dots[i]));
+			break;
+		case LSH_METRIC_COSINE:
+			for (int i = 0; i < n; i++)
+				out[i] = bound_cosine(cq, codes[i], code_qr(cq, dots[i]));
+			break;
+		default:
+			for (int i = 0; i < n; i++)
+				out[i] = bound_ip(cq, codes[i], code_qr(cq, dots[i]));
+			break;
+	}
+}
+
+/* The operator's value of a distance in the scan's units. */
+float8
+lsh_operator_value(LshMetric metric, float8 dist)
+{
+	/* a negative L2 bound is -infinity (lsh_code_bounds): still a bound */
+	return metric == LSH_METRIC_L2 && dist >= 0 ? sqrt(dist) : dist;
+}
