@@ -3,7 +3,7 @@
 # A coded lsh index (page format 4) returns each row with its code's lower bound on the distance and
 # lets the executor recompute the operator on the heap row (xs_recheckorderby).  PostgreSQL stops the
 # query with "index returned tuples in wrong order" if the value it computes is below the index's, so
-# every bound must be at most the operator's float8 result bit for bit (src/lsh/lshcode.c, the
+# every bound must be at most the operator's float8 result bit for bit (src/lsh/lshcodebound.c, the
 # allowances for rounding).  Here every row of each table is returned through the index for queries
 # where rounding matters most: a query equal to a stored row (distance 0), exact and near duplicates,
 # rows negated (cosine near 2), norms 1e6 and 1e-18 (products that underflow), a zero row and a zero
@@ -88,6 +88,25 @@ SELECT '#inv', count(*) FROM got, LATERAL generate_subscripts(d, 1) i WHERE i > 
 	is($inv, 0, "$m: in order");
 	is($node->safe_psql('postgres', "SELECT missing || '|' || dangling || '|' || misplaced FROM fct_lsh_verify('${t}_lsh')"),
 		'0|0|0', "$m: fct_lsh_verify");
+
+	# the AVX2 bounds against the plain ones (fct.kernel_variant = 'scalar'): the same bits, so the
+	# same rows at the default margin and the same number of rows the index returned before each
+	# LIMIT was met (a looser bound lets more rows through, a tighter one stops the query)
+	my %work;
+	for my $v (qw(auto scalar))
+	{
+		$work{$v} = $node->safe_psql('postgres', qq{
+BEGIN;
+SET LOCAL enable_seqscan = off; SET LOCAL fct.kernel_variant = '$v';
+CREATE TABLE k_${m}_$v AS SELECT qid, ARRAY(SELECT id FROM $t ORDER BY e $op qs.q LIMIT 10) AS ids FROM queries qs;
+SELECT pg_stat_get_xact_tuples_returned('${t}_lsh'::regclass);
+COMMIT;});
+	}
+	cmp_ok($work{auto}, '>=', 10 * $node->safe_psql('postgres', 'SELECT count(*) FROM queries'),
+		"$m: the LIMIT 10 queries read the index");
+	is($work{auto}, $work{scalar}, "$m: the AVX2 bounds let as many rows through as the plain ones");
+	is($node->safe_psql('postgres', "SELECT count(*) FROM k_${m}_auto a JOIN k_${m}_scalar s USING (qid) WHERE a.ids IS DISTINCT FROM s.ids"),
+		'0', "$m: and the same rows");
 }
 
 # the planner: ORDER BY ... LIMIT, with a filter, in a PL/pgSQL loop (a cached plan); never an
