@@ -27,7 +27,8 @@
  * AVX2 version and the plain loop give the same value.  gcc turns a vector
  * widening of bytes into one scalar conversion per byte, so the AVX2 version
  * is written with intrinsics (16 bytes -> 16 int16, multiplied and summed in
- * pairs into 8 int32 per step) and picked at run time.
+ * pairs into 8 int32 per step), for a page's codes at once, and picked at
+ * run time.
  * ----------------------------------------------------------------
  */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -44,39 +45,58 @@ have_avx2(void)
 	return avx2 == 1;
 }
 
+/* sum_d w[d] code[d] over the dimensions [0, dim & ~15), as 8 int32 to add up */
 __attribute__((target("avx2")))
-static int32
-code_dot_int_avx2(const int16 *w, const uint8 *code, int dim)
+static inline __m256i
+code_dot_lanes(const int16 *w, const uint8 *code, int dim16)
 {
-	__m256i		s0 = _mm256_setzero_si256();
-	__m256i		s1 = _mm256_setzero_si256();
-	__m128i		h;
-	int32		s;
-	int			d = 0;
+	__m256i		s = _mm256_setzero_si256();
 
-	for (; d + 32 <= dim; d += 32)
-	{
-		__m256i		b = _mm256_loadu_si256((const __m256i *) (code + d));
-		__m256i		c0 = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(b));
-		__m256i		c1 = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(b, 1));
-
-		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *) (w + d))));
-		s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(c1, _mm256_loadu_si256((const __m256i *) (w + d + 16))));
-	}
-	for (; d + 16 <= dim; d += 16)
-	{
-		__m256i		c0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *) (code + d)));
-
-		s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(c0, _mm256_loadu_si256((const __m256i *) (w + d))));
-	}
-	s0 = _mm256_add_epi32(s0, s1);
-	h = _mm_add_epi32(_mm256_castsi256_si128(s0), _mm256_extracti128_si256(s0, 1));
-	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
-	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
-	s = _mm_cvtsi128_si32(h);
-	for (; d < dim; d++)
-		s += (int32) w[d] * code[d];
+	/* widened straight from memory: one shuffle per 16 bytes (perf: the shuffle port was the limit) */
+	for (int d = 0; d < dim16; d += 16)
+		s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *) (code + d))),
+												  _mm256_loadu_si256((const __m256i *) (w + d))));
 	return s;
+}
+
+/*
+ * The products of n codes into out: four codes' lanes are added up together
+ * (three horizontal adds for four sums, where one sum took five steps), and
+ * the loop over a page's codes is here, not a call per code.
+ */
+__attribute__((target("avx2")))
+static void
+code_dots_avx2(const int16 *w, const LshCode *const *codes, int n, int dim, int32 *out)
+{
+	int			dim16 = dim & ~15;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		__m256i		s01 = _mm256_hadd_epi32(code_dot_lanes(w, codes[i]->code, dim16),
+											code_dot_lanes(w, codes[i + 1]->code, dim16));
+		__m256i		s23 = _mm256_hadd_epi32(code_dot_lanes(w, codes[i + 2]->code, dim16),
+											code_dot_lanes(w, codes[i + 3]->code, dim16));
+		/* per 128-bit half: the four codes' partial sums, in order */
+		__m256i		h = _mm256_hadd_epi32(s01, s23);
+
+		_mm_storeu_si128((__m128i *) (out + i),
+						 _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+	}
+	for (; i < n; i++)
+	{
+		__m256i		s = code_dot_lanes(w, codes[i]->code, dim16);
+		__m128i		h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+		out[i] = _mm_cvtsi128_si32(h);
+	}
+	for (i = 0; i < n && dim16 < dim; i++)
+	{
+		for (int d = dim16; d < dim; d++)
+			out[i] += (int32) w[d] * codes[i]->code[d];
+	}
 }
 #endif
 
@@ -461,7 +481,6 @@ bounds_avx2(const LshCodeQuery *cq, const LshCode *const *codes, const int32 *do
 void
 lsh_code_bounds(const LshCodeQuery *cq, const LshCode *const *codes, int n, float8 *out)
 {
-	int32		(*dot) (const int16 *w, const uint8 *code, int dim) = code_dot_int_plain;
 	int32		dots[MaxIndexTuplesPerPage];
 	int			done = 0;
 	bool		avx2 = false;
@@ -471,14 +490,16 @@ lsh_code_bounds(const LshCodeQuery *cq, const LshCode *const *codes, int n, floa
 	/* fct.kernel_variant = 'scalar': the plain versions, for tests that compare the two */
 	avx2 = have_avx2() && kernel_variant != KERNEL_VARIANT_SCALAR;
 	if (avx2)
-		dot = code_dot_int_avx2;
-#endif
-	for (int i = 0; i < n; i++)
-		dots[i] = dot(cq->wi, codes[i]->code, cq->dim);
-#ifdef LSH_CODE_AVX2
-	if (avx2)
+	{
+		code_dots_avx2(cq->wi, codes, n, cq->dim, dots);
 		done = bounds_avx2(cq, codes, dots, n, out);
+	}
 #endif
+	if (!avx2)
+	{
+		for (int i = 0; i < n; i++)
+			dots[i] = code_dot_int_plain(cq->wi, codes[i]->code, cq->dim);
+	}
 	switch (cq->metric)
 	{
 		case LSH_METRIC_L2:
@@ -495,10 +516,10 @@ lsh_code_bounds(const LshCodeQuery *cq, const LshCode *const *codes, int n, floa
 			break;
 	}
 #ifdef LSH_CHECK_LANES
-	/* make COPT=-DLSH_CHECK_LANES: every bound against the plain function's, bit for bit */
+	/* make COPT=-DLSH_CHECK_LANES: every bound against the plain functions', bit for bit */
 	for (int i = 0; i < n; i++)
 	{
-		float8		qr = code_qr(cq, dots[i]);
+		float8		qr = code_qr(cq, code_dot_int_plain(cq->wi, codes[i]->code, cq->dim));
 		float8		x = cq->metric == LSH_METRIC_L2 ? bound_l2(cq, codes[i], qr) :
 			cq->metric == LSH_METRIC_COSINE ? bound_cosine(cq, codes[i], qr) : bound_ip(cq, codes[i], qr);
 
