@@ -92,10 +92,12 @@ code_dots_avx2(const int16 *w, const LshCode *const *codes, int n, int dim, int3
 		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
 		out[i] = _mm_cvtsi128_si32(h);
 	}
-	for (i = 0; i < n && dim16 < dim; i++)
+	/* the dimensions past the last 16 (none at 128), plain */
+	if (dim16 < dim)
 	{
-		for (int d = dim16; d < dim; d++)
-			out[i] += (int32) w[d] * codes[i]->code[d];
+		for (i = 0; i < n; i++)
+			for (int d = dim16; d < dim; d++)
+				out[i] += (int32) w[d] * codes[i]->code[d];
 	}
 }
 #endif
